@@ -1,0 +1,178 @@
+"""Typed config schema for a training job, registered in Hydra's ConfigStore.
+
+Every YAML file under `conf/` is merged on top of these dataclasses, so a typo, an unknown key or a
+value of the wrong type fails at compose time. Cross-field rules run in `__post_init__`, when
+`OmegaConf.to_object` builds the objects, before any data is read or any tensor exists.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from omegaconf import MISSING
+
+MODEL_NAMES = ("rnn", "gru", "lstm", "transformer")
+OPTIM_NAMES = ("sgd", "sgd_schedule", "adam")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def _require_positive(section: str, **values: float | int | None) -> None:
+    prefix = f"{section}." if section else ""
+    for key, value in values.items():
+        if value is not None and value <= 0:
+            raise ValueError(f"{prefix}{key}={value} must be positive; set {prefix}{key}=<n > 0>")
+
+
+@dataclass
+class DataConfig:
+    """Corpus location and truncated-BPTT batching."""
+
+    name: str = "ptb"
+    root: str | None = None  # folder with the split files; None: $LMEXP_DATA_DIR/<name>, else ./data/<name>
+    download: bool = True  # fetch missing files from `mirrors` and verify their checksums
+    mirrors: list[str] = field(default_factory=list)  # base URLs tried in order
+    batch_size: int = 20
+    seq_len: int = 35
+    eval_batch_size: int = 10
+
+    def __post_init__(self) -> None:
+        _require_positive(
+            "data",
+            batch_size=self.batch_size,
+            seq_len=self.seq_len,
+            eval_batch_size=self.eval_batch_size,
+        )
+
+
+@dataclass
+class ModelConfig:
+    """One schema for every architecture; keys an architecture does not use are ignored by it."""
+
+    name: str = MISSING
+    emb_size: int = 200  # recurrent models: input embedding width
+    hidden_size: int = 200  # recurrent: hidden units per layer; transformer: d_model
+    num_layers: int = 2
+    dropout: float = 0.0  # on non-recurrent connections only; the seed's dp_keep_prob = 1 - dropout
+    nonlinearity: str = "tanh"  # rnn only: tanh | relu
+    num_heads: int = 1  # transformer only
+    ff_size: int = 2048  # transformer only: width of the position-wise feed-forward layer
+    max_len: int = 512  # transformer only: longest window the position table covers
+    tie_weights: bool = False  # share embedding and output matrices (Press & Wolf, 2017)
+
+    def __post_init__(self) -> None:
+        if self.name not in MODEL_NAMES:
+            raise ValueError(f"model.name={self.name!r} unknown; choose from {list(MODEL_NAMES)}")
+        _require_positive(
+            "model",
+            emb_size=self.emb_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            ff_size=self.ff_size,
+            max_len=self.max_len,
+        )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(
+                f"model.dropout={self.dropout} must be in [0, 1); "
+                "it is a drop probability (the seed's dp_keep_prob=0.35 is model.dropout=0.65)"
+            )
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"model.nonlinearity={self.nonlinearity!r}; choose tanh or relu")
+        if self.name == "transformer" and self.hidden_size % self.num_heads != 0:
+            raise ValueError(
+                f"model.hidden_size={self.hidden_size} not divisible by "
+                f"model.num_heads={self.num_heads}; pick a width that is a multiple of the heads"
+            )
+        if self.tie_weights and self.name != "transformer" and self.emb_size != self.hidden_size:
+            raise ValueError(
+                f"model.tie_weights=true needs model.emb_size ({self.emb_size}) == "
+                f"model.hidden_size ({self.hidden_size})"
+            )
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and learning-rate schedule."""
+
+    name: str = MISSING
+    lr: float = MISSING
+    decay: float = 1.15  # sgd_schedule: lr is divided by this after each epoch
+    flat_epochs: int = 0  # sgd_schedule: epochs at the initial lr before decay starts
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
+    eps: float = 1e-8  # adam
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIM_NAMES:
+            raise ValueError(f"optim.name={self.name!r} unknown; choose from {list(OPTIM_NAMES)}")
+        _require_positive("optim", lr=self.lr, decay=self.decay)
+        if self.flat_epochs < 0:
+            raise ValueError(f"optim.flat_epochs={self.flat_epochs} must be >= 0")
+
+
+@dataclass
+class TrainerConfig:
+    """Budgets (the first one reached ends the run), clipping and evaluation cadence."""
+
+    max_epochs: float | None = 1.0  # may be fractional: 0.5 = half an epoch
+    max_steps: int | None = None  # optimizer steps
+    max_tokens: int | None = None  # training tokens (batch_size * seq_len per full window)
+    max_minutes: float | None = None  # wall-clock budget per job, evaluation included
+    clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
+    eval_every: float = 1.0  # evaluate every this fraction of an epoch (0.25 = four times per epoch)
+    progress: str = "auto"  # auto (a bar only on a terminal) | on | off
+
+    def __post_init__(self) -> None:
+        _require_positive(
+            "trainer",
+            max_epochs=self.max_epochs,
+            max_steps=self.max_steps,
+            max_tokens=self.max_tokens,
+            max_minutes=self.max_minutes,
+            clip_norm=self.clip_norm,
+        )
+        budgets = (self.max_epochs, self.max_steps, self.max_tokens, self.max_minutes)
+        if all(b is None or math.isinf(b) for b in budgets):
+            raise ValueError(
+                "no finite budget: set at least one of trainer.max_epochs, trainer.max_steps, "
+                "trainer.max_tokens or trainer.max_minutes"
+            )
+        if not 0.0 < self.eval_every <= 1.0:
+            raise ValueError(
+                f"trainer.eval_every={self.eval_every} must be in (0, 1]: a fraction of an epoch"
+            )
+        if self.progress not in ("auto", "on", "off"):
+            raise ValueError(f"trainer.progress={self.progress!r}; choose auto, on or off")
+
+
+@dataclass
+class TrainConfig:
+    """The root config of one job."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 1111
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int | None = None  # torch CPU threads; None keeps torch's default
+
+    def __post_init__(self) -> None:
+        if self.device.split(":")[0] not in DEVICE_CHOICES:
+            raise ValueError(
+                f"device={self.device!r} unknown; choose auto, cpu, cuda or cuda:<index>"
+            )
+        _require_positive("", threads=self.threads)
+        if self.model.max_len < self.data.seq_len and self.model.name == "transformer":
+            raise ValueError(
+                f"data.seq_len={self.data.seq_len} exceeds model.max_len={self.model.max_len}; "
+                "raise model.max_len"
+            )
+
+
+def register_configs() -> None:
+    """Store the schema as `base_train`, the first entry of conf/train.yaml's defaults list."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_train", node=TrainConfig)
