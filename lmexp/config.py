@@ -8,9 +8,9 @@ value of the wrong type fails at compose time. Cross-field rules run in `__post_
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 MODEL_NAMES = ("rnn", "gru", "lstm", "transformer")
 OPTIM_NAMES = ("sgd", "sgd_schedule", "adam")
@@ -29,12 +29,14 @@ class DataConfig:
     """Corpus location and truncated-BPTT batching."""
 
     name: str = "ptb"
-    root: str | None = None  # folder with the split files; None: $LMEXP_DATA_DIR/<name>, else ./data/<name>
+    root: str | None = (
+        None  # folder with the split files; None: $LMEXP_DATA_DIR/<name>, else ./data/<name>
+    )
     download: bool = True  # fetch missing files from `mirrors` and verify their checksums
     mirrors: list[str] = field(default_factory=list)  # base URLs tried in order
     batch_size: int = 20
     seq_len: int = 35
-    eval_batch_size: int = 10
+    eval_batch_size: int | None = None  # streams for evaluation; None: same as batch_size
 
     def __post_init__(self) -> None:
         _require_positive(
@@ -61,6 +63,8 @@ class ModelConfig:
     tie_weights: bool = False  # share embedding and output matrices (Press & Wolf, 2017)
 
     def __post_init__(self) -> None:
+        if self.name == MISSING:  # the bare schema, before a model/ option is merged in
+            return
         if self.name not in MODEL_NAMES:
             raise ValueError(f"model.name={self.name!r} unknown; choose from {list(MODEL_NAMES)}")
         _require_positive(
@@ -99,11 +103,14 @@ class OptimConfig:
     lr: float = MISSING
     decay: float = 1.15  # sgd_schedule: lr is divided by this after each epoch
     flat_epochs: int = 0  # sgd_schedule: epochs at the initial lr before decay starts
+    compounding: bool = False  # sgd_schedule: the course scaffold's lr *= (1/decay)**(epoch - flat)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
     eps: float = 1e-8  # adam
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
+        if MISSING in (self.name, self.lr):  # the bare schema, before an optim/ option is merged
+            return
         if self.name not in OPTIM_NAMES:
             raise ValueError(f"optim.name={self.name!r} unknown; choose from {list(OPTIM_NAMES)}")
         _require_positive("optim", lr=self.lr, decay=self.decay)
@@ -120,7 +127,9 @@ class TrainerConfig:
     max_tokens: int | None = None  # training tokens (batch_size * seq_len per full window)
     max_minutes: float | None = None  # wall-clock budget per job, evaluation included
     clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
-    eval_every: float = 1.0  # evaluate every this fraction of an epoch (0.25 = four times per epoch)
+    eval_every: float = (
+        1.0  # evaluate every this fraction of an epoch (0.25 = four times per epoch)
+    )
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
 
     def __post_init__(self) -> None:
@@ -169,6 +178,31 @@ class TrainConfig:
                 f"data.seq_len={self.data.seq_len} exceeds model.max_len={self.model.max_len}; "
                 "raise model.max_len"
             )
+
+
+def _reject_unknown_keys(node: DictConfig, schema: type, path: str) -> None:
+    # `+model.new_key=...` is merged by Hydra even into a typed node; refuse it here instead of
+    # silently training without the setting the user thought they changed.
+    known = {f.name: f for f in fields(schema)}
+    for key in node:
+        full = f"{path}.{key}" if path else str(key)
+        if key not in known:
+            raise ValueError(f"unknown config key {full!r}; valid keys here: {sorted(known)}")
+        child_type = known[key].type
+        child = node[key]
+        if isinstance(child, DictConfig) and isinstance(child_type, str):
+            child_type = globals().get(child_type)
+        if isinstance(child, DictConfig) and is_dataclass(child_type):
+            _reject_unknown_keys(child, child_type, full)
+
+
+def to_train_config(cfg: DictConfig) -> TrainConfig:
+    """Turn a composed config into a validated `TrainConfig` (all checks run here)."""
+    _reject_unknown_keys(cfg, TrainConfig, "")
+    config = OmegaConf.to_object(cfg)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
+    return config
 
 
 def register_configs() -> None:

@@ -1,0 +1,27 @@
+"""Model registry: one name -> class table and the single `build_model` the trainer calls.
+
+Every entry implements `LanguageModel`, so nothing outside this package branches on the name.
+"""
+
+from __future__ import annotations
+
+from lmexp.config import ModelConfig
+from lmexp.models.base import LanguageModel, State
+from lmexp.models.recurrent import RecurrentLM
+from lmexp.models.transformer import TransformerLM
+
+MODELS: dict[str, type[LanguageModel]] = {
+    "rnn": RecurrentLM,
+    "gru": RecurrentLM,
+    "lstm": RecurrentLM,
+    "transformer": TransformerLM,
+}
+
+__all__ = ["MODELS", "LanguageModel", "State", "build_model"]
+
+
+def build_model(cfg: ModelConfig, vocab_size: int) -> LanguageModel:
+    """Instantiate the architecture `cfg.name` for a vocabulary of `vocab_size` tokens."""
+    if cfg.name not in MODELS:
+        raise ValueError(f"unknown model {cfg.name!r}; choose from {sorted(MODELS)}")
+    return MODELS[cfg.name](cfg, vocab_size)

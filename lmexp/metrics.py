@@ -1,0 +1,79 @@
+"""Perplexity and the per-evaluation `metrics.csv` writer (the contract with the analysis).
+
+Perplexity is exp(total NLL / number of predicted tokens) over a whole split: token-weighted,
+never a mean of per-batch values, so an uneven last window counts for exactly its tokens.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+# Names and order are the contract with analysis/ (see README "Outputs").
+COLUMNS = (
+    "epoch",
+    "step",
+    "tokens",
+    "wall_time_s",
+    "epoch_time_s",
+    "lr",
+    "train_loss",
+    "train_ppl",
+    "val_loss",
+    "val_ppl",
+    "best_val_ppl",
+    "tokens_per_s",
+    "train_time_s",
+    "eval_time_s",
+)
+
+
+def perplexity(nll_sum: float, n_tokens: int) -> float:
+    """exp of the mean NLL per predicted token; +inf when it overflows or the loss is not finite."""
+    if n_tokens <= 0:
+        raise ValueError("perplexity needs at least one predicted token")
+    mean = nll_sum / n_tokens
+    if not math.isfinite(mean) or mean > 700.0:  # exp(709) is the float64 limit
+        return math.inf
+    return math.exp(mean)
+
+
+class MetricsWriter:
+    """Appends one row per evaluation point to a CSV file and flushes it at once.
+
+    A job killed mid-run keeps every row written before the kill; the header is written only when
+    the file is new, so a resumed job appends to the same file.
+    """
+
+    def __init__(self, path: Path, columns: tuple[str, ...] = COLUMNS) -> None:
+        self.path = Path(path)
+        self.columns = columns
+        is_new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = self.path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=list(columns), extrasaction="raise")
+        if is_new:
+            self._writer.writeheader()
+            self._file.flush()
+
+    def write(self, row: dict[str, float | int]) -> None:
+        missing = set(self.columns) - set(row)
+        if missing:
+            raise KeyError(f"metrics row lacks columns {sorted(missing)}")
+        self._writer.writerow({k: _format(v) for k, v in row.items()})
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> MetricsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _format(value: float | int) -> str:
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return str(value)

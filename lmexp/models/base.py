@@ -1,0 +1,51 @@
+"""The one interface every language model implements, so the training loop never branches on it.
+
+It owns the contract (tokens + state in, logits + state out) and the state helpers; no architecture.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TypeAlias
+
+import torch
+from torch import Tensor, nn
+
+# Recurrent nets: (num_layers, B, H); LSTM: (h, c), each (num_layers, B, H); Transformer: None.
+State: TypeAlias = Tensor | tuple[Tensor, ...] | None
+
+
+class LanguageModel(nn.Module, ABC):
+    """Next-token model over windows of a token stream, with state carried between windows.
+
+    Truncated BPTT feeds one window at a time and passes the returned state into the next call, so a
+    recurrent model sees the whole stream while gradients stop at the window boundary.
+    """
+
+    @abstractmethod
+    def forward(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """Map tokens (B, T) and the incoming state to logits (B, T, V) and the outgoing state.
+
+        Logits, not log-probabilities: `F.cross_entropy` applies the log-softmax itself.
+        """
+
+    @abstractmethod
+    def init_state(self, batch_size: int, device: torch.device) -> State:
+        """The state before the first window of a stream (zeros; None for stateless models)."""
+
+    @staticmethod
+    def detach_state(state: State) -> State:
+        """Cut the autograd graph at the window boundary: values carry on, gradients stop here.
+
+        Without it every backward would run through all previous windows and keep their graphs
+        alive.
+        """
+        if state is None:
+            return None
+        if isinstance(state, Tensor):
+            return state.detach()
+        return tuple(s.detach() for s in state)
+
+    def num_params(self) -> int:
+        """Trainable parameter count; a tied matrix counts once (`parameters()` deduplicates)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -1,0 +1,101 @@
+"""Stacked recurrent language model (rnn, gru, lstm): embedding, layers of one cell, output layer.
+
+It owns the stacking, the time loop, dropout placement and the state layout; the equations live in
+cells.py.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from lmexp.config import ModelConfig
+from lmexp.models.base import LanguageModel, State
+from lmexp.models.cells import CellState, GRUCell, LSTMCell, RecurrentCell, RNNCell
+
+INIT_RANGE = 0.1  # embedding and output weights: uniform in ±0.1, as in the seed's scaffold
+
+CELLS: dict[str, type[RecurrentCell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
+
+
+def _make_cell(cfg: ModelConfig, input_size: int) -> RecurrentCell:
+    if cfg.name == "rnn":  # the only cell with a choice of nonlinearity
+        return RNNCell(input_size, cfg.hidden_size, cfg.nonlinearity)
+    return CELLS[cfg.name](input_size, cfg.hidden_size)
+
+
+def run_layer(cell: RecurrentCell, inputs: Tensor, state: CellState) -> tuple[Tensor, CellState]:
+    """Run one layer over a whole window: inputs (B, T, in) -> outputs (B, T, H) and final state.
+
+    The input half of every gate comes from one matmul over all T steps; only the recurrent part
+    runs in the Python loop.
+    """
+    xproj = cell.input_projection(inputs).unbind(1)  # T x (B, G*H)
+    outputs = list(xproj)  # preallocated: slot t is overwritten with h_t below
+    for t, xproj_t in enumerate(xproj):
+        state = cell.step(xproj_t, state)
+        outputs[t] = cell.output(state)  # (B, H)
+    return torch.stack(outputs, dim=1), state  # (B, T, H)
+
+
+class RecurrentLM(LanguageModel):
+    """Embedding -> dropout -> `num_layers` recurrent layers, each followed by dropout -> logits.
+
+    Dropout sits only on non-recurrent connections (between layers, never on h_{t-1} -> h_t), as
+    in the seed (Zaremba et al., 2014). State: (num_layers, B, H); for the LSTM a tuple (h, c).
+    """
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        if cfg.name not in CELLS:
+            raise ValueError(f"unknown recurrent cell {cfg.name!r}; choose from {sorted(CELLS)}")
+        self.cell_name = cfg.name
+        self.hidden_size = cfg.hidden_size
+        self.num_layers = cfg.num_layers
+        self.embedding = nn.Embedding(vocab_size, cfg.emb_size)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(
+            _make_cell(cfg, cfg.emb_size if i == 0 else cfg.hidden_size)
+            for i in range(cfg.num_layers)
+        )
+        self.output = nn.Linear(cfg.hidden_size, vocab_size)
+        if cfg.tie_weights:  # Press & Wolf (2017): one matrix for input and output word vectors
+            self.output.weight = self.embedding.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Embedding/output weights in ±0.1, output bias 0; cells keep their ±1/√H init."""
+        nn.init.uniform_(self.embedding.weight, -INIT_RANGE, INIT_RANGE)
+        nn.init.uniform_(self.output.weight, -INIT_RANGE, INIT_RANGE)
+        nn.init.zeros_(self.output.bias)
+
+    def init_state(self, batch_size: int, device: torch.device) -> State:
+        """Zeros of shape (num_layers, B, H); the LSTM's is a tuple (h, c)."""
+        zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
+        return (zeros, zeros.clone()) if self.cell_name == "lstm" else zeros
+
+    def forward(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """Layer by layer over the whole window (not step by step over layers) for speed."""
+        x = self.dropout(self.embedding(tokens))  # (B, T, E)
+        finals: list[CellState] = []
+        for index, cell in enumerate(self.layers):
+            x, final = run_layer(cell, x, self._layer_state(state, index))  # (B, T, H)
+            x = self.dropout(x)  # (B, T, H)
+            finals.append(final)
+        return self.output(x), self._stack_state(finals)  # (B, T, V)
+
+    @staticmethod
+    def _layer_state(state: State, index: int) -> CellState:
+        if isinstance(state, tuple):
+            hidden, cell = state
+            return hidden[index], cell[index]  # (B, H) each
+        if state is None:
+            raise ValueError("recurrent models need a state; start a stream with init_state()")
+        return state[index]  # (B, H)
+
+    @staticmethod
+    def _stack_state(finals: list[CellState]) -> State:
+        if isinstance(finals[0], tuple):
+            hiddens, cells = zip(*finals, strict=True)
+            return torch.stack(hiddens), torch.stack(cells)  # (L, B, H) each
+        return torch.stack(finals)  # type: ignore[arg-type]  # (L, B, H)

@@ -1,0 +1,111 @@
+"""Decoder-only Transformer language model as in the seed's course scaffold (Annotated Transformer).
+
+It owns positions, the pre-LayerNorm blocks and initialisation; attention itself is in attention.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from lmexp.config import ModelConfig
+from lmexp.models.attention import MultiHeadAttention, causal_mask
+from lmexp.models.base import LanguageModel, State
+
+
+def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
+    """PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(...) (Vaswani et al., 2017): (P, D)."""
+    position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (P, 1)
+    frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))  # (D/2,)
+    table = torch.zeros(max_len, d_model)  # (P, D)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: d_model // 2])  # odd D: one cos column fewer
+    return table
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward: Linear(H -> ff) -> ReLU -> dropout -> Linear(ff -> H)."""
+
+    def __init__(self, hidden_size: int, ff_size: int, dropout: float) -> None:
+        super().__init__()
+        self.expand = nn.Linear(hidden_size, ff_size)
+        self.contract = nn.Linear(ff_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.contract(self.dropout(torch.relu(self.expand(x))))  # (B, T, H)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm residual block: x + dropout(attn(norm(x))), then x + dropout(ff(norm(x)))."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(cfg.hidden_size)
+        self.attention = MultiHeadAttention(cfg.hidden_size, cfg.num_heads, cfg.dropout)
+        self.ff_norm = nn.LayerNorm(cfg.hidden_size)
+        self.ff = FeedForward(cfg.hidden_size, cfg.ff_size, cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        x = x + self.dropout(self.attention(self.attention_norm(x), mask))  # (B, T, H)
+        return x + self.dropout(self.ff(self.ff_norm(x)))  # (B, T, H)
+
+
+class TransformerLM(LanguageModel):
+    """Strictly causal decoder-only Transformer; d_model = cfg.hidden_size (cfg.emb_size is unused).
+
+    It carries no state between windows: each window is attended to on its own with positions
+    restarting at 0, so `init_state` returns None and `forward` takes and returns None.
+    """
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.d_model = cfg.hidden_size
+        self.embedding = nn.Embedding(vocab_size, cfg.hidden_size)
+        # Deterministic, so kept out of the state dict (persistent=False); moves with .to(device).
+        self.register_buffer(
+            "positions", sinusoidal_positions(cfg.max_len, cfg.hidden_size), persistent=False
+        )
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
+        self.final_norm = nn.LayerNorm(cfg.hidden_size)
+        self.output = nn.Linear(cfg.hidden_size, vocab_size)
+        self.reset_parameters()
+        if cfg.tie_weights:  # Press & Wolf (2017): one matrix for input and output word vectors
+            self.output.weight = self.embedding.weight
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform on every matrix, as the scaffold's make_model.
+
+        Attention biases keep the scaffold's uniform ±1/√d_model; other biases PyTorch's default.
+        """
+        bound = 1.0 / math.sqrt(self.d_model)
+        for block in self.blocks:
+            nn.init.uniform_(block.attention.qkv.bias, -bound, bound)
+            nn.init.uniform_(block.attention.out.bias, -bound, bound)
+        for param in self.parameters():
+            if param.dim() > 1:
+                nn.init.xavier_uniform_(param)
+
+    def init_state(self, batch_size: int, device: torch.device) -> State:
+        """None: attention sees only the current window, there is nothing to carry."""
+        return None
+
+    def forward(self, tokens: Tensor, state: State = None) -> tuple[Tensor, State]:
+        """Logits (B, T, V) for tokens (B, T); `state` must be None and is returned unchanged."""
+        length = tokens.shape[1]
+        if length > self.positions.shape[0]:
+            raise ValueError(
+                f"window of {length} tokens exceeds model.max_len={self.positions.shape[0]}; "
+                "raise model.max_len"
+            )
+        # Scaling by √d_model keeps embeddings comparable in size to the unit-range positions.
+        x = self.embedding(tokens) * math.sqrt(self.d_model) + self.positions[:length]  # (B, T, H)
+        x = self.dropout(x)
+        mask = causal_mask(length, tokens.device)  # (T, T)
+        for block in self.blocks:
+            x = block(x, mask)  # (B, T, H)
+        return self.output(self.final_norm(x)), None  # (B, T, V)

@@ -1,0 +1,54 @@
+"""`summary.json`: one job's status and headline numbers, rewritten atomically as they change.
+
+It says `running` from the first second, so analysis can tell a crashed job from a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def _plain(value: Any) -> Any:
+    # JSON has no inf/nan: write them as strings analysis can parse back with float().
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_json_atomic(data: dict[str, Any], path: Path) -> None:
+    """Replace `path` with `data` as JSON in one `os.replace`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(_plain(data), f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Summary:
+    """The fields of `summary.json`, kept in memory and flushed to disk on every `update`."""
+
+    def __init__(self, path: Path, **fields: Any) -> None:
+        self.path = Path(path)
+        self.fields: dict[str, Any] = {"status": "running", **fields}
+        self.flush()
+
+    def update(self, **fields: Any) -> None:
+        self.fields.update(fields)
+        self.flush()
+
+    def flush(self) -> None:
+        write_json_atomic(self.fields, self.path)

@@ -1,0 +1,92 @@
+"""The used-by command as a real Hydra multirun subprocess, with tiny sizes and budget."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lmexp.metrics import COLUMNS
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "trainer=smoke",
+    "trainer.max_steps=8",
+    "model.emb_size=16",
+    "model.hidden_size=16",
+    "model.num_heads=2",
+    "model.ff_size=32",
+    "threads=1",
+]
+
+
+def _train(args: list[str], data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "lmexp.train", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_architecture_by_optimizer_sweep_leaves_six_complete_jobs(tmp_path, data_dir) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["-m", "model=rnn,gru,transformer", "optim=sgd,adam", *TINY, f"hydra.sweep.dir={sweep}"]
+    proc = _train(args, data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == [
+        "0-rnn-sgd",
+        "1-rnn-adam",
+        "2-gru-sgd",
+        "3-gru-adam",
+        "4-transformer-sgd",
+        "5-transformer-adam",
+    ]
+    for job in jobs:
+        with (job / "metrics.csv").open() as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+        assert tuple(reader.fieldnames) == COLUMNS
+        assert len(rows) >= 1
+        for row in rows:
+            assert math.isfinite(float(row["train_ppl"])) and math.isfinite(float(row["val_ppl"]))
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["status"] == "completed", summary
+        assert summary["best_val_ppl"] == min(float(r["val_ppl"]) for r in rows)
+        model, optim = job.name.split("-")[1:]
+        assert f"model={model}" in summary["command"] and f"optim={optim}" in summary["command"]
+        assert (job / ".hydra" / "overrides.yaml").exists()
+        assert (job / "checkpoints" / "best.pt").exists() and (job / "train.log").exists()
+    assert (sweep / "multirun.yaml").exists()
+
+
+def test_help_lists_the_config_groups(data_dir) -> None:
+    proc = _train(["--help"], data_dir, timeout=120)
+    assert proc.returncode == 0
+    for line in (
+        "model: gru, lstm, rnn, transformer",
+        "optim: adam, sgd, sgd_schedule",
+        "data: ptb",
+        "trainer: default",
+    ):
+        assert line in proc.stdout, proc.stdout
+
+
+def test_bad_override_fails_before_training(tmp_path, data_dir) -> None:
+    proc = _train(["model.dropout=1.5", f"hydra.run.dir={tmp_path / 'run'}"], data_dir, 120)
+    assert proc.returncode != 0
+    assert "model.dropout=1.5 must be in [0, 1)" in proc.stderr
+    assert not (tmp_path / "run" / "metrics.csv").exists()

@@ -1,0 +1,67 @@
+"""One job in-process (config -> run -> files): determinism, the command, data errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+
+import pytest
+
+from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
+from lmexp.data import DataError
+from lmexp.job import run
+
+pytestmark = pytest.mark.slow
+
+PPL_COLUMNS = ("train_loss", "train_ppl", "val_loss", "val_ppl", "best_val_ppl")
+
+
+def _config(data_root: str, model: str = "lstm") -> TrainConfig:
+    return TrainConfig(
+        data=DataConfig(root=data_root, batch_size=8, seq_len=12),
+        model=ModelConfig(
+            name=model,
+            emb_size=16,
+            hidden_size=16,
+            num_layers=1,
+            dropout=0.2,
+            num_heads=2,
+            ff_size=32,
+        ),
+        optim=OptimConfig(name="sgd", lr=1.0),
+        trainer=TrainerConfig(max_epochs=None, max_steps=12, eval_every=1.0, progress="off"),
+        seed=7,
+        threads=1,
+    )
+
+
+def _ppl_columns(run_dir) -> list[list[str]]:
+    with (run_dir / "metrics.csv").open() as f:
+        return [[row[c] for c in PPL_COLUMNS] for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_same_seed_gives_identical_perplexity_columns(tmp_path, data_dir, model) -> None:
+    cfg = _config(str(data_dir / "ptb"), model)
+    best_a = run(cfg, tmp_path / "a", "cmd")
+    best_b = run(cfg, tmp_path / "b", "cmd")
+    assert best_a == best_b
+    assert _ppl_columns(tmp_path / "a") == _ppl_columns(tmp_path / "b")
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["best_val_ppl"] == best_a
+    assert summary["test_ppl"] > 1.0 and summary["params"] > 0
+
+
+def test_missing_data_offline_fails_with_a_clear_message(tmp_path) -> None:
+    with socket.socket() as s:  # a loopback port where nothing listens: "no network"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = _config(str(tmp_path / "empty"))
+    cfg.data.mirrors = [f"http://127.0.0.1:{port}/"]
+    with pytest.raises(DataError, match="ptb.train.txt") as err:
+        run(cfg, tmp_path / "job", "cmd")
+    assert str(tmp_path / "empty") in str(err.value)
+    summary = json.loads((tmp_path / "job" / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error_type"] == "DataError"
+    assert not (tmp_path / "job" / "metrics.csv").exists()

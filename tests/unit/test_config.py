@@ -1,0 +1,100 @@
+"""Every option of every group composes and converts; bad values fail before any work."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigAttributeError, ValidationError
+
+from lmexp.config import ModelConfig, TrainConfig, to_train_config
+from lmexp.models import build_model
+from tests.conftest import CONF_DIR
+
+GROUPS = ["model", "optim", "data", "trainer"]
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_option_composes_and_converts(compose, group: str) -> None:
+    for option in _options(group):
+        cfg = to_train_config(compose([f"{group}={option}"]))
+        assert isinstance(cfg, TrainConfig)
+
+
+def test_groups_hold_the_issue_options() -> None:
+    assert _options("model") == ["gru", "lstm", "rnn", "transformer"]
+    assert _options("optim") == ["adam", "sgd", "sgd_schedule"]
+    assert "ptb" in _options("data") and "default" in _options("trainer")
+
+
+@pytest.mark.parametrize("name", _options("experiment"))
+def test_every_experiment_preset_composes(compose, name: str) -> None:
+    cfg = to_train_config(compose([f"experiment={name}"]))
+    model, optim = name.removeprefix("seed001_").split("_", 1)
+    assert cfg.model.name == model and cfg.optim.name == optim
+    assert cfg.trainer.max_epochs == 40 and cfg.seed == 1111
+
+
+def test_seed001_presets_match_the_seed_table(compose) -> None:
+    cfg = to_train_config(compose(["experiment=seed001_gru_sgd_schedule"]))
+    assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.optim.lr) == (1500, 2, 10)
+    assert cfg.model.dropout == pytest.approx(0.65)  # dp_keep_prob 0.35
+    assert (cfg.optim.flat_epochs, cfg.optim.compounding) == (14, True)
+    cfg = to_train_config(compose(["experiment=seed001_transformer_adam"]))
+    assert (cfg.data.batch_size, cfg.model.hidden_size, cfg.model.num_heads) == (128, 512, 16)
+    assert cfg.model.dropout == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name", ["rnn", "gru", "lstm", "transformer"])
+def test_default_model_configs_build(compose, name: str) -> None:
+    cfg = to_train_config(compose([f"model={name}"]))
+    model = build_model(cfg.model, vocab_size=10_000)
+    assert model.num_params() > 0
+
+
+def test_unknown_option_lists_the_choices(compose) -> None:
+    with pytest.raises(ConfigCompositionException, match="Available options"):
+        compose(["model=mamba"])
+
+
+def test_typo_in_key_fails(compose) -> None:
+    with pytest.raises(ConfigCompositionException) as err:
+        compose(["model.hiden_size=10"])
+    assert isinstance(err.value.__cause__, ConfigAttributeError)
+    assert "Key 'hiden_size' not in 'ModelConfig'" in str(err.value.__cause__)
+
+
+def test_adding_an_unknown_key_fails(compose) -> None:
+    cfg = compose(["+model.hiden_size=10"])  # Hydra merges it; the schema check must refuse it
+    with pytest.raises(ValueError, match="unknown config key 'model.hiden_size'"):
+        to_train_config(cfg)
+
+
+def test_wrong_type_fails(compose) -> None:
+    with pytest.raises(ConfigCompositionException) as err:
+        compose(["model.hidden_size=abc"])
+    assert isinstance(err.value.__cause__, ValidationError)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.dropout=1.0"], "model.dropout=1.0 must be in"),
+        (["model=transformer", "model.hidden_size=201", "model.num_heads=2"], "not divisible"),
+        (["data.batch_size=0"], "data.batch_size=0 must be positive"),
+        (["optim.lr=-1"], "optim.lr=-1.0 must be positive"),
+        (["trainer.max_epochs=null"], "no finite budget"),
+        (["device=tpu"], "device='tpu' unknown"),
+    ],
+)
+def test_cross_field_rules_name_the_key(compose, overrides: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        to_train_config(compose(overrides))
+
+
+def test_model_config_rejects_unknown_name() -> None:
+    with pytest.raises(ValueError, match="choose from"):
+        ModelConfig(name="mamba")

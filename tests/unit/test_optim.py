@@ -1,0 +1,51 @@
+"""The learning-rate schedules and that plain SGD is exactly p -= lr * grad."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lmexp.config import OptimConfig
+from lmexp.optim import build_optimizer, lr_at_epoch
+
+
+def test_sgd_schedule_divides_by_decay_after_each_epoch() -> None:
+    cfg = OptimConfig(name="sgd_schedule", lr=10.0, decay=1.15)
+    assert lr_at_epoch(cfg, 0) == 10.0
+    assert lr_at_epoch(cfg, 1) == pytest.approx(10.0 / 1.15)
+    assert lr_at_epoch(cfg, 5) == pytest.approx(10.0 / 1.15**5)
+
+
+def test_sgd_schedule_flat_epochs() -> None:
+    cfg = OptimConfig(name="sgd_schedule", lr=1.0, decay=2.0, flat_epochs=3)
+    assert [lr_at_epoch(cfg, e) for e in range(6)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25]
+
+
+def test_compounding_schedule_matches_the_course_scaffold() -> None:
+    # The scaffold: at the start of each epoch, lr *= (1/1.15) ** max(epoch - 14, 0).
+    cfg = OptimConfig(name="sgd_schedule", lr=20.0, decay=1.15, flat_epochs=14, compounding=True)
+    lr = 20.0
+    for epoch in range(40):
+        lr = lr * (1 / 1.15) ** max(epoch - 14, 0)
+        assert lr_at_epoch(cfg, epoch) == pytest.approx(lr, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_other_optimizers_keep_the_rate(name: str) -> None:
+    cfg = OptimConfig(name=name, lr=0.5)
+    assert lr_at_epoch(cfg, 0) == lr_at_epoch(cfg, 30) == 0.5
+
+
+def test_plain_sgd_step_is_p_minus_lr_grad() -> None:
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = build_optimizer([p], OptimConfig(name="sgd", lr=0.1))
+    p.grad = torch.tensor([0.5, 4.0])
+    opt.step()
+    assert p.detach().tolist() == pytest.approx([1.0 - 0.05, -2.0 - 0.4])
+
+
+def test_unknown_optimizer_lists_choices() -> None:
+    cfg = OptimConfig(name="sgd", lr=1.0)
+    cfg.name = "lbfgs"
+    with pytest.raises(ValueError, match="choose from"):
+        build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)

@@ -1,0 +1,85 @@
+"""Budgets, evaluation cadence, and that a tiny model learns and is deterministic."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from lmexp.config import ModelConfig, TrainerConfig
+from lmexp.data import batchify
+from lmexp.models import build_model
+from lmexp.trainer import Budget, Trainer, eval_points
+
+
+def test_budget_first_limit_wins() -> None:
+    cfg = TrainerConfig(max_epochs=2.0, max_steps=150, max_tokens=None, max_minutes=None)
+    budget = Budget.from_config(cfg, steps_per_epoch=100)
+    assert budget.max_steps == 150
+    assert budget.reached(149, 0, 0.0) is None and budget.reached(150, 0, 0.0) == "max_steps"
+    cfg = TrainerConfig(max_epochs=0.5, max_tokens=1000, max_minutes=1.0)
+    budget = Budget.from_config(cfg, steps_per_epoch=100)
+    assert budget.max_steps == 50
+    assert budget.reached(10, 1000, 0.0) == "max_tokens"
+    assert budget.reached(10, 0, 60.0) == "max_minutes"
+
+
+def test_eval_points_cover_fractions_and_epoch_end() -> None:
+    assert eval_points(100, 1.0) == {100}
+    assert eval_points(100, 0.25) == {25, 50, 75, 100}
+    assert eval_points(10, 0.3) == {3, 6, 9, 10}
+
+
+def _fit(seed: int, cfg: TrainerConfig, model_name: str = "gru") -> list[dict]:
+    torch.manual_seed(seed)
+    stream = torch.tensor(([0, 1, 2, 3, 4, 5, 6, 7] * 3 + [1, 3, 5, 7]) * 40)
+    model = build_model(
+        ModelConfig(
+            name=model_name,
+            emb_size=16,
+            hidden_size=16,
+            num_layers=1,
+            num_heads=2,
+            ff_size=32,
+            dropout=0.1,
+        ),
+        vocab_size=8,
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    rows: list[dict] = []
+    trainer = Trainer(
+        model,
+        optimizer,
+        lambda e: 0.01,
+        batchify(stream, 4),
+        batchify(stream, 2),
+        8,
+        cfg,
+        lambda point: rows.append(point.row),
+    )
+    trainer.fit()
+    return rows
+
+
+def test_tiny_model_learns_and_rows_follow_the_cadence() -> None:
+    rows = _fit(0, TrainerConfig(max_epochs=3, eval_every=0.5, progress="off"))
+    # 35 windows per epoch: evaluations after window 18 and 35 of each of the three epochs
+    assert [r["epoch"] for r in rows] == [0.5143, 1.0, 1.5143, 2.0, 2.5143, 3.0]
+    assert [r["step"] for r in rows] == [18, 35, 53, 70, 88, 105]
+    assert rows[-1]["val_ppl"] < rows[0]["val_ppl"] < 8.0
+    assert all(math.isfinite(r["train_ppl"]) for r in rows)
+    assert rows[-1]["best_val_ppl"] == min(r["val_ppl"] for r in rows)
+    assert all(b["wall_time_s"] >= a["wall_time_s"] for a, b in zip(rows, rows[1:], strict=False))
+
+
+def test_step_budget_ends_mid_epoch_with_a_final_evaluation() -> None:
+    rows = _fit(0, TrainerConfig(max_epochs=None, max_steps=5, progress="off"))
+    assert len(rows) == 1 and rows[0]["step"] == 5 and rows[0]["epoch"] < 1.0
+
+
+def test_same_seed_gives_identical_perplexities() -> None:
+    cfg = TrainerConfig(max_epochs=1, eval_every=0.5, progress="off")
+    cols = ("train_loss", "train_ppl", "val_loss", "val_ppl")
+    for name in ("gru", "transformer"):
+        a, b = _fit(3, cfg, name), _fit(3, cfg, name)
+        assert [[r[c] for c in cols] for r in a] == [[r[c] for c in cols] for r in b]
