@@ -213,6 +213,7 @@ def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
         best_val_ppl=state.best_val_ppl,
         best_epoch=state.best_epoch,
         test_ppl=test_ppl,
+        stop_reason=state.stop_reason,
         ended_at=_now(),
         wall_time_s=round(time.monotonic() - started, 3),
     )

@@ -8,12 +8,14 @@ from tqdm import tqdm
 
 
 def make_progress(total: int | None, mode: str, desc: str) -> tqdm:
-    """A tqdm bar over optimizer steps; `mode` is auto (only on a terminal), on or off."""
+    """A tqdm bar over training tokens (its rate is tokens/s); `mode` is auto (only on a
+    terminal), on or off."""
     disable = not sys.stderr.isatty() if mode == "auto" else mode == "off"
     return tqdm(
         total=total,
         desc=desc,
-        unit="step",
+        unit="tok",
+        unit_scale=True,
         disable=disable,
         mininterval=0.5,
         dynamic_ncols=True,

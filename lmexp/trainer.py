@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from lmexp.config import TrainerConfig
 from lmexp.data.batching import bptt_windows, num_windows
@@ -98,6 +99,7 @@ class FitState:
     tokens: int = 0  # training tokens so far
     best_val_ppl: float = math.inf
     best_epoch: float | None = None
+    stop_reason: str | None = None  # the budget that ended the run, or "diverged"
     history: list[dict[str, float | int]] = field(default_factory=list)
 
 
@@ -129,7 +131,7 @@ class Trainer:
         """Train until a budget is used up; the last step is always followed by an evaluation."""
         self.start = time.monotonic()
         self.eval_seconds = 0.0
-        bar = make_progress(self.budget.max_steps, self.cfg.progress, desc="train")
+        bar = make_progress(self._planned_tokens(), self.cfg.progress, desc="train")
         try:
             while not self._run_epoch(bar):
                 self.state.epoch += 1
@@ -137,7 +139,16 @@ class Trainer:
             bar.close()
         return self.state
 
-    def _run_epoch(self, bar: object) -> bool:
+    def _planned_tokens(self) -> int | None:
+        """Training tokens the budgets allow, for the progress bar's total and ETA."""
+        per_step = self.train_streams.size(0) * self.seq_len
+        caps = [self.budget.max_tokens]
+        if self.budget.max_steps is not None:
+            caps.append(self.budget.max_steps * per_step)
+        known = [c for c in caps if c is not None]
+        return min(known) if known else None
+
+    def _run_epoch(self, bar: tqdm) -> bool:
         """One pass over the training streams; returns True when the run must stop."""
         lr = self.lr_for_epoch(self.state.epoch)
         for group in self.optimizer.param_groups:
@@ -152,7 +163,7 @@ class Trainer:
             epoch_tokens += targets.numel()
             self.state.step += 1
             self.state.tokens += targets.numel()
-            bar.update(1)
+            bar.update(targets.numel())
             reason = self.budget.reached(
                 self.state.step, self.state.tokens, time.monotonic() - self.start
             )
@@ -162,10 +173,9 @@ class Trainer:
                 train = (loss_sum.item(), epoch_tokens, elapsed - eval_in_epoch)
                 point = self._evaluate(step_in_epoch, lr, train, epoch_start, reason)
                 eval_in_epoch += point.row["eval_time_s"]
-                bar.set_postfix(
-                    val_ppl=f"{point.row['val_ppl']:.1f}", tok_s=f"{point.row['tokens_per_s']:.0f}"
-                )
+                bar.set_postfix(val_ppl=f"{point.row['val_ppl']:.1f}")
                 if point.stop_reason is not None:
+                    self.state.stop_reason = point.stop_reason
                     return True
         return False
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ValidationError
@@ -98,3 +100,17 @@ def test_cross_field_rules_name_the_key(compose, overrides: list[str], message: 
 def test_model_config_rejects_unknown_name() -> None:
     with pytest.raises(ValueError, match="choose from"):
         ModelConfig(name="mamba")
+
+
+def test_sweep_dirs_differ_for_sweeps_started_in_the_same_second(compose) -> None:
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    dirs = []
+    for _ in range(2):
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+            cfg = hydra_compose(config_name="train", return_hydra_config=True)
+            dirs.append(str(cfg.hydra.sweep.dir))
+    assert dirs[0] != dirs[1]
+    # ..._HH-MM-SS-ffffff: the name resolves to the microsecond
+    assert re.search(r"_\d{2}-\d{2}-\d{2}-\d{6}$", dirs[0]), dirs[0]
