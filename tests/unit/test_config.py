@@ -32,11 +32,35 @@ def test_groups_hold_the_issue_options() -> None:
     assert "ptb" in _options("data") and "default" in _options("trainer")
 
 
+def test_every_preset_has_a_cpu_twin() -> None:
+    assert _options("experiment") == sorted(p.stem for p in (CONF_DIR / "experiment/cpu").glob("*"))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF_DIR / "experiment/cpu").glob("*")))
+def test_cpu_twins_keep_the_grid_and_shrink_the_budget(compose, name: str) -> None:
+    full = to_train_config(compose([f"experiment={name}"]))
+    cpu = to_train_config(compose([f"experiment=cpu/{name}"]))
+    assert (cpu.model.name, cpu.optim.name, cpu.optim.lr) == (
+        full.model.name,
+        full.optim.name,
+        full.optim.lr,
+    )
+    assert (cpu.data.batch_size, cpu.model.num_layers) == (
+        full.data.batch_size,
+        full.model.num_layers,
+    )
+    assert cpu.model.dropout == full.model.dropout
+    assert cpu.model.hidden_size < full.model.hidden_size and cpu.trainer.max_epochs == 1
+
+
 @pytest.mark.parametrize("name", _options("experiment"))
 def test_every_experiment_preset_composes(compose, name: str) -> None:
     cfg = to_train_config(compose([f"experiment={name}"]))
-    model, optim = name.removeprefix("seed001_").split("_", 1)
-    assert cfg.model.name == model and cfg.optim.name == optim
+    if name.startswith("seed001_hp_"):  # seed001_hp_<model>_<k>: §4.3 settings
+        assert cfg.model.name == name.split("_")[2]
+    else:  # seed001_<model>_<optim>: §4.1-4.2
+        model, optim = name.removeprefix("seed001_").split("_", 1)
+        assert cfg.model.name == model and cfg.optim.name == optim
     assert cfg.trainer.max_epochs == 40 and cfg.seed == 1111
 
 
