@@ -22,12 +22,24 @@ def shared_data_dir() -> Path | None:
     return None
 
 
+def require_data_dir() -> Path:
+    """The data folder, or a skip on a machine that has none.
+
+    Where the data was pointed at (`LMEXP_DATA_DIR` set) or under CI, missing files are a
+    failure, never a skip: a green run must not hide that the data tests did not run.
+    """
+    path = shared_data_dir()
+    if path is not None:
+        return path
+    message = "PTB not found: set LMEXP_DATA_DIR to a folder holding ptb/ptb.{train,valid,test}.txt"
+    if os.environ.get("LMEXP_DATA_DIR") or os.environ.get("CI"):
+        pytest.fail(f"{message} (LMEXP_DATA_DIR={os.environ.get('LMEXP_DATA_DIR')!r})")
+    pytest.skip(message)
+
+
 @pytest.fixture
 def data_dir() -> Path:
-    path = shared_data_dir()
-    if path is None:
-        pytest.skip("PTB not found: set LMEXP_DATA_DIR to a folder holding ptb/ptb.*.txt")
-    return path
+    return require_data_dir()
 
 
 @pytest.fixture

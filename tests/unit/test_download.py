@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import shutil
 import socket
 import threading
@@ -17,6 +16,7 @@ import pytest
 from lmexp.data import DataError
 from lmexp.data.download import fetch, sha256_file
 from lmexp.data.ptb import PTB_FILES, ensure_files
+from tests.conftest import require_data_dir
 
 TIMEOUT_S = 5.0  # bounds every request, so a hung server fails the test instead of hanging it
 Serve = Callable[[Path], str]
@@ -63,14 +63,8 @@ def _dead_url() -> str:
 
 
 def _real_ptb_dir() -> Path:
-    """The shared PTB copy: $LMEXP_DATA_DIR/ptb (CI), else ../shared/data/ptb beside the repo."""
-    env = os.environ.get("LMEXP_DATA_DIR")
-    candidates = [Path(env) / "ptb"] if env else []
-    candidates.append(Path(__file__).parents[2].parent / "shared" / "data" / "ptb")
-    for folder in candidates:
-        if all((folder / name).is_file() for name, _ in PTB_FILES.values()):
-            return folder
-    pytest.skip(f"no PTB files in {[str(c) for c in candidates]}")
+    """The shared PTB copy (see tests/conftest.py)."""
+    return require_data_dir() / "ptb"
 
 
 @pytest.fixture(scope="module")

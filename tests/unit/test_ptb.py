@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -12,17 +11,12 @@ import torch
 from lmexp.config import DataConfig
 from lmexp.data import Corpus, DataError, load_corpus
 from lmexp.data.ptb import PTB_FILES, ensure_files, read_tokens, resolve_root
+from tests.conftest import require_data_dir
 
 
 def _real_ptb_dir() -> Path:
-    """The shared PTB copy: $LMEXP_DATA_DIR/ptb (CI), else ../shared/data/ptb beside the repo."""
-    env = os.environ.get("LMEXP_DATA_DIR")
-    candidates = [Path(env) / "ptb"] if env else []
-    candidates.append(Path(__file__).parents[2].parent / "shared" / "data" / "ptb")
-    for folder in candidates:
-        if all((folder / name).is_file() for name, _ in PTB_FILES.values()):
-            return folder
-    pytest.skip(f"no PTB files in {[str(c) for c in candidates]}")
+    """The shared PTB copy (see tests/conftest.py)."""
+    return require_data_dir() / "ptb"
 
 
 @pytest.fixture(scope="module")
