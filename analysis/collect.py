@@ -1,0 +1,308 @@
+"""Collect job directories into one row per job plus each job's learning curve.
+
+Reads only the run-directory contract (README "Outputs"): `.hydra/config.yaml`,
+`.hydra/overrides.yaml`, `metrics.csv` and `summary.json`. Running, failed, diverged and
+half-written jobs are kept, with their status, never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import re
+import shlex
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+log = logging.getLogger(__name__)
+
+JOB_FILES = (".hydra/config.yaml", "summary.json", "metrics.csv")
+RECURRENT = frozenset({"rnn", "gru", "lstm"})
+
+# table column -> dotted config key; values that mean nothing for a model are left empty
+# (`_applies`) so that e.g. the Transformer's unused emb_size never counts as "varying".
+HYPERPARAMETERS = {
+    "lr": "optim.lr",
+    "batch_size": "data.batch_size",
+    "seq_len": "data.seq_len",
+    "hidden_size": "model.hidden_size",
+    "emb_size": "model.emb_size",
+    "num_layers": "model.num_layers",
+    "dropout": "model.dropout",
+    "num_heads": "model.num_heads",
+    "ff_size": "model.ff_size",
+    "nonlinearity": "model.nonlinearity",
+    "tie_weights": "model.tie_weights",
+    "decay": "optim.decay",
+    "weight_decay": "optim.weight_decay",
+    "max_epochs": "trainer.max_epochs",
+    "max_steps": "trainer.max_steps",
+    "max_minutes": "trainer.max_minutes",
+    "clip_norm": "trainer.clip_norm",
+    "seed": "seed",
+}
+
+# Curve columns the analysis needs; absent ones (an old or truncated header) become NaN.
+CURVE_COLUMNS = ("epoch", "wall_time_s", "train_ppl", "val_ppl", "tokens_per_s")
+_JOB_NAME = re.compile(r"^(?P<num>\d+)-(?P<model>[^-]+)-(?P<optim>.+)$")
+
+
+class NoJobsError(ValueError):
+    """None of the given paths holds a job directory."""
+
+
+@dataclass
+class Collection:
+    """`jobs`: one row per job (columns: see `_job_row`); `curves`: job_id -> metrics rows."""
+
+    jobs: pd.DataFrame
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def is_job_dir(path: Path) -> bool:
+    """Holds any file a job writes; a sweep dir (multirun.yaml) does not."""
+    return any((path / name).is_file() for name in JOB_FILES)
+
+
+def find_job_dirs(paths: Iterable[Path | str]) -> list[Path]:
+    """Job directories under `paths` (recursively), each once, in path order.
+
+    Raises FileNotFoundError for a missing path and NoJobsError when there is no job at all, so
+    the CLI can fail before doing any work.
+    """
+    roots = [Path(p) for p in paths]
+    for root in roots:
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root}: no such directory")
+    found: dict[Path, None] = {}
+    for root in roots:
+        for job in _walk(root):
+            found.setdefault(job.resolve(), None)
+    if not found:
+        names = ", ".join(str(r) for r in roots)
+        raise NoJobsError(
+            f"no job directories under {names} (a job directory holds .hydra/config.yaml, "
+            "summary.json or metrics.csv)"
+        )
+    return sorted(found)
+
+
+def _walk(root: Path) -> Iterable[Path]:
+    for dirpath, dirnames, _ in os.walk(root):
+        here = Path(dirpath)
+        if is_job_dir(here):
+            dirnames[:] = []  # a job never holds another job; skip checkpoints etc.
+            yield here
+        else:
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+
+
+def job_ids(dirs: list[Path]) -> dict[Path, str]:
+    """`<sweep dir>/<job dir>` names, lengthened with more parents only where two would clash."""
+    depth = dict.fromkeys(dirs, 2)
+    while True:
+        ids = {d: "/".join(d.parts[-depth[d] :]) for d in dirs}
+        seen: dict[str, list[Path]] = {}
+        for d, name in ids.items():
+            seen.setdefault(name, []).append(d)
+        clashes = [d for group in seen.values() if len(group) > 1 for d in group]
+        if not clashes:
+            return ids
+        for d in clashes:
+            depth[d] += 1
+
+
+def to_float(value: Any) -> float:
+    """JSON/YAML value -> float; `None` and junk become NaN, the strings "inf"/"nan" parse back."""
+    if value is None or isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """`metrics.csv` as floats, dropping rows with the wrong field count or unparsable numbers.
+
+    A job killed while writing leaves a partial last line; it is dropped (with a warning) rather
+    than failing the whole analysis.
+    """
+    if not path.is_file():
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in CURVE_COLUMNS})
+    lines = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8", errors="replace"))))
+    header, rows = (lines[0], lines[1:]) if lines else ([], [])
+    kept = []
+    for number, fields in enumerate(rows, start=2):
+        try:
+            if len(fields) != len(header):
+                raise ValueError(f"{len(fields)} fields, header has {len(header)}")
+            kept.append([float(x) for x in fields])
+        except ValueError as exc:
+            if fields:
+                log.warning("%s line %d dropped: %s", path, number, exc)
+    frame = pd.DataFrame(kept, columns=header, dtype=float)
+    for column in CURVE_COLUMNS:
+        if column not in frame:
+            frame[column] = math.nan
+    return frame
+
+
+def _read(path: Path, parse: Callable[[str], Any]) -> Any:
+    """Parsed file content, or None when absent or unreadable (a warning, never a crash)."""
+    if not path.is_file():
+        return None
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError is a ValueError
+        log.warning("%s unreadable (%s); treated as missing", path, exc)
+        return None
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """`summary.json` as written (inf/nan still strings: see `to_float`); {} when absent."""
+    return _read(path, json.loads) or {}
+
+
+def read_yaml(path: Path) -> Any:
+    """A Hydra `.hydra/*.yaml` file; None when absent or unreadable."""
+    return _read(path, yaml.safe_load)
+
+
+def _lookup(config: dict[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _applies(column: str, model: str, optim: str) -> bool:
+    if column == "emb_size":
+        return model != "transformer"
+    if column in ("num_heads", "ff_size"):
+        return model not in RECURRENT
+    if column == "nonlinearity":
+        return model == "rnn"
+    if column == "decay":
+        return optim == "sgd_schedule"
+    return True
+
+
+def _names(job_dir: Path, config: dict[str, Any], overrides: list[str]) -> tuple[str, str]:
+    """Architecture and optimizer: config, else `model=`/`optim=` overrides, else the dir name."""
+    given = dict(o.split("=", 1) for o in overrides if "=" in o)
+    match = _JOB_NAME.match(job_dir.name)
+    names = []
+    for group in ("model", "optim"):
+        name = _lookup(config, f"{group}.name") or given.get(group)
+        names.append(str(name or (match[group] if match else "unknown")))
+    return names[0], names[1]
+
+
+def _curve_stats(curve: pd.DataFrame, summary: dict[str, Any]) -> dict[str, float]:
+    """Best validation ppl, its epoch and the train ppl then, from the CSV (else the summary)."""
+    finite = curve[curve["val_ppl"].map(math.isfinite)]
+    if finite.empty:
+        best = {
+            "best_val_ppl": to_float(summary.get("best_val_ppl")),
+            "best_epoch": to_float(summary.get("best_epoch")),
+            "train_ppl_at_best": math.nan,
+        }
+    else:
+        row = finite.loc[finite["val_ppl"].idxmin()]
+        best = {
+            "best_val_ppl": row["val_ppl"],
+            "best_epoch": row["epoch"],
+            "train_ppl_at_best": row["train_ppl"],
+        }
+    if len(curve):
+        last = curve.iloc[-1]
+        # tokens_per_s is cumulative over the current epoch: the last row is its average.
+        final = (last["train_ppl"], last["val_ppl"], last["tokens_per_s"])
+    else:
+        final = (
+            to_float(summary.get("final_train_ppl")),
+            to_float(summary.get("final_val_ppl")),
+            math.nan,
+        )
+    names = ("last_train_ppl", "last_val_ppl", "tokens_per_s")
+    return {**best, **dict(zip(names, final, strict=True)), "n_points": float(len(curve))}
+
+
+def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str]) -> dict:
+    last = curve.iloc[-1] if len(curve) else {}
+    wall = to_float(summary.get("wall_time_s"))
+    epochs = to_float(summary.get("epochs"))
+    command = summary.get("command") or shlex.join(["python", "-m", "lmexp.train", *overrides])
+    return {
+        # No summary.json (a job writes it in its first second): killed before that, or copied
+        # without it. Metrics rows say nothing about whether it still runs, hence "unknown".
+        "status": str(summary.get("status") or "unknown"),
+        "params": to_float(summary.get("params")),
+        "test_ppl": to_float(summary.get("test_ppl")),
+        "epochs": epochs if math.isfinite(epochs) else to_float(last.get("epoch")),
+        "wall_time_s": wall if math.isfinite(wall) else to_float(last.get("wall_time_s")),
+        "stop_reason": summary.get("stop_reason"),
+        "error_type": summary.get("error_type"),
+        "error": summary.get("error"),
+        "command": command,
+    }
+
+
+def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    config = read_yaml(job_dir / ".hydra" / "config.yaml") or {}
+    overrides = [str(o) for o in read_yaml(job_dir / ".hydra" / "overrides.yaml") or []]
+    summary = read_summary(job_dir / "summary.json")
+    curve = read_metrics(job_dir / "metrics.csv")
+    model, optim = _names(job_dir, config, overrides)
+    match = _JOB_NAME.match(job_dir.name)
+    row: dict[str, Any] = {
+        "job_id": job_id,
+        "sweep": job_dir.parent.name,
+        "job_num": int(match["num"]) if match else math.nan,
+        "model": model,
+        "optim": optim,
+    }
+    for column, key in HYPERPARAMETERS.items():
+        row[column] = _lookup(config, key) if _applies(column, model, optim) else None
+    row["keep_prob"] = 1.0 - to_float(row["dropout"])
+    row.update(_curve_stats(curve, summary))
+    row.update(_run_facts(summary, curve, overrides))
+    row.update({"overrides": " ".join(overrides), "job_dir": str(job_dir)})
+    return row, curve
+
+
+def collect(paths: Iterable[Path | str]) -> Collection:
+    """Every job under `paths` (sweep dirs, run dirs, or folders of them), one row each."""
+    dirs = find_job_dirs(paths)
+    ids = job_ids(dirs)
+    rows, curves = [], {}
+    for job_dir in dirs:
+        row, curve = _job_row(job_dir, ids[job_dir])
+        rows.append(row)
+        curves[row["job_id"]] = curve
+    return Collection(_numeric_hyperparameters(pd.DataFrame(rows)), curves)
+
+
+def _numeric_hyperparameters(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Columns that hold only numbers and nulls become float, so they sort and compare."""
+    for column in HYPERPARAMETERS:
+        values = jobs[column].dropna()
+        if jobs[column].dtype == object and all(_is_number(v) for v in values):
+            jobs[column] = pd.to_numeric(jobs[column], errors="coerce").astype(float)
+    return jobs
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,116 @@
+"""`python -m analysis.report <sweep_or_run_dir>... --out <dir>`: tables, figures and a report.
+
+The command line and the order of the steps; each step lives in its own module (collect, tables,
+figures, page) and is importable on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis.collect import NoJobsError, collect, find_job_dirs
+from analysis.figures import make_figures
+from analysis.formats import write_table
+from analysis.page import Content, render_html, render_markdown
+from analysis.tables import commands_table, results_table, status_table
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Build a results report from lmexp sweep or run directories.
+
+Each PATH is searched recursively for job directories (a directory holding .hydra/config.yaml,
+summary.json or metrics.csv); only those files are read. Every job appears, whatever its
+status (completed, diverged, failed, running, unknown).
+"""
+
+EPILOG = """\
+writes into --out:
+  results.{md,tex,csv}   Table 1: jobs sorted by architecture, optimizer, hyper-parameters,
+                         numbered 1..N, best validation perplexity per architecture in bold
+  commands.{md,tex,csv}  Table 2: the command that reproduces each numbered experiment
+  status.{md,tex,csv}    Table 3: each job's status, stop reason and error
+  figures/*.{png,pdf}    learning curves per experiment, per optimizer, per architecture,
+                         and an architecture x optimizer overview
+  report.html            everything above in one self-contained page (images inlined)
+  report.md              the same in Markdown, linking the figure files
+
+example:
+  python -m analysis.report outputs/multirun/2026-01-01_12-00-00-000000 --out reports/arch
+"""
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; `--help` lists every file written."""
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.report",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="sweep directories, run directories, or folders holding them",
+    )
+    parser.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="output directory (created if missing; files in it are replaced)",
+    )
+    parser.add_argument("--title", default="lmexp results", help="report title")
+    parser.add_argument("--quiet", "-q", action="store_true", help="do not print the paths written")
+    return parser.parse_args(argv)
+
+
+def build_report(paths: Sequence[Path], out_dir: Path, title: str = "lmexp results") -> list[Path]:
+    """Collect the jobs under `paths` and write tables, figures and both report pages.
+
+    Returns the paths written, report pages first.
+    """
+    collection = collect(paths)
+    results = results_table(collection.jobs)
+    ordered = results.raw
+    tables = [results, commands_table(collection.jobs), status_table(ordered)]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for number, table in enumerate(tables, start=1):
+        written += write_table(table, out_dir, number)
+    figures = make_figures(ordered, collection.curves, out_dir / "figures")
+    content = Content(title, [str(p) for p in paths], tables, figures, ordered)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(render_html(content), encoding="utf-8")
+    md_path.write_text(render_markdown(content, out_dir), encoding="utf-8")
+    return [html_path, md_path, *written, *(p for f in figures for p in f.paths)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry: 2 on a bad path (before any work), else 0 after printing what was written."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        find_job_dirs(args.paths)  # fail on a bad path before any work
+    except (FileNotFoundError, NoJobsError) as exc:
+        print(f"python -m analysis.report: error: {exc}", file=sys.stderr)
+        return 2
+    written = build_report(args.paths, args.out, args.title)
+    if not args.quiet:
+        figures = [p for p in written if p.parent.name == "figures"]
+        for path in written:
+            if path not in figures:
+                print(path)
+        print(f"{args.out / 'figures'}/ ({len(figures)} files: PNG and PDF)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The results (seed 001 item 2), commands (item 3) and status tables: rows, columns, bold.
+
+Owns the experiment order, numbering, shown columns and the per-architecture bold; the file
+formats (Markdown, LaTeX, HTML, CSV) are `analysis.formats`, the plots `analysis.figures`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from analysis.formats import MISSING, Table
+from analysis.style import ARCH_ORDER, OPTIM_ORDER, arch_name, optim_name, rank
+
+# Sort keys after architecture and optimizer: the hyper-parameters, then the job's identity.
+SORT_KEYS = (
+    "lr", "batch_size", "seq_len", "hidden_size", "emb_size", "num_layers", "dropout",
+    "num_heads", "ff_size", "nonlinearity", "decay", "weight_decay", "clip_norm", "max_epochs",
+    "max_steps", "max_minutes", "tie_weights", "seed", "sweep", "job_num", "job_id",
+)  # fmt: skip
+
+
+def fmt_num(value: Any, spec: str = "g") -> str:
+    """A number for a table cell: NaN/None as an em dash, infinities as "inf"."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return MISSING if value is None else str(value)
+    if math.isnan(number):
+        return MISSING
+    if math.isinf(number):
+        return "inf" if number > 0 else "-inf"
+    return format(number, spec)
+
+
+def _fmt_params(value: Any) -> str:
+    number = float(value) if value is not None else math.nan
+    return fmt_num(number / 1e6, ".2f") + "M" if math.isfinite(number) else MISSING
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: where its value comes from, how it reads, what its header means."""
+
+    header: str
+    source: str
+    meaning: str = ""  # explained in the caption when non-empty
+    fmt: Callable[[Any], str] = fmt_num
+    always: bool = True  # False: shown only when the value varies across jobs
+    numeric: bool = True  # right-aligned
+
+
+HYPER_COLUMNS = (
+    Column("IL", "lr", "initial learning rate"),
+    Column("BS", "batch_size", "batch size"),
+    Column("SL", "seq_len", "sequence length (BPTT window)"),
+    Column("HS", "hidden_size", "hidden size"),
+    Column("ES", "emb_size", "embedding size", always=False),
+    Column("NL", "num_layers", "number of layers"),
+    Column("Heads", "num_heads", "attention heads", always=False),
+    Column("FF", "ff_size", "feed-forward width", always=False),
+    Column("Act", "nonlinearity", "RNN nonlinearity", str, always=False, numeric=False),
+    Column("Keep", "keep_prob", "dropout keep probability (1 - dropout)"),
+    Column("Decay", "decay", "lr divisor per epoch", always=False),
+    Column("WD", "weight_decay", "weight decay", always=False),
+    Column("Clip", "clip_norm", "gradient-norm clip", always=False),
+    Column("MaxEp", "max_epochs", "epoch budget", always=False),
+    Column("MaxSteps", "max_steps", "step budget", always=False),
+    Column("MaxMin", "max_minutes", "wall-clock budget (min)", always=False),
+    Column("Tied", "tie_weights", "tied input/output embeddings", str, False, False),
+    Column("Seed", "seed", "random seed", always=False),
+)
+
+
+def order_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Jobs sorted (architecture, optimizer, hyper-parameters), numbered `exp` 1..N, `best` set.
+
+    `best` marks the single lowest finite validation perplexity of each architecture (the first
+    in table order on a tie), so a diverged or empty job is never bold.
+    """
+    frame = jobs.copy()
+    frame["_arch"] = [rank(m, ARCH_ORDER) for m in frame["model"]]
+    frame["_optim"] = [rank(o, OPTIM_ORDER) for o in frame["optim"]]
+    keys = ["_arch", "_optim", *(k for k in SORT_KEYS if k in frame)]
+    frame = frame.sort_values(keys, na_position="last", kind="stable").drop(columns=keys[:2])
+    frame = frame.reset_index(drop=True)
+    frame.insert(0, "exp", range(1, len(frame) + 1))
+    finite = frame[frame["best_val_ppl"].map(lambda v: math.isfinite(float(v)))]
+    frame["best"] = frame.index.isin(finite.groupby("model", sort=False)["best_val_ppl"].idxmin())
+    return frame
+
+
+def varies(values: pd.Series) -> bool:
+    """More than one distinct value among the jobs that have one."""
+    return values.dropna().astype(str).nunique() > 1
+
+
+def varying_hyper_columns(ordered: pd.DataFrame) -> list[Column]:
+    """Hyper-parameter columns whose value differs between jobs (they label curves too)."""
+    return [c for c in HYPER_COLUMNS if c.source in ordered and varies(ordered[c.source])]
+
+
+def shown_hyper_columns(ordered: pd.DataFrame) -> list[Column]:
+    """The seed table's hyper-parameters, plus any other that varies across the jobs."""
+    varying = varying_hyper_columns(ordered)
+    return [c for c in HYPER_COLUMNS if c.always or c in varying]
+
+
+def job_label(row: Any, varying: list[Column]) -> str:
+    """`#4 RNN SGD IL=5`: number, architecture, optimizer and the hyper-parameters that vary."""
+    parts = [f"#{row['exp']}", arch_name(row["model"]), optim_name(row["optim"])]
+    for column in varying:
+        value = row[column.source]
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            parts.append(f"{column.header}={column.fmt(value)}")
+    return " ".join(parts)
+
+
+def _time_column(ordered: pd.DataFrame) -> Column:
+    """Wall-clock in s, min or h, whichever keeps the longest job's number readable."""
+    longest = ordered["wall_time_s"].replace([math.inf], math.nan).max()
+    scale, unit = (1, "s")
+    if longest >= 600:  # NaN (no job has a time) compares False: seconds
+        scale, unit = (60, "min") if longest < 36000 else (3600, "h")
+    return Column(
+        f"Time ({unit})",
+        "wall_time_s",
+        "wall-clock time of the job",
+        lambda v: fmt_num(float(v) / scale, ".0f" if unit == "s" else ".1f"),
+    )
+
+
+def result_columns(ordered: pd.DataFrame) -> list[Column]:
+    """Columns of the results table, in the seed's order, then size, time and status."""
+    ppl = lambda v: fmt_num(v, ".1f")  # noqa: E731
+    columns = [
+        Column("#", "exp", "experiment number"),
+        Column("Model", "model", "", arch_name, numeric=False),
+        Column("Optim", "optim", "", optim_name, numeric=False),
+        *shown_hyper_columns(ordered),
+        Column(
+            "Train PPL",
+            "train_ppl_at_best",
+            "train perplexity when Val PPL was reached (running mean over that epoch, dropout on)",
+            ppl,
+        ),
+        Column("Val PPL", "best_val_ppl", "best validation perplexity of the job", ppl),
+    ]
+    if ordered["test_ppl"].map(lambda v: math.isfinite(float(v))).any():
+        columns.append(Column("Test PPL", "test_ppl", "test perplexity of that checkpoint", ppl))
+    columns += [
+        Column("Params", "params", "trainable parameters (M = millions)", _fmt_params),
+        Column("Epochs", "epochs", "epochs run", lambda v: fmt_num(v, ".3g")),
+        _time_column(ordered),
+        Column("Status", "status", "", str, numeric=False),
+    ]
+    return columns
+
+
+def _caption(columns: list[Column], ordered: pd.DataFrame) -> str:
+    text = (
+        f"Train and validation perplexity of {len(ordered)} experiments, sorted by "
+        "architecture, then optimizer, then hyper-parameters. Bold: the best (lowest) "
+        "validation perplexity of each architecture. "
+    )
+    meanings = [f"{c.header}: {c.meaning}" for c in columns if c.meaning and c.header != "#"]
+    if "sgd_schedule" in set(ordered["optim"]):
+        meanings.append("SGD-LR-SC: SGD with a learning-rate schedule")
+    meanings.append(f"{MISSING}: not recorded")
+    return text + "; ".join(meanings) + "."
+
+
+def results_table(jobs: pd.DataFrame) -> Table:
+    """Seed 001's Table 1: one numbered row per job, best per architecture in bold."""
+    ordered = order_jobs(jobs)
+    columns = result_columns(ordered)
+    cells = [[c.fmt(row[c.source]) for c in columns] for _, row in ordered.iterrows()]
+    val = [c.header for c in columns].index("Val PPL")
+    bold = {(i, val) for i in ordered.index[ordered["best"]]}
+    numeric = [c.numeric for c in columns]
+    return Table(
+        "results",
+        _caption(columns, ordered),
+        [c.header for c in columns],
+        cells,
+        bold,
+        numeric,
+        ordered,
+    )
+
+
+def commands_table(jobs: pd.DataFrame) -> Table:
+    """Seed 001 item 3: the exact command that reruns each numbered experiment alone."""
+    ordered = order_jobs(jobs)
+    cells = [[str(r.exp), str(r.job_id), str(r.command)] for r in ordered.itertuples()]
+    caption = (
+        "Command reproducing each experiment of the results table, run from the repository "
+        "root (every hyper-parameter not on the line is the config default recorded in the "
+        "job's .hydra/config.yaml). #: experiment number; Job: sweep directory/job directory."
+    )
+    raw = ordered[["exp", "job_id", "command", "job_dir"]]
+    headers = ["#", "Job", "Command"]
+    return Table("commands", caption, headers, cells, set(), [True, False, False], raw, code=2)
+
+
+def status_table(ordered: pd.DataFrame) -> Table:
+    """Each job's status, stop reason, number of evaluation points and, if failed, its error."""
+    cells = []
+    for r in ordered.itertuples():
+        error = f"{r.error_type}: {r.error}" if isinstance(r.error_type, str) else MISSING
+        reason = r.stop_reason if isinstance(r.stop_reason, str) else MISSING
+        cells.append(
+            [str(r.exp), str(r.job_id), str(r.status), reason, fmt_num(r.n_points, ".0f"), error]
+        )
+    caption = (
+        "Status of every job: completed, diverged (non-finite loss), failed (with the error "
+        "from summary.json), running (summary.json says running: still training, or killed), "
+        "unknown (no summary.json). Points: evaluation rows in metrics.csv; jobs with none "
+        "have no learning curve."
+    )
+    headers = ["#", "Job", "Status", "Stop reason", "Points", "Error"]
+    raw = ordered[["exp", "job_id", "status", "stop_reason", "n_points", "error_type", "error"]]
+    return Table(
+        "status", caption, headers, cells, set(), [True, False, False, False, True, False], raw
+    )

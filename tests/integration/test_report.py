@@ -1,0 +1,188 @@
+"""A real tiny multirun, then `python -m analysis.report` on it, then the page in headless Chromium.
+
+Chromium is Debian's `chromium` package; without it the browser check is skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO, shared_data_dir
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Tiny models. An epoch is 1328 steps of 20 x 35 tokens; evaluating every 0.5% of it with a
+# 13-step budget gives 2 metrics rows per job (steps 7 and 13). Each evaluation reads the whole
+# validation split (~1.5 s on one thread), so rows, not steps, set this test's time.
+TINY = [
+    "trainer=smoke",
+    "trainer.max_steps=13",
+    "trainer.eval_every=0.005",
+    "model.emb_size=16",
+    "model.hidden_size=16",
+    "model.num_heads=2",
+    "model.ff_size=32",
+    "threads=1",
+]
+
+
+def _run(module: str, args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LMEXP_DATA_DIR": str(shared_data_dir())}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _tiny_sweep(into: Path) -> Path:
+    if shared_data_dir() is None:
+        pytest.skip("PTB not found: set LMEXP_DATA_DIR to a folder holding ptb/ptb.*.txt")
+    sweep = into / "sweep"
+    args = ["-m", "model=rnn,gru", "optim=sgd,adam", *TINY, f"hydra.sweep.dir={sweep}"]
+    proc = _run("lmexp.train", args, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return sweep
+
+
+def _report(paths: list[Path], out: Path) -> subprocess.CompletedProcess:
+    proc = _run("analysis.report", [*map(str, paths), "--out", str(out)], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def _loaded_dom(page: Path, profile: Path) -> str:
+    """The DOM after load, from headless Chromium; skips when Chromium is not installed."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found; install it with `apt-get install -y chromium`")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+    ]
+    proc = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", page.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _assert_page_rendered(out: Path, tmp_path: Path) -> str:
+    n_images = len(list((out / "figures").glob("*.png")))
+    dom = _loaded_dom(out / "report.html", tmp_path / "chromium")
+    assert f'data-images-loaded="{n_images}/{n_images}"' in dom, dom[:500]
+    assert '<table id="results">' in dom and "<figcaption>" in dom
+    return dom
+
+
+def test_report_of_a_real_sweep_and_of_a_broken_copy(tmp_path) -> None:
+    """One test, so that `pytest -n 2` trains the sweep once rather than once per worker."""
+    sweep = _tiny_sweep(tmp_path)
+    _check_report(sweep, tmp_path / "clean")
+    _check_broken_report(_break_jobs(sweep, tmp_path / "broken"), tmp_path / "broken")
+
+
+def _check_report(sweep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    proc = _report([sweep], out)
+    assert str(out / "report.html") in proc.stdout and str(out / "report.md") in proc.stdout
+    table = pd.read_csv(out / "results.csv")
+    assert table["exp"].tolist() == [1, 2, 3, 4]
+    pairs = list(zip(table["model"], table["optim"], strict=True))
+    assert pairs == [("rnn", "sgd"), ("rnn", "adam"), ("gru", "sgd"), ("gru", "adam")]
+    assert (table["n_points"] >= 2).all() and (table["status"] == "completed").all()
+    for _, group in table.groupby("model"):
+        assert group["best"].sum() == 1
+        assert group.loc[group["best"], "best_val_ppl"].item() == group["best_val_ppl"].min()
+    rows = [line for line in (out / "results.md").read_text().splitlines() if line.startswith("|")]
+    assert len(rows) == 2 + 4 and sum(row.count("**") for row in rows) == 2 * 2
+    assert (out / "results.tex").read_text().count("\\textbf{") == 2
+    commands = pd.read_csv(out / "commands.csv")
+    assert commands["command"].str.startswith("python -m lmexp.train").all()
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert len(figures) == 4 + 2 + 2 + 1 and "overview.png" in figures
+    assert len(list((out / "figures").glob("*.pdf"))) == len(figures)
+    _assert_page_rendered(out, tmp_path)
+
+
+def _break_jobs(sweep: Path, into: Path) -> Path:
+    """A copy of the sweep plus a failed, a diverged and a half-written job made from real ones."""
+    into.mkdir()
+    copy = shutil.copytree(sweep, into / sweep.name, ignore=shutil.ignore_patterns("*.pt"))
+    failed = shutil.copytree(copy / "0-rnn-sgd", copy / "4-rnn-sgd")
+    header = (failed / "metrics.csv").read_text().splitlines()[0]
+    (failed / "metrics.csv").write_text(header + "\n")
+    _edit_summary(
+        failed,
+        status="failed",
+        error_type="RuntimeError",
+        error="boom at step 1",
+        best_val_ppl=None,
+        final_val_ppl=None,
+        test_ppl=None,
+    )
+    diverged = shutil.copytree(copy / "1-rnn-adam", copy / "5-rnn-adam")
+    last = (diverged / "metrics.csv").read_text().splitlines()[-1].split(",")
+    last[0], last[7], last[9] = str(float(last[0]) + 0.01), "inf", "nan"  # epoch, train, val ppl
+    with (diverged / "metrics.csv").open("a") as f:
+        f.write(",".join(last) + "\n")
+    _edit_summary(diverged, status="diverged", final_val_ppl="nan", test_ppl=None)
+    truncated = shutil.copytree(copy / "2-gru-sgd", copy / "6-gru-sgd")
+    with (truncated / "metrics.csv").open("a") as f:
+        f.write("0.05,70,49000,12.3,12.3,5.0,6.9")  # killed mid-row
+    _edit_summary(truncated, status="running")
+    return copy
+
+
+def _edit_summary(job: Path, **fields: object) -> None:
+    summary = json.loads((job / "summary.json").read_text())
+    (job / "summary.json").write_text(json.dumps({**summary, **fields}, indent=2))
+
+
+def _check_broken_report(broken: Path, tmp_path: Path) -> None:
+    """Failed, diverged and half-written jobs stay in the table and on the page."""
+    out = tmp_path / "report"
+    _report([broken], out)
+    table = pd.read_csv(out / "results.csv").set_index("job_id")
+    assert len(table) == 7
+    assert table.loc["sweep/4-rnn-sgd", "status"] == "failed"
+    assert table.loc["sweep/4-rnn-sgd", "n_points"] == 0
+    assert math.isnan(table.loc["sweep/4-rnn-sgd", "best_val_ppl"])
+    assert not table.loc["sweep/4-rnn-sgd", "best"]
+    assert table.loc["sweep/5-rnn-adam", "status"] == "diverged"
+    assert math.isnan(table.loc["sweep/5-rnn-adam", "last_val_ppl"])
+    original = pd.read_csv(broken / "2-gru-sgd" / "metrics.csv")
+    assert table.loc["sweep/6-gru-sgd", "n_points"] == len(original)
+    assert table.loc["sweep/6-gru-sgd", "status"] == "running"
+    assert table.groupby("model")["best"].sum().to_dict() == {"gru": 1, "rnn": 1}
+    dom = _assert_page_rendered(out, tmp_path)
+    for status in ("completed", "failed", "diverged", "running"):
+        assert re.search(rf"<td>{status}</td>", dom), status
+    assert "RuntimeError: boom at step 1" in dom
+    assert "Not plotted (no metrics rows): #" in dom and "sweep/4-rnn-sgd (failed)" in dom

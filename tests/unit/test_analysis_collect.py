@@ -1,0 +1,118 @@
+"""analysis.collect: one row per job from hand-built run directories, whatever their state."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from analysis.collect import NoJobsError, collect, find_job_dirs, read_metrics
+from tests.fixtures_analysis import curve, job, mixed_sweep, write_job
+
+
+@pytest.fixture
+def jobs(tmp_path):
+    collection = collect([mixed_sweep(tmp_path)])
+    return collection.jobs.set_index("job_id"), collection.curves
+
+
+def test_one_row_per_job_with_stable_ids(jobs) -> None:
+    frame, curves = jobs
+    assert len(frame) == 10
+    assert "sweep/0-rnn-sgd" in frame.index and "sweep/9-gru-sgd" in frame.index
+    assert set(curves) == set(frame.index)
+
+
+def test_config_and_metrics_are_parsed(jobs) -> None:
+    frame, curves = jobs
+    row = frame.loc["sweep/2-rnn-adam"]
+    assert (row.model, row.optim, row.lr, row.batch_size, row.seq_len) == ("rnn", "adam", 5, 20, 35)
+    assert (row.hidden_size, row.emb_size, row.num_layers, row.seed) == (200, 200, 2, 1111)
+    assert row.keep_prob == 1.0 and row.dropout == 0.0 and math.isnan(row.num_heads)
+    assert row.best_val_ppl == 150 and row.best_epoch == 0.75
+    assert row.train_ppl_at_best == pytest.approx(150 * 1.3)
+    assert row.last_val_ppl == 170 and row.last_train_ppl == pytest.approx(170 * 1.3)
+    assert row.test_ppl == pytest.approx(150 * 0.95) and row.params == 4170400
+    assert row.status == "completed" and row.epochs == 1.0 and row.tokens_per_s == 7004.0
+    assert row.command == "python -m lmexp.train model=rnn optim=adam"
+    assert len(curves["sweep/2-rnn-adam"]) == 4
+
+
+def test_transformer_has_no_embedding_size_and_rnn_no_heads(jobs) -> None:
+    frame, _ = jobs
+    assert math.isnan(frame.loc["sweep/7-transformer-adam", "emb_size"])
+    assert frame.loc["sweep/7-transformer-adam", "num_heads"] == 4
+    assert math.isnan(frame.loc["sweep/0-rnn-sgd", "ff_size"])
+
+
+def test_truncated_last_csv_line_is_dropped(jobs, tmp_path) -> None:
+    frame, curves = jobs
+    assert len(curves["sweep/5-lstm-sgd"]) == 3
+    assert frame.loc["sweep/5-lstm-sgd", "best_val_ppl"] == 110
+    broken = tmp_path / "broken.csv"
+    broken.write_text("epoch,val_ppl\n0.25,300.5\n0.5,2e\n")  # right field count, bad number
+    assert read_metrics(broken)["val_ppl"].tolist() == [300.5]
+
+
+def test_diverged_job_keeps_its_finite_best_and_inf_strings_parse(jobs) -> None:
+    frame, curves = jobs
+    row = frame.loc["sweep/6-transformer-sgd"]
+    assert row.status == "diverged" and row.best_val_ppl == 500
+    assert math.isinf(row.last_val_ppl) and math.isnan(row.test_ppl)
+    assert math.isinf(curves["sweep/6-transformer-sgd"]["val_ppl"].iloc[-1])
+
+
+def test_failed_job_without_metrics_rows_is_kept(jobs) -> None:
+    frame, curves = jobs
+    row = frame.loc["sweep/8-lstm-adam"]
+    assert row.status == "failed" and row.error_type == "RuntimeError"
+    assert row.error == "CUDA out of memory" and row.n_points == 0
+    assert math.isinf(row.best_val_ppl)  # "inf" in summary.json parsed back to a float
+    assert curves["sweep/8-lstm-adam"].empty
+
+
+def test_job_without_summary_is_unknown_with_a_command_from_its_overrides(jobs) -> None:
+    frame, _ = jobs
+    row = frame.loc["sweep/9-gru-sgd"]
+    assert row.status == "unknown" and row.best_val_ppl == 310 and row.n_points == 2
+    assert row.command == "python -m lmexp.train model=gru optim=sgd"
+    assert math.isnan(row.params) and row.wall_time_s == 20.0
+
+
+def test_summary_inf_strings_parse_when_the_csv_is_empty(tmp_path) -> None:
+    summary = {"status": "diverged", "best_val_ppl": "inf", "final_val_ppl": "nan"}
+    write_job(tmp_path / "s", "0-rnn-sgd", rows=[], summary=summary)
+    assert json.loads((tmp_path / "s/0-rnn-sgd/summary.json").read_text())["best_val_ppl"] == "inf"
+    row = collect([tmp_path]).jobs.iloc[0]
+    assert math.isinf(row.best_val_ppl) and math.isnan(row.last_val_ppl)
+
+
+def test_ids_stay_unique_across_sweeps_with_the_same_name(tmp_path) -> None:
+    job(tmp_path / "a" / "sweep", 0, "rnn", "sgd", [300])
+    job(tmp_path / "b" / "sweep", 0, "rnn", "sgd", [200])
+    job(tmp_path / "c" / "other", 0, "rnn", "sgd", [100])
+    ids = collect([tmp_path / "a", tmp_path / "b", tmp_path / "c"]).jobs["job_id"].tolist()
+    assert sorted(ids) == ["a/sweep/0-rnn-sgd", "b/sweep/0-rnn-sgd", "other/0-rnn-sgd"]
+
+
+def test_run_dir_given_directly_and_twice_counts_once(tmp_path) -> None:
+    run = write_job(tmp_path / "runs", "2026-01-01_00-00-00", rows=curve([300.0]), summary=None)
+    assert find_job_dirs([run, tmp_path]) == [run.resolve()]
+
+
+def test_missing_path_and_empty_dir_fail_clearly(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        find_job_dirs([tmp_path / "nope"])
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(NoJobsError, match="no job directories"):
+        find_job_dirs([tmp_path / "empty"])
+
+
+def test_a_report_written_inside_the_sweep_is_not_a_job(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    job(sweep, 0, "rnn", "sgd", [300])
+    (sweep / "report" / "figures").mkdir(parents=True)  # sweeps/*.sh write --out <sweep>/report
+    for name in ("results.csv", "report.md", "figures/exp01-rnn-sgd.png"):
+        (sweep / "report" / name).write_text("x")
+    assert [p.name for p in find_job_dirs([sweep])] == ["0-rnn-sgd"]
