@@ -127,9 +127,9 @@ class TrainerConfig:
     max_tokens: int | None = None  # training tokens (batch_size * seq_len per full window)
     max_minutes: float | None = None  # wall-clock budget per job, evaluation included
     clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
-    eval_every: float = (
-        1.0  # evaluate every this fraction of an epoch (0.25 = four times per epoch)
-    )
+    eval_every: float = 1.0  # fraction of an epoch between evaluations (0.25: four per epoch)
+    checkpoint_every: int | None = 500  # steps between checkpoints/last.pt (also after each eval)
+    divergence_ppl: float | None = 1.0e5  # a train/val perplexity above it ends the run: diverged
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
 
     def __post_init__(self) -> None:
@@ -140,6 +140,8 @@ class TrainerConfig:
             max_tokens=self.max_tokens,
             max_minutes=self.max_minutes,
             clip_norm=self.clip_norm,
+            checkpoint_every=self.checkpoint_every,
+            divergence_ppl=self.divergence_ppl,
         )
         budgets = (self.max_epochs, self.max_steps, self.max_tokens, self.max_minutes)
         if all(b is None or math.isinf(b) for b in budgets):
@@ -166,6 +168,7 @@ class TrainConfig:
     seed: int = 1111
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch CPU threads; None keeps torch's default
+    resume: bool = False  # continue a job dir that already holds a run (skip it if finished)
 
     def __post_init__(self) -> None:
         if self.device.split(":")[0] not in DEVICE_CHOICES:

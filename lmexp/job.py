@@ -1,7 +1,8 @@
-"""One training job from a validated `TrainConfig` to the files of its run directory.
+"""One training job, from a validated `TrainConfig` to a finished run directory.
 
-Builds data, model and optimizer, runs the `Trainer`, and owns what lands on disk: `metrics.csv`,
-`summary.json`, `vocab.json` and `checkpoints/{best,last}.pt`. Hydra stays in `train.py`.
+`run` builds data, model and optimizer, resumes or skips per `resume.plan_job_dir`, and trains;
+`run_guarded` is the job boundary a sweep calls: every exception is recorded in `summary.json`
+and the job's log, and the sweep goes on. Hydra stays in `train.py`.
 """
 
 from __future__ import annotations
@@ -13,21 +14,34 @@ import platform
 import subprocess
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from lmexp.checkpoint import load_checkpoint, save_checkpoint
+from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, batchify, load_corpus
-from lmexp.device import resolve_device, seed_everything
-from lmexp.metrics import MetricsWriter, perplexity
+from lmexp.device import resolve_device, seed_everything, set_rng_state
+from lmexp.evaluation import evaluate
+from lmexp.metrics import perplexity
 from lmexp.models import build_model
 from lmexp.models.base import LanguageModel
 from lmexp.optim import build_optimizer, lr_at_epoch
-from lmexp.summary import Summary
-from lmexp.trainer import EvalPoint, FitState, Trainer, evaluate
+from lmexp.resume import (
+    JobDirInUse,
+    JobDirPlan,
+    check_compatible,
+    check_vocab,
+    plan_job_dir,
+    read_summary,
+    truncate_metrics,
+)
+from lmexp.run_files import RunFiles, vocab_digest
+from lmexp.summary import Summary, write_json_atomic
+from lmexp.trainer import FitState, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -51,55 +65,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class RunFiles:
-    """Writes the run directory as the trainer reports evaluation points."""
-
-    def __init__(
-        self,
-        out_dir: Path,
-        model: LanguageModel,
-        optimizer: torch.optim.Optimizer,
-        summary: Summary,
-        config: TrainConfig,
-    ) -> None:
-        self.out_dir, self.model, self.optimizer = out_dir, model, optimizer
-        self.summary, self.config = summary, dataclasses.asdict(config)
-        self.ckpt_dir = out_dir / "checkpoints"
-        self.metrics = MetricsWriter(out_dir / "metrics.csv")
-        self.fit_state: FitState | None = None
-
-    def on_eval(self, point: EvalPoint) -> None:
-        row = point.row
-        self.metrics.write(row)
-        payload = {
-            "model": self.model.state_dict(),
-            "epoch": row["epoch"],
-            "step": row["step"],
-            "val_ppl": row["val_ppl"],
-            "config": self.config,
-        }
-        if point.improved:
-            save_checkpoint(payload, self.ckpt_dir / "best.pt")
-        payload["optimizer"] = self.optimizer.state_dict()
-        save_checkpoint(payload, self.ckpt_dir / "last.pt")
-        log.info(
-            "epoch %.2f step %d | lr %.4g | train ppl %.2f | val ppl %.2f | %.0f tok/s",
-            row["epoch"],
-            row["step"],
-            row["lr"],
-            row["train_ppl"],
-            row["val_ppl"],
-            row["tokens_per_s"],
-        )
-        self.summary.update(
-            best_val_ppl=row["best_val_ppl"],
-            final_train_ppl=row["train_ppl"],
-            final_val_ppl=row["val_ppl"],
-            epochs=row["epoch"],
-            steps=row["step"],
-            tokens=row["tokens"],
-            wall_time_s=row["wall_time_s"],
-        )
+def _objective(best: float | None) -> float:
+    """What a sweeper sees: a finite perplexity or +inf, never NaN (Optuna crashes on NaN)."""
+    return best if best is not None and math.isfinite(best) else math.inf
 
 
 def _test_of_best(
@@ -115,12 +83,38 @@ def _test_of_best(
     return perplexity(nll, count)
 
 
-def _fit(cfg: TrainConfig, out_dir: Path, summary: Summary) -> tuple[FitState, float | None]:
+def _resume(
+    trainer: Trainer,
+    optimizer: torch.optim.Optimizer,
+    payload: dict[str, Any],
+    files: RunFiles,
+    plan: JobDirPlan,
+) -> None:
+    """Put model, optimizer, loop position and RNGs back where `last.pt` left them."""
+    trainer.model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    trainer.restore(payload["trainer"])
+    set_rng_state(payload["rng"])
+    step = payload["trainer"]["fit"]["step"]
+    log.info("resuming from %s at epoch %s, step %d", plan.checkpoint, payload["epoch"], step)
+
+
+def _fit(
+    cfg: TrainConfig, out_dir: Path, summary: Summary, plan: JobDirPlan
+) -> tuple[FitState, float | None]:
+    payload = None
+    if plan.action == "resume":
+        assert plan.checkpoint is not None
+        payload = load_checkpoint(plan.checkpoint)
+        check_compatible(payload["config"], dataclasses.asdict(cfg), plan.checkpoint)
     device = resolve_device(cfg.device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     corpus = load_corpus(cfg.data)
+    if payload is not None:
+        check_vocab(payload.get("vocab_sha256"), vocab_digest(corpus.vocab), plan.checkpoint)
+        truncate_metrics(out_dir / "metrics.csv", payload["trainer"]["fit"]["step"])
     corpus.vocab.to_json(out_dir / "vocab.json")
     model = build_model(cfg.model, len(corpus.vocab)).to(device)
     optimizer = build_optimizer(model.parameters(), cfg.optim)
@@ -141,7 +135,7 @@ def _fit(cfg: TrainConfig, out_dir: Path, summary: Summary) -> tuple[FitState, f
         vocab_size=len(corpus.vocab),
         data_tokens=corpus.counts(),
     )
-    files = RunFiles(out_dir, model, optimizer, summary, cfg)
+    files = RunFiles(out_dir, model, optimizer, summary, cfg, corpus.vocab)
     trainer = Trainer(
         model,
         optimizer,
@@ -151,46 +145,72 @@ def _fit(cfg: TrainConfig, out_dir: Path, summary: Summary) -> tuple[FitState, f
         cfg.data.seq_len,
         cfg.trainer,
         files.on_eval,
+        files.on_checkpoint,
     )
+    if payload is not None:
+        _resume(trainer, optimizer, payload, files, plan)
     try:
         state = trainer.fit()
     finally:
-        files.metrics.close()
-    stop = state.history[-1] if state.history else {}
-    diverged = not math.isfinite(stop.get("val_ppl", math.inf)) or not math.isfinite(
-        stop.get("train_loss", math.inf)
-    )
+        files.close()
+    diverged = state.stop_reason == "diverged"
     test_ppl = None if diverged else _test_of_best(model, corpus, cfg, out_dir, device)
     return state, test_ppl
+
+
+def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: str) -> Summary:
+    fields: dict[str, Any] = {
+        "command": command,
+        "seed": cfg.seed,
+        "device": cfg.device,
+        "started_at": _now(),
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "git_commit": _git_commit(),
+        "best_val_ppl": None,
+        "best_epoch": None,
+        "final_train_ppl": None,
+        "final_val_ppl": None,
+        "test_ppl": None,
+        "params": None,
+        "wall_time_s": 0.0,
+    }
+    if plan.action == "resume" and plan.summary:
+        earlier = {k: v for k, v in plan.summary.items() if k not in ("error", "traceback")}
+        fields = {
+            **fields,
+            **earlier,
+            "resumed": int(plan.summary.get("resumed", 0)) + 1,
+            "resumed_at": _now(),
+            "git_commit": _git_commit(),
+        }
+        fields.pop("error_type", None)
+    fields.pop("status", None)
+    return Summary(out_dir / "summary.json", **fields)
 
 
 def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
     """Train one job into `out_dir` and return its best validation perplexity (+inf if none).
 
-    The objective is never NaN: an Optuna sweeper crashes on NaN (hydra#2237).
+    With `cfg.resume`, a finished job is skipped and an unfinished one continues from its last
+    checkpoint; without it, a directory that already holds a run is refused. Errors are recorded
+    in `summary.json` and raised.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_job_dir(out_dir, cfg.resume)
+    if plan.action == "skip":
+        assert plan.summary is not None
+        log.info("%s: already %s, skipped (resume=true)", out_dir, plan.summary.get("status"))
+        best = plan.summary.get("best_val_ppl")
+        return _objective(float(best) if best is not None else None)
     started = time.monotonic()
-    summary = Summary(
-        out_dir / "summary.json",
-        command=command,
-        seed=cfg.seed,
-        device=cfg.device,
-        started_at=_now(),
-        torch_version=torch.__version__,
-        python=platform.python_version(),
-        git_commit=_git_commit(),
-        best_val_ppl=None,
-        best_epoch=None,
-        final_train_ppl=None,
-        final_val_ppl=None,
-        test_ppl=None,
-        params=None,
-        wall_time_s=0.0,
-    )
+    summary = _open_summary(out_dir, plan, cfg, command)
     try:
-        state, test_ppl = _fit(cfg, out_dir, summary)
+        state, test_ppl = _fit(cfg, out_dir, summary, plan)
+    except KeyboardInterrupt:
+        summary.update(status="interrupted", ended_at=_now())
+        raise
     except Exception as exc:
         summary.update(
             status="failed",
@@ -198,16 +218,11 @@ def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
             error=str(exc),
             traceback=traceback.format_exc(),
             ended_at=_now(),
-            wall_time_s=round(time.monotonic() - started, 3),
+            session_time_s=round(time.monotonic() - started, 3),
         )
-        log.exception("job failed: %s", exc)
         raise
-    last = state.history[-1]
-    status = (
-        "completed"
-        if math.isfinite(last["val_ppl"]) and math.isfinite(last["train_loss"])
-        else "diverged"
-    )
+    status = "diverged" if state.stop_reason == "diverged" else "completed"
+    wall = state.last_row["wall_time_s"] if state.last_row else state.elapsed_s
     summary.update(
         status=status,
         best_val_ppl=state.best_val_ppl,
@@ -215,7 +230,7 @@ def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
         test_ppl=test_ppl,
         stop_reason=state.stop_reason,
         ended_at=_now(),
-        wall_time_s=round(time.monotonic() - started, 3),
+        wall_time_s=wall,
     )
     log.info(
         "%s: best val ppl %.2f at epoch %s, test ppl %s",
@@ -224,5 +239,45 @@ def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
         state.best_epoch,
         "n/a" if test_ppl is None else f"{test_ppl:.2f}",
     )
-    best = state.best_val_ppl
-    return best if math.isfinite(best) else math.inf
+    return _objective(state.best_val_ppl)
+
+
+def run_guarded(
+    make_config: Callable[[], TrainConfig], out_dir: Path, command: str, reraise: bool
+) -> float:
+    """The job boundary: validate, run, and turn any failure into a record plus `+inf`.
+
+    A failure is written to `summary.json` (status, error type, message, traceback) and, with
+    its traceback, to the job's log, which Hydra 1.3 leaves empty. In a sweep (`reraise=False`)
+    the job then returns +inf so the other jobs run on; a single run re-raises so the command
+    exits non-zero. Nothing here calls `sys.exit`: that would end the whole sweep.
+    """
+    out_dir = Path(out_dir)
+    try:
+        cfg = make_config()
+    except Exception as exc:
+        log.error("invalid config: %s", exc)
+        if read_summary(out_dir) is None:  # never clobber an earlier run's record
+            write_json_atomic(
+                {
+                    "status": "failed",
+                    "command": command,
+                    "error_type": type(exc).__name__,
+                    "error": str(exc),
+                    "traceback": traceback.format_exc(),
+                    "ended_at": _now(),
+                },
+                out_dir / "summary.json",
+            )
+        if reraise:
+            raise
+        return math.inf
+    try:
+        return run(cfg, out_dir, command)
+    except JobDirInUse:
+        raise  # a misdirected command, not a job result: Hydra reports it, nothing is touched
+    except Exception as exc:
+        log.exception("job failed: %s: %s", type(exc).__name__, exc)
+        if reraise:
+            raise
+        return math.inf

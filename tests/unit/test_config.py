@@ -51,6 +51,7 @@ def test_cpu_twins_keep_the_grid_and_shrink_the_budget(compose, name: str) -> No
     )
     assert cpu.model.dropout == full.model.dropout
     assert cpu.model.hidden_size < full.model.hidden_size and cpu.trainer.max_epochs == 1
+    assert cpu.trainer.max_minutes == 2.5  # 9 jobs x 2.5 min + evaluation fits in 30 minutes
 
 
 @pytest.mark.parametrize("name", _options("experiment"))

@@ -11,9 +11,10 @@ from torch import Tensor, nn
 
 from lmexp.config import TrainerConfig
 from lmexp.data import batchify
+from lmexp.evaluation import evaluate
 from lmexp.metrics import COLUMNS, MetricsWriter, perplexity
 from lmexp.models.base import LanguageModel, State
-from lmexp.trainer import Trainer, evaluate
+from lmexp.trainer import Trainer
 
 
 class UniformLM(LanguageModel):

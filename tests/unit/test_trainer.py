@@ -6,10 +6,11 @@ import math
 
 import torch
 
+from lmexp.budget import Budget, eval_points
 from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.data import batchify
 from lmexp.models import build_model
-from lmexp.trainer import Budget, Trainer, eval_points
+from lmexp.trainer import Trainer
 
 
 def test_budget_first_limit_wins() -> None:

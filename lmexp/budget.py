@@ -1,0 +1,42 @@
+"""When a run stops and when it evaluates: budgets and the evaluation cadence within an epoch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from lmexp.config import TrainerConfig
+
+
+@dataclass
+class Budget:
+    """Stop conditions; the first one reached ends the run."""
+
+    max_steps: int | None
+    max_tokens: int | None
+    max_seconds: float | None
+
+    @classmethod
+    def from_config(cls, cfg: TrainerConfig, steps_per_epoch: int) -> Budget:
+        caps = [cfg.max_steps] if cfg.max_steps is not None else []
+        if cfg.max_epochs is not None:
+            caps.append(max(1, math.ceil(cfg.max_epochs * steps_per_epoch)))
+        seconds = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
+        return cls(min(caps) if caps else None, cfg.max_tokens, seconds)
+
+    def reached(self, step: int, tokens: int, elapsed_s: float) -> str | None:
+        """The name of the budget that is used up, or None."""
+        if self.max_steps is not None and step >= self.max_steps:
+            return "max_steps"
+        if self.max_tokens is not None and tokens >= self.max_tokens:
+            return "max_tokens"
+        if self.max_seconds is not None and elapsed_s >= self.max_seconds:
+            return "max_minutes"
+        return None
+
+
+def eval_points(steps_per_epoch: int, every: float) -> set[int]:
+    """Steps within an epoch (1-based) after which to evaluate; always includes the epoch end."""
+    n_points = max(1, math.floor(1.0 / every + 1e-9))
+    points = {max(1, round(k * every * steps_per_epoch)) for k in range(1, n_points + 1)}
+    return {min(p, steps_per_epoch) for p in points} | {steps_per_epoch}

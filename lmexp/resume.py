@@ -1,0 +1,131 @@
+"""What to do with a job directory that may already hold a run: start, resume, skip or refuse.
+
+Re-running a sweep command into the same sweep directory with `resume=true` keeps Hydra's job
+numbering and directories: finished jobs are skipped, interrupted or failed ones continue from
+`checkpoints/last.pt`. Without `resume`, an existing run is never overwritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+FINISHED = ("completed", "diverged")
+# Keys that must agree between a checkpoint and the config that resumes it: the architecture,
+# and everything that decides what a batch position means.
+MUST_MATCH = {
+    "model": None,  # every key
+    "data": ("name", "batch_size", "seq_len"),
+    "optim": ("name",),
+}
+
+
+class JobDirInUse(RuntimeError):
+    """The job directory already holds a run and `resume` is off."""
+
+
+class CheckpointMismatch(ValueError):
+    """The checkpoint to resume from was trained with a different architecture, data or vocab."""
+
+
+@dataclass
+class JobDirPlan:
+    action: str  # "fresh" | "resume" | "skip"
+    summary: dict[str, Any] | None = None
+    checkpoint: Path | None = None
+
+
+def read_summary(out_dir: Path) -> dict[str, Any] | None:
+    path = out_dir / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {"status": "unknown"}
+
+
+def plan_job_dir(out_dir: Path, resume: bool) -> JobDirPlan:
+    """Decide how to treat `out_dir`; raises JobDirInUse rather than overwrite a run."""
+    summary = read_summary(out_dir)
+    has_run = summary is not None or (out_dir / "metrics.csv").exists()
+    if not has_run:
+        return JobDirPlan("fresh")
+    status = (summary or {}).get("status", "unknown")
+    if not resume:
+        raise JobDirInUse(
+            f"{out_dir} already holds a run (status {status}). Rerun the same command with "
+            "resume=true to continue it (finished jobs are skipped), or write elsewhere: "
+            "hydra.run.dir=... / hydra.sweep.dir=..."
+        )
+    if status in FINISHED:
+        return JobDirPlan("skip", summary)
+    last = out_dir / "checkpoints" / "last.pt"
+    if last.exists():
+        return JobDirPlan("resume", summary, last)
+    # Nothing to continue from (it died before its first checkpoint): start it over.
+    (out_dir / "metrics.csv").unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    return JobDirPlan("fresh", summary)
+
+
+def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
+    """Refuse to resume a checkpoint whose architecture or batching differs from the config."""
+    for section, keys in MUST_MATCH.items():
+        old, new = saved.get(section, {}), current.get(section, {})
+        for key in keys or sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                raise CheckpointMismatch(
+                    f"checkpoint {path} was trained with {section}.{key}={old.get(key)!r} but the "
+                    f"config says {section}.{key}={new.get(key)!r}. Resume with the original "
+                    "settings, or start a new run in another directory (hydra.run.dir=... / "
+                    "hydra.sweep.dir=...)."
+                )
+
+
+def check_vocab(saved_digest: str | None, digest: str, path: Path) -> None:
+    if saved_digest is not None and saved_digest != digest:
+        raise CheckpointMismatch(
+            f"checkpoint {path} was trained on a different vocabulary than the data the config "
+            "loads now (data.root or the corpus files changed). Point data.root at the original "
+            "files, or start a new run in another directory."
+        )
+
+
+def truncate_metrics(path: Path, last_step: int) -> int:
+    """Keep the header and the complete rows up to `last_step`; returns the rows kept.
+
+    Rows written after the checkpoint (and a half-written last line) would otherwise appear
+    twice once the resumed run evaluates those steps again.
+    """
+    if not path.exists():
+        return 0
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return 0
+    header, kept = rows[0], []
+    for row in rows[1:]:
+        if len(row) != len(header):
+            break
+        values = dict(zip(header, row, strict=True))
+        try:
+            if int(values["step"]) > last_step:
+                break
+        except ValueError:
+            break
+        kept.append(row)
+    fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header, *kept])
+    os.replace(tmp, path)
+    return len(kept)

@@ -1,0 +1,99 @@
+"""What a training job writes into its run directory as it goes: rows, checkpoints, summary.
+
+`metrics.csv` gets a row per evaluation (flushed), `checkpoints/best.pt` the lowest validation
+perplexity, `checkpoints/last.pt` everything a resume needs (model, optimizer, loop position,
+carried hidden state, every RNG state), and `summary.json` the headline numbers so far.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lmexp.checkpoint import save_checkpoint
+from lmexp.config import TrainConfig
+from lmexp.data import Vocab
+from lmexp.device import rng_state
+from lmexp.metrics import MetricsWriter
+from lmexp.models.base import LanguageModel
+from lmexp.summary import Summary
+from lmexp.trainer import EvalPoint, Trainer
+
+log = logging.getLogger(__name__)
+
+
+def vocab_digest(vocab: Vocab) -> str:
+    """A short fingerprint of the vocabulary, so a resume can tell it is reading the same data."""
+    return hashlib.sha256("\n".join(vocab.itos).encode("utf-8")).hexdigest()[:16]
+
+
+class RunFiles:
+    """Writes the run directory as the trainer reports evaluation points and checkpoints."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        model: LanguageModel,
+        optimizer: torch.optim.Optimizer,
+        summary: Summary,
+        config: TrainConfig,
+        vocab: Vocab,
+    ) -> None:
+        self.out_dir, self.model, self.optimizer, self.summary = out_dir, model, optimizer, summary
+        self.config = dataclasses.asdict(config)
+        self.vocab_sha256 = vocab_digest(vocab)
+        self.ckpt_dir = out_dir / "checkpoints"
+        self.metrics = MetricsWriter(out_dir / "metrics.csv")
+
+    def _payload(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "config": self.config,
+            "vocab_sha256": self.vocab_sha256,
+            **extra,
+        }
+
+    def on_eval(self, point: EvalPoint) -> None:
+        row = point.row
+        self.metrics.write(row)
+        if point.improved:
+            best = self._payload(epoch=row["epoch"], step=row["step"], val_ppl=row["val_ppl"])
+            save_checkpoint(best, self.ckpt_dir / "best.pt")
+        log.info(
+            "epoch %.2f step %d | lr %.4g | train ppl %.2f | val ppl %.2f | %.0f tok/s",
+            row["epoch"],
+            row["step"],
+            row["lr"],
+            row["train_ppl"],
+            row["val_ppl"],
+            row["tokens_per_s"],
+        )
+        self.summary.update(
+            best_val_ppl=row["best_val_ppl"],
+            final_train_ppl=row["train_ppl"],
+            final_val_ppl=row["val_ppl"],
+            epochs=row["epoch"],
+            steps=row["step"],
+            tokens=row["tokens"],
+            wall_time_s=row["wall_time_s"],
+        )
+
+    def on_checkpoint(self, trainer: Trainer) -> None:
+        """`last.pt`: the trainer's exact position plus every RNG state, written atomically."""
+        snapshot = trainer.snapshot()
+        payload = self._payload(
+            optimizer=self.optimizer.state_dict(),
+            trainer=snapshot,
+            rng=rng_state(),
+            epoch=snapshot["fit"]["epoch"],
+            step=snapshot["fit"]["step"],
+        )
+        save_checkpoint(payload, self.ckpt_dir / "last.pt")
+
+    def close(self) -> None:
+        self.metrics.close()

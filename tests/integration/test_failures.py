@@ -1,0 +1,87 @@
+"""One bad job never loses the others: failures and divergence inside a real multirun."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+TINY = [
+    "model=gru",
+    "optim=sgd",
+    "model.emb_size=16",
+    "model.hidden_size=16",
+    "threads=1",
+    "trainer.max_epochs=null",
+    "trainer.max_steps=20",
+    "trainer.eval_every=0.01",
+]
+
+
+def _sweep(args: list[str], data_dir) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "lmexp.train", "-m", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_a_failing_and_a_diverging_job_leave_the_others_complete(tmp_path, data_dir) -> None:
+    sweep = tmp_path / "sweep"
+    # lr -1 fails validation inside its job; lr 1e4 diverges; lr 1 trains normally.
+    proc = _sweep([*TINY, "optim.lr=1.0,10000.0,-1.0", f"hydra.sweep.dir={sweep}"], data_dir)
+    assert proc.returncode == 1  # a job failed
+    statuses = {
+        p.name: json.loads((p / "summary.json").read_text())
+        for p in sorted(sweep.iterdir())
+        if p.is_dir()
+    }
+    assert [s["status"] for s in statuses.values()] == ["completed", "diverged", "failed"]
+    failed = statuses["2-gru-sgd"]
+    assert failed["error_type"] == "ValueError" and "optim.lr=-1.0" in failed["error"]
+    assert "Traceback" in failed["traceback"]
+    assert "optim.lr=-1.0" in (sweep / "2-gru-sgd" / "train.log").read_text()
+    with (sweep / "1-gru-sgd" / "metrics.csv").open() as f:
+        diverged_rows = list(csv.DictReader(f))
+    assert len(diverged_rows) >= 1  # its metrics are kept
+    assert statuses["1-gru-sgd"]["stop_reason"] == "diverged"
+    # The end-of-sweep summary names every job that did not complete, not only the first.
+    output = proc.stdout + proc.stderr
+    assert "1-gru-sgd: diverged" in output and "2-gru-sgd: failed (ValueError" in output
+
+
+def test_fail_on_error_can_be_turned_off_for_studies(tmp_path, data_dir) -> None:
+    sweep = tmp_path / "sweep"
+    proc = _sweep(
+        [
+            *TINY,
+            "trainer.max_steps=2",
+            "optim.lr=1.0,-1.0",
+            f"hydra.sweep.dir={sweep}",
+            "hydra.callbacks.sweep_summary.fail_on_error=false",
+        ],
+        data_dir,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "1-gru-sgd: failed" in proc.stdout + proc.stderr
+
+
+def test_perplexity_ceiling_ends_the_run_as_diverged(tmp_path, data_dir) -> None:
+    sweep = tmp_path / "sweep"
+    proc = _sweep([*TINY, "trainer.divergence_ppl=50", f"hydra.sweep.dir={sweep}"], data_dir)
+    assert proc.returncode == 0
+    summary = json.loads((sweep / "0-gru-sgd" / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["steps"] < 20

@@ -1,0 +1,172 @@
+"""Fault injection for real: SIGKILL a training subprocess, resume it, compare with a clean run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+PPL_COLUMNS = (
+    "epoch",
+    "step",
+    "tokens",
+    "train_loss",
+    "train_ppl",
+    "val_loss",
+    "val_ppl",
+    "best_val_ppl",
+)
+# Tiny GRU, evaluated every ~7 steps, checkpointed every 4 steps: 35 steps, 5 metric rows.
+TINY = [
+    "model=gru",
+    "optim=adam",
+    "model.emb_size=16",
+    "model.hidden_size=16",
+    "model.dropout=0.3",
+    "trainer.max_epochs=null",
+    "trainer.max_steps=35",
+    "trainer.eval_every=0.005",
+    "trainer.checkpoint_every=4",
+    "threads=1",
+    "seed=5",
+]
+
+
+def _cmd(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "lmexp.train", *args]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    return {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
+
+
+def _train(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        _cmd(args),
+        cwd=REPO,
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def _ppl_columns(run_dir: Path) -> list[tuple[str, ...]]:
+    return [tuple(r[c] for c in PPL_COLUMNS) for r in _rows(run_dir)]
+
+
+def _kill_when(run_dir: Path, args: list[str], data_dir: Path, ready) -> None:
+    """Start a run and SIGKILL it as soon as `ready(run_dir)` holds."""
+    proc = subprocess.Popen(
+        _cmd(args),
+        cwd=REPO,
+        env=_env(data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while not ready(run_dir):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the run never reached the kill point"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+
+
+def _has_rows(n: int):
+    def ready(run_dir: Path) -> bool:
+        path = run_dir / "metrics.csv"
+        return path.exists() and len(path.read_text().splitlines()) > n
+
+    return ready
+
+
+@pytest.mark.parametrize("kill_after_rows", [0, 2])
+def test_sigkill_and_resume_gives_the_same_metrics(tmp_path, data_dir, kill_after_rows) -> None:
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert _train([*TINY, f"hydra.run.dir={clean}"], data_dir).returncode == 0
+    # Kill mid-run: after the first periodic checkpoint (no row yet), or after two rows.
+    ready = (
+        (lambda d: (d / "checkpoints" / "last.pt").exists())
+        if kill_after_rows == 0
+        else _has_rows(kill_after_rows)
+    )
+    _kill_when(killed, [*TINY, f"hydra.run.dir={killed}"], data_dir, ready)
+    assert json.loads((killed / "summary.json").read_text())["status"] == "running"
+    done = _train([*TINY, f"hydra.run.dir={killed}", "resume=true"], data_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _ppl_columns(killed) == _ppl_columns(clean)  # no duplicated, missing or changed rows
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["resumed"] == 1
+    assert (
+        summary["best_val_ppl"] == json.loads((clean / "summary.json").read_text())["best_val_ppl"]
+    )
+
+
+def test_existing_run_dir_is_refused_without_resume(tmp_path, data_dir) -> None:
+    run_dir = tmp_path / "run"
+    assert (
+        _train([*TINY, "trainer.max_steps=4", f"hydra.run.dir={run_dir}"], data_dir).returncode == 0
+    )
+    before = (run_dir / "metrics.csv").read_text(), (run_dir / "summary.json").read_text()
+    again = _train([*TINY, "trainer.max_steps=4", f"hydra.run.dir={run_dir}"], data_dir)
+    assert again.returncode != 0
+    assert "already holds a run" in again.stderr and "resume=true" in again.stderr
+    after = (run_dir / "metrics.csv").read_text(), (run_dir / "summary.json").read_text()
+    assert before == after
+
+
+def test_resume_refuses_a_checkpoint_of_another_architecture(tmp_path, data_dir) -> None:
+    run_dir = tmp_path / "run"
+    _kill_when(
+        run_dir,
+        [*TINY, f"hydra.run.dir={run_dir}"],
+        data_dir,
+        lambda d: (d / "checkpoints" / "last.pt").exists(),
+    )
+    other = _train(
+        [*TINY, "model.hidden_size=24", f"hydra.run.dir={run_dir}", "resume=true"], data_dir
+    )
+    assert other.returncode != 0
+    assert "model.hidden_size=16 but the config says model.hidden_size=24" in other.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error_type"] == "CheckpointMismatch"
+
+
+def test_rerunning_a_sweep_with_resume_skips_finished_jobs_and_keeps_numbering(
+    tmp_path, data_dir
+) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TINY, "seed=1,2", "trainer.max_steps=12", f"hydra.sweep.dir={sweep}"]
+    # Kill the sweep while its second job runs: the first is finished, the second is not.
+    _kill_when(
+        sweep, args, data_dir, lambda d: (d / "1-gru-adam" / "checkpoints" / "last.pt").exists()
+    )
+    first = (sweep / "0-gru-adam" / "metrics.csv").read_text()
+    rerun = _train([*args, "resume=true"], data_dir)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0-gru-adam", "1-gru-adam"]
+    assert (sweep / "0-gru-adam" / "metrics.csv").read_text() == first  # skipped, untouched
+    for job in ("0-gru-adam", "1-gru-adam"):
+        assert json.loads((sweep / job / "summary.json").read_text())["status"] == "completed"
+        steps = [int(r["step"]) for r in _rows(sweep / job)]
+        assert steps == sorted(set(steps)) and steps[-1] == 12
