@@ -1,9 +1,9 @@
-"""Hydra entry point: compose the config, validate it, run one job, return its objective.
+"""Hydra entry point: compose the config, run one job at the job boundary, return its objective.
 
     python -m lmexp.train -m model=rnn,gru,transformer optim=sgd,adam
 
-The only module that imports Hydra. Returns the best validation perplexity so a sweeper (e.g.
-Optuna) can minimise it.
+With `lmexp/callbacks.py`, the only module that imports Hydra. Returns the best validation
+perplexity (+inf for a failed job) so a sweeper (e.g. Optuna) can minimise it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lmexp.config import register_configs, to_train_config
-from lmexp.job import run
+from lmexp.job import run_guarded
+from lmexp.resolvers import register_resolvers
 
 register_configs()
+register_resolvers()
 
 # conf/ sits at the repository root, next to this package (an editable install keeps it there).
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -31,10 +34,13 @@ def reproduce_command(overrides: list[str]) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
-    config = to_train_config(cfg)  # builds the dataclasses: every check runs before any work
     hydra_cfg = HydraConfig.get()
-    out_dir = Path(hydra_cfg.runtime.output_dir)
-    return run(config, out_dir, reproduce_command(list(hydra_cfg.overrides.task)))
+    return run_guarded(
+        lambda: to_train_config(cfg),  # every check runs here, before any data is read
+        Path(hydra_cfg.runtime.output_dir),
+        reproduce_command(list(hydra_cfg.overrides.task)),
+        reraise=hydra_cfg.mode != RunMode.MULTIRUN,  # a sweep goes on; a single run fails loudly
+    )
 
 
 if __name__ == "__main__":

@@ -11,4 +11,4 @@ fi
 if ! python -c "import torch" 2>/dev/null; then
     pip install "${LMEXP_TORCH:-torch==2.13.0}"
 fi
-pip install --quiet -c constraints.txt -e ".[dev]"
+pip install --quiet -c constraints.txt -e ".[dev,launchers,optuna]"

@@ -1,0 +1,73 @@
+"""OmegaConf resolvers for config values that depend on the machine a sweep runs on.
+
+`${lmexp.parallel_jobs:}` and `${lmexp.threads_per_job:<n_jobs>}` size the launcher presets in
+`conf/launcher/`; `${lmexp.sqlite_url:<path>}` places an Optuna study's database (`conf/sweep/`).
+They read the machine (CPU affinity, visible GPUs, the file system), never a job's config.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (respects taskset/cgroup affinity where the OS has it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS has no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def gpu_count() -> int:
+    """CUDA devices visible to this process (0 without CUDA). Creates no CUDA context."""
+    import torch  # here, not at import time: composing a config should not need torch loaded
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def parallel_jobs() -> int:
+    """Jobs to run at once: one per visible GPU, else half the CPU cores (at least 1).
+
+    Half, not all: each job's torch then gets two threads, and the launching process, data
+    loading and evaluation keep some headroom.
+    """
+    gpus = gpu_count()
+    return gpus if gpus > 0 else max(1, cpu_cores() // 2)
+
+
+def effective_jobs(n_jobs: int | None) -> int:
+    """Concurrent jobs that joblib's `n_jobs` means: -1 = every core, -2 = all but one, ..."""
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max(1, cpu_cores() + 1 + n_jobs)
+    return n_jobs
+
+
+def threads_per_job(n_jobs: int | None = None) -> int:
+    """torch CPU threads for one of `n_jobs` concurrent jobs, so together they fill the cores once.
+
+    Without an argument, `n_jobs` is `parallel_jobs()`.
+    """
+    jobs = parallel_jobs() if n_jobs is None else effective_jobs(int(n_jobs))
+    return max(1, cpu_cores() // jobs)
+
+
+def sqlite_url(path: str) -> str:
+    """`sqlite:///<absolute path>` for a database file, creating its folder (sqlite will not).
+
+    Absolute, so the study is the same file whichever process opens it.
+    """
+    db = Path(path).expanduser().resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{db}"
+
+
+def register_resolvers() -> None:
+    """Register the `lmexp.*` resolvers above; safe to call again."""
+    OmegaConf.register_new_resolver("lmexp.parallel_jobs", parallel_jobs, replace=True)
+    OmegaConf.register_new_resolver("lmexp.threads_per_job", threads_per_job, replace=True)
+    OmegaConf.register_new_resolver("lmexp.sqlite_url", sqlite_url, replace=True)

@@ -1,0 +1,145 @@
+"""The machine-sized resolvers, and the launcher and sweep presets that use them, compose."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from lmexp import resolvers
+from lmexp.config import register_configs, to_train_config
+from tests.conftest import CONF_DIR
+
+LAUNCHERS = ["local", "joblib", "submitit_local", "slurm"]
+SWEEPS = sorted(p.stem for p in (CONF_DIR / "sweep").glob("optuna_*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _registered() -> None:
+    register_configs()
+    resolvers.register_resolvers()
+
+
+def _compose(overrides: list[str]):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+
+
+def _convert(cfg: DictConfig):
+    """The job's TrainConfig, as inside a job: HydraConfig set, the `hydra` node removed."""
+    HydraConfig.instance().set_config(cfg)
+    task = cfg.copy()
+    with open_dict(task):
+        del task["hydra"]
+    return to_train_config(task)
+
+
+def _machine(monkeypatch, cores: int, gpus: int) -> None:
+    monkeypatch.setattr(resolvers, "cpu_cores", lambda: cores)
+    monkeypatch.setattr(resolvers, "gpu_count", lambda: gpus)
+
+
+@pytest.mark.parametrize(
+    ("cores", "gpus", "jobs"), [(2, 0, 1), (1, 0, 1), (16, 0, 8), (16, 4, 4), (2, 8, 8)]
+)
+def test_parallel_jobs_one_per_gpu_else_half_the_cores(monkeypatch, cores, gpus, jobs) -> None:
+    _machine(monkeypatch, cores, gpus)
+    assert resolvers.parallel_jobs() == jobs
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "threads"), [(1, 16), (2, 8), (3, 5), (16, 1), (64, 1), (-1, 1), (-9, 2), (None, 2)]
+)
+def test_threads_per_job_share_the_cores(monkeypatch, n_jobs, threads) -> None:
+    _machine(monkeypatch, 16, 0)
+    assert resolvers.threads_per_job(n_jobs) == threads
+
+
+def test_register_resolvers_twice_is_harmless() -> None:
+    resolvers.register_resolvers()
+    resolvers.register_resolvers()
+    cfg = OmegaConf.create({"jobs": "${lmexp.parallel_jobs:}", "t": "${lmexp.threads_per_job:1}"})
+    assert cfg.jobs >= 1 and cfg.t == resolvers.cpu_cores()
+
+
+def test_sqlite_url_is_absolute_and_creates_the_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolvers.sqlite_url("a/b/s.db") == f"sqlite:///{tmp_path}/a/b/s.db"
+    assert (tmp_path / "a" / "b").is_dir()
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_every_launcher_preset_composes_and_converts(launcher: str) -> None:
+    cfg = _compose([f"launcher={launcher}"])
+    OmegaConf.resolve(cfg.hydra.launcher)
+    assert _convert(cfg).model.name == "lstm"
+
+
+def test_joblib_preset_bounds_the_jobs(monkeypatch) -> None:
+    _machine(monkeypatch, 16, 0)
+    cfg = _compose(["launcher=joblib"])
+    assert cfg.hydra.launcher.n_jobs == 8 and cfg.hydra.launcher.backend == "loky"
+    _machine(monkeypatch, 16, 2)
+    assert cfg.hydra.launcher.n_jobs == 2  # one per GPU
+
+
+def test_submitit_local_preset_caps_the_batch(monkeypatch) -> None:
+    _machine(monkeypatch, 16, 0)
+    cfg = _compose(["launcher=submitit_local"])
+    assert cfg.hydra.sweeper.max_batch_size == 8
+    assert cfg.hydra.launcher.cpus_per_task == 2
+    assert cfg.hydra.launcher.gpus_per_node is None
+
+
+def test_submitit_local_with_optuna_caps_through_the_trials_per_batch(monkeypatch) -> None:
+    _machine(monkeypatch, 16, 0)
+    cfg = _compose(["launcher=submitit_local", "+sweep=optuna_gru", "hydra.sweeper.n_jobs=2"])
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
+    assert cfg.hydra.launcher.cpus_per_task == 8
+
+
+def test_slurm_preset_asks_for_one_gpu_per_job_and_requeues() -> None:
+    launcher = _compose(["launcher=slurm"]).hydra.launcher
+    assert launcher.gpus_per_node == 1 and launcher.max_num_timeout > 0
+    assert launcher.array_parallelism >= 1 and launcher.timeout_min > 0
+
+
+@pytest.mark.parametrize("launcher", ["slurm", "submitit_local"])
+def test_requeueing_launchers_resume_their_jobs(launcher: str) -> None:
+    # a job requeued after a timeout runs again in its own job dir: it must continue, not refuse
+    assert _convert(_compose([f"launcher={launcher}"])).resume is True
+    assert _convert(_compose(["launcher=joblib"])).resume is False
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "slurm"])
+def test_launcher_presets_set_threads_per_job(monkeypatch, launcher: str) -> None:
+    _machine(monkeypatch, 16, 0)
+    expected = {"joblib": 2, "submitit_local": 2, "slurm": 4}[launcher]
+    assert _convert(_compose([f"launcher={launcher}"])).threads == expected
+
+
+def test_a_threads_override_still_wins_over_the_preset() -> None:
+    assert _convert(_compose(["launcher=joblib", "threads=3"])).threads == 3
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_optuna_search_composes(sweep: str, tmp_path) -> None:
+    cfg = _compose([f"+sweep={sweep}", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db"])
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "minimize"
+    assert sweeper.max_failure_rate == 1.0 and sweeper.sampler.seed is not None
+    assert sweeper.study_name == f"seed001_4.3_{sweep.removeprefix('optuna_')}"
+    searched = set(sweeper.params)
+    assert {"optim.lr", "model.hidden_size", "model.num_layers", "model.dropout"} <= searched
+    assert {"data.seq_len", "data.batch_size"} <= searched
+    assert sweeper.params["optim.lr"].startswith("tag(log")
+    assert cfg.hydra.callbacks.sweep_summary.fail_on_error is False
+    config = _convert(cfg)
+    assert config.model.name == sweep.removeprefix("optuna_") and config.optim.name == "adam"
+
+
+def test_default_study_storage_is_a_stable_file(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    storage = _compose(["+sweep=optuna_gru"]).hydra.sweeper.storage
+    assert storage == f"sqlite:///{tmp_path}/outputs/optuna/seed001_4.3_gru.db"
