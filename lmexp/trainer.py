@@ -100,6 +100,8 @@ class Trainer:
 
     def fit(self) -> FitState:
         """Train until a budget is used up; the last step is always followed by an evaluation."""
+        if self.state.stop_reason is not None:  # resumed after its final evaluation: done
+            return self.state
         now = time.monotonic()
         self._session_start, self._epoch_start = now, now - self.progress.seconds
         bar = make_progress(self._planned_tokens(), self.cfg.progress, desc="train")

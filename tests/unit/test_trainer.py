@@ -84,3 +84,32 @@ def test_same_seed_gives_identical_perplexities() -> None:
     for name in ("gru", "transformer"):
         a, b = _fit(3, cfg, name), _fit(3, cfg, name)
         assert [[r[c] for c in cols] for r in a] == [[r[c] for c in cols] for r in b]
+
+
+def test_a_run_resumed_after_its_final_evaluation_does_not_train_further() -> None:
+    stream = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7] * 40)
+    cfg = TrainerConfig(max_epochs=None, max_steps=4, progress="off")
+
+    def trainer(rows: list, snaps: list) -> Trainer:
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(name="rnn", emb_size=8, hidden_size=8, num_layers=1), 8)
+        return Trainer(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            lambda e: 0.1,
+            batchify(stream, 4),
+            batchify(stream, 2),
+            8,
+            cfg,
+            lambda p: rows.append(p.row),
+            lambda t: snaps.append(t.snapshot()),
+        )
+
+    rows, snaps = [], []
+    trainer(rows, snaps).fit()
+    assert [r["step"] for r in rows] == [4] and snaps[-1]["fit"]["stop_reason"] == "max_steps"
+    again_rows: list = []
+    resumed = trainer(again_rows, [])
+    resumed.restore(snaps[-1])
+    state = resumed.fit()
+    assert again_rows == [] and state.step == 4 and state.last_row["step"] == 4
