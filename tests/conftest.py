@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,31 @@ def compose():
             return hydra_compose(config_name="train", overrides=overrides or [])
 
     return _compose
+
+
+# Tiny sizes and budget for integration sweeps: every model builds, each job takes seconds.
+TINY_OVERRIDES = [
+    "trainer=smoke",
+    "trainer.max_steps=8",
+    "model.emb_size=16",
+    "model.hidden_size=16",
+    "model.num_heads=2",
+    "model.ff_size=32",
+    "threads=1",
+]
+
+
+def run_module(
+    module: str, args: list[str], data_dir: Path, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """`python -m <module> <args>` from the repo root with `LMEXP_DATA_DIR=data_dir`."""
+    env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

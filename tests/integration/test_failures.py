@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import run_module
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +25,7 @@ TINY = [
 
 
 def _sweep(args: list[str], data_dir) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "lmexp.train", "-m", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_module("lmexp.train", ["-m", *args], data_dir)
 
 
 def test_a_failing_and_a_diverging_job_leave_the_others_complete(tmp_path, data_dir) -> None:

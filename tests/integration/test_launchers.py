@@ -7,40 +7,21 @@ reads only the job files (summary.json, metrics.csv, train.log), as the analysis
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import TINY_OVERRIDES, run_module
 
 pytestmark = pytest.mark.slow
 
-TINY = [
-    "trainer=smoke",
-    "trainer.max_steps=8",
-    "model.emb_size=16",
-    "model.hidden_size=16",
-    "model.num_heads=2",
-    "model.ff_size=32",
-    "threads=1",
-]
+TINY = TINY_OVERRIDES
 
 
 def _train(args: list[str], data_dir: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "lmexp.train", "-m", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_module("lmexp.train", ["-m", *args], data_dir, timeout)
 
 
 def _summaries(sweep: Path) -> dict[str, dict]:

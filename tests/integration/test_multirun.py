@@ -5,40 +5,21 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lmexp.metrics import COLUMNS
-from tests.conftest import REPO
+from tests.conftest import TINY_OVERRIDES, run_module
 
 pytestmark = pytest.mark.slow
 
-TINY = [
-    "trainer=smoke",
-    "trainer.max_steps=8",
-    "model.emb_size=16",
-    "model.hidden_size=16",
-    "model.num_heads=2",
-    "model.ff_size=32",
-    "threads=1",
-]
+TINY = TINY_OVERRIDES
 
 
 def _train(args: list[str], data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "lmexp.train", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_module("lmexp.train", args, data_dir, timeout)
 
 
 def test_architecture_by_optimizer_sweep_leaves_six_complete_jobs(tmp_path, data_dir) -> None:

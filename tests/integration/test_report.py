@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, shared_data_dir
+from tests.conftest import run_module, shared_data_dir
 
 pytestmark = pytest.mark.slow
 
@@ -38,16 +36,7 @@ TINY = [
 
 
 def _run(module: str, args: list[str], timeout: float) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LMEXP_DATA_DIR": str(shared_data_dir())}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_module(module, args, shared_data_dir(), timeout)
 
 
 def _tiny_sweep(into: Path) -> Path:
