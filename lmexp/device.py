@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from lmexp.gpu_slots import claim_gpu, default_lock_dir
 
 
 def resolve_device(name: str) -> torch.device:
@@ -20,6 +25,27 @@ def resolve_device(name: str) -> torch.device:
             f"device={name!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
         )
     return device
+
+
+@contextmanager
+def job_device(
+    name: str, lock_dir: Path | None = None
+) -> Iterator[tuple[torch.device, int | None]]:
+    """The device one job trains on, and its GPU slot, held for the body of the `with` block.
+
+    `auto` with several visible GPUs claims one that no other running job on this machine holds
+    (`gpu_slots`), so parallel workers spread out instead of all landing on `cuda:0`; the slot
+    is given back when the block ends or the process dies. With one GPU, none, or an explicit
+    device (`cuda:1`, `cpu`), nothing is locked: the caller chose, or there is nothing to share.
+    """
+    n_gpus = torch.cuda.device_count() if name == "auto" and torch.cuda.is_available() else 0
+    if n_gpus < 2:
+        yield resolve_device(name), None
+        return
+    with claim_gpu(lock_dir or default_lock_dir(), n_gpus) as slot:
+        assert slot is not None
+        torch.cuda.set_device(slot)  # library calls that use "the current device" follow it
+        yield torch.device("cuda", slot), slot
 
 
 def seed_everything(seed: int) -> None:

@@ -24,7 +24,7 @@ import torch
 from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, batchify, load_corpus
-from lmexp.device import resolve_device, seed_everything, set_rng_state
+from lmexp.device import job_device, seed_everything, set_rng_state
 from lmexp.evaluation import evaluate
 from lmexp.metrics import perplexity
 from lmexp.models import build_model
@@ -107,7 +107,21 @@ def _fit(
         assert plan.checkpoint is not None
         payload = load_checkpoint(plan.checkpoint)
         check_compatible(payload["config"], dataclasses.asdict(cfg), plan.checkpoint)
-    device = resolve_device(cfg.device)
+    with job_device(cfg.device) as (device, gpu_slot):
+        if gpu_slot is not None:
+            summary.update(gpu_slot=gpu_slot)
+        return _fit_on(cfg, out_dir, summary, plan, payload, device)
+
+
+def _fit_on(
+    cfg: TrainConfig,
+    out_dir: Path,
+    summary: Summary,
+    plan: JobDirPlan,
+    payload: dict[str, Any] | None,
+    device: torch.device,
+) -> tuple[FitState, float | None]:
+    """Load data, build model and optimizer on `device`, resume if `payload`, and train."""
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from lmexp.checkpoint import load_checkpoint, save_checkpoint
+from lmexp.data.vocab import Vocab
+from lmexp.run_files import vocab_digest
+from tests.conftest import REPO, require_data_dir, run_module
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +56,7 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 
 def _train(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        _cmd(args),
-        cwd=REPO,
-        env=_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_module("lmexp.train", args, data_dir)
 
 
 def _rows(run_dir: Path) -> list[dict[str, str]]:
@@ -135,14 +131,27 @@ def test_existing_run_dir_is_refused_without_resume(tmp_path, data_dir) -> None:
     assert before == after
 
 
-def test_resume_refuses_a_checkpoint_of_another_architecture(tmp_path, data_dir) -> None:
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory) -> Path:
+    """A run SIGKILLed once its first checkpoint exists; tests resume copies of it."""
+    run_dir = tmp_path_factory.mktemp("killed") / "run"
     _kill_when(
         run_dir,
         [*TINY, f"hydra.run.dir={run_dir}"],
-        data_dir,
+        require_data_dir(),
         lambda d: (d / "checkpoints" / "last.pt").exists(),
     )
+    return run_dir
+
+
+def _copy(run_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run_dir, tmp_path / "run"))
+
+
+def test_resume_refuses_a_checkpoint_of_another_architecture(
+    tmp_path, data_dir, killed_run
+) -> None:
+    run_dir = _copy(killed_run, tmp_path)
     other = _train(
         [*TINY, "model.hidden_size=24", f"hydra.run.dir={run_dir}", "resume=true"], data_dir
     )
@@ -150,6 +159,22 @@ def test_resume_refuses_a_checkpoint_of_another_architecture(tmp_path, data_dir)
     assert "model.hidden_size=16 but the config says model.hidden_size=24" in other.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["error_type"] == "CheckpointMismatch"
+
+
+def test_resume_refuses_a_checkpoint_of_another_vocabulary(tmp_path, data_dir, killed_run) -> None:
+    run_dir = _copy(killed_run, tmp_path)
+    last = run_dir / "checkpoints" / "last.pt"
+    payload = load_checkpoint(last)  # as if it had been trained on another corpus version
+    payload["vocab_sha256"] = vocab_digest(Vocab(["<unk>", "a", "b", "<eos>"]))
+    save_checkpoint(payload, last)
+    metrics = (run_dir / "metrics.csv").read_text()
+    other = _train([*TINY, f"hydra.run.dir={run_dir}", "resume=true"], data_dir)
+    assert other.returncode != 0
+    assert "was trained on a different vocabulary" in other.stderr
+    assert "Point data.root at the original files" in other.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error_type"] == "CheckpointMismatch"
+    assert (run_dir / "metrics.csv").read_text() == metrics  # nothing truncated or appended
 
 
 def test_rerunning_a_sweep_with_resume_skips_finished_jobs_and_keeps_numbering(

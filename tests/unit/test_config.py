@@ -82,9 +82,14 @@ def test_default_model_configs_build(compose, name: str) -> None:
     assert model.num_params() > 0
 
 
-def test_unknown_option_lists_the_choices(compose) -> None:
-    with pytest.raises(ConfigCompositionException, match="Available options"):
-        compose(["model=mamba"])
+@pytest.mark.parametrize(
+    ("override", "listed"),
+    [("model=mamba", "transformer"), ("optim=lion", "sgd_schedule"), ("data=wiki103", "ptb")],
+)
+def test_unknown_option_lists_the_choices(compose, override: str, listed: str) -> None:
+    with pytest.raises(ConfigCompositionException, match="Available options") as err:
+        compose([override])
+    assert f"\t{listed}\n" in str(err.value) + "\n"
 
 
 def test_typo_in_key_fails(compose) -> None:
@@ -110,6 +115,10 @@ def test_wrong_type_fails(compose) -> None:
     ("overrides", "message"),
     [
         (["model.dropout=1.0"], "model.dropout=1.0 must be in"),
+        (["model.dropout=-0.1"], r"model.dropout=-0.1 must be in \[0, 1\)"),
+        (["model.hidden_size=0"], "model.hidden_size=0 must be positive"),
+        (["model.num_layers=0"], "model.num_layers=0 must be positive"),
+        (["data.seq_len=0"], "data.seq_len=0 must be positive; set data.seq_len=<n > 0>"),
         (["model=transformer", "model.hidden_size=201", "model.num_heads=2"], "not divisible"),
         (["data.batch_size=0"], "data.batch_size=0 must be positive"),
         (["optim.lr=-1"], "optim.lr=-1.0 must be positive"),

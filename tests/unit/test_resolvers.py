@@ -94,7 +94,7 @@ def test_submitit_local_preset_caps_the_batch(monkeypatch) -> None:
 
 def test_submitit_local_with_optuna_caps_through_the_trials_per_batch(monkeypatch) -> None:
     _machine(monkeypatch, 16, 0)
-    cfg = _compose(["launcher=submitit_local", "+sweep=optuna_gru", "hydra.sweeper.n_jobs=2"])
+    cfg = _compose(["launcher=submitit_local", "sweep=optuna_gru", "hydra.sweeper.n_jobs=2"])
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
     assert cfg.hydra.launcher.cpus_per_task == 8
 
@@ -125,7 +125,7 @@ def test_a_threads_override_still_wins_over_the_preset() -> None:
 
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_every_optuna_search_composes(sweep: str, tmp_path) -> None:
-    cfg = _compose([f"+sweep={sweep}", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db"])
+    cfg = _compose([f"sweep={sweep}", f"hydra.sweeper.storage=sqlite:///{tmp_path}/s.db"])
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "minimize"
     assert sweeper.max_failure_rate == 1.0 and sweeper.sampler.seed is not None
@@ -141,5 +141,5 @@ def test_every_optuna_search_composes(sweep: str, tmp_path) -> None:
 
 def test_default_study_storage_is_a_stable_file(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    storage = _compose(["+sweep=optuna_gru"]).hydra.sweeper.storage
+    storage = _compose(["sweep=optuna_gru"]).hydra.sweeper.storage
     assert storage == f"sqlite:///{tmp_path}/outputs/optuna/seed001_4.3_gru.db"
