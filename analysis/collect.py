@@ -42,6 +42,10 @@ HYPERPARAMETERS = {
     "ff_size": "model.ff_size",
     "nonlinearity": "model.nonlinearity",
     "tie_weights": "model.tie_weights",
+    "impl": "model.impl",
+    "gru_variant": "model.gru_variant",
+    "attn_impl": "model.attn_impl",
+    "precision": "precision",
     "decay": "optim.decay",
     "weight_decay": "optim.weight_decay",
     "max_epochs": "trainer.max_epochs",
@@ -190,8 +194,12 @@ def _lookup(config: dict[str, Any], dotted: str) -> Any:
 def _applies(column: str, model: str, optim: str) -> bool:
     if column == "emb_size":
         return model != "transformer"
-    if column in ("num_heads", "ff_size"):
+    if column in ("num_heads", "ff_size", "attn_impl"):
         return model not in RECURRENT
+    if column == "impl":
+        return model in RECURRENT
+    if column == "gru_variant":
+        return model == "gru"
     if column == "nonlinearity":
         return model == "rnn"
     if column == "decay":

@@ -19,7 +19,8 @@ from analysis.style import ARCH_ORDER, OPTIM_ORDER, arch_name, optim_name, rank
 # Sort keys after architecture and optimizer: the hyper-parameters, then the job's identity.
 SORT_KEYS = (
     "lr", "batch_size", "seq_len", "hidden_size", "emb_size", "num_layers", "dropout",
-    "num_heads", "ff_size", "nonlinearity", "decay", "weight_decay", "clip_norm", "max_epochs",
+    "num_heads", "ff_size", "nonlinearity", "impl", "gru_variant", "attn_impl", "precision",
+    "decay", "weight_decay", "clip_norm", "max_epochs",
     "max_steps", "max_minutes", "tie_weights", "seed", "sweep", "job_num", "job_id",
 )  # fmt: skip
 
@@ -65,6 +66,10 @@ HYPER_COLUMNS = (
     Column("FF", "ff_size", "feed-forward width", always=False),
     Column("Act", "nonlinearity", "RNN nonlinearity", str, always=False, numeric=False),
     Column("Keep", "keep_prob", "dropout keep probability (1 - dropout)"),
+    Column("Impl", "impl", "recurrent implementation (scratch or fused)", str, False, False),
+    Column("GRU", "gru_variant", "GRU reset gate before or after U_h", str, False, False),
+    Column("Attn", "attn_impl", "attention kernel (scratch or sdpa)", str, False, False),
+    Column("Prec", "precision", "numeric precision of the forward pass", str, False, False),
     Column("Decay", "decay", "lr divisor per epoch", always=False),
     Column("WD", "weight_decay", "weight decay", always=False),
     Column("Clip", "clip_norm", "gradient-norm clip", always=False),

@@ -61,6 +61,9 @@ class ModelConfig:
     ff_size: int = 2048  # transformer only: width of the position-wise feed-forward layer
     max_len: int = 512  # transformer only: longest window the position table covers
     tie_weights: bool = False  # share embedding and output matrices (Press & Wolf, 2017)
+    impl: str = "scratch"  # rnn/gru/lstm: scratch (the seed's equations) | fused (nn.RNN/GRU/LSTM)
+    gru_variant: str = "reset_before"  # gru: reset_before (seed eq. 7) | reset_after (cuDNN's)
+    attn_impl: str = "scratch"  # transformer: scratch (seed's masked softmax) | sdpa (fused kernel)
 
     def __post_init__(self) -> None:
         if self.name == MISSING:  # the bare schema, before a model/ option is merged in
@@ -83,6 +86,21 @@ class ModelConfig:
             )
         if self.nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"model.nonlinearity={self.nonlinearity!r}; choose tanh or relu")
+        for key, choices in (
+            ("impl", ("scratch", "fused")),
+            ("gru_variant", ("reset_before", "reset_after")),
+            ("attn_impl", ("scratch", "sdpa")),
+        ):
+            if getattr(self, key) not in choices:
+                raise ValueError(
+                    f"model.{key}={getattr(self, key)!r} unknown; choose from {list(choices)}"
+                )
+        if self.name == "gru" and self.impl == "fused" and self.gru_variant != "reset_after":
+            raise ValueError(
+                "model.impl=fused runs nn.GRU, which applies the reset gate after the recurrent "
+                "matmul (cuDNN's variant), not the seed's eq. (7): set model.gru_variant="
+                "reset_after, or keep model.impl=scratch for the seed's GRU"
+            )
         if self.name == "transformer" and self.hidden_size % self.num_heads != 0:
             raise ValueError(
                 f"model.hidden_size={self.hidden_size} not divisible by "
@@ -168,6 +186,8 @@ class TrainConfig:
     seed: int = 1111
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch CPU threads; None keeps torch's default
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes; weights stay fp32)
+    compile: bool = False  # torch.compile the model (needs a C++ compiler on CPU)
     resume: bool = False  # continue a job dir that already holds a run (skip it if finished)
 
     def __post_init__(self) -> None:
@@ -176,6 +196,8 @@ class TrainConfig:
                 f"device={self.device!r} unknown; choose auto, cpu, cuda or cuda:<index>"
             )
         _require_positive("", threads=self.threads)
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision={self.precision!r} unknown; choose fp32 or bf16")
         if self.model.max_len < self.data.seq_len and self.model.name == "transformer":
             raise ValueError(
                 f"data.seq_len={self.data.seq_len} exceeds model.max_len={self.model.max_len}; "

@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import torch
 import torch.nn.functional as F
 
 from lmexp.data.batching import bptt_windows
 from lmexp.models.base import LanguageModel
+from lmexp.precision import autocast
+
+# Stateless models (the Transformer) see each window on its own, so this many windows of one
+# split are scored in one forward pass: bigger matmuls, the very same windows and result.
+STATELESS_GROUP = 8
 
 
-def evaluate(model: LanguageModel, streams: torch.Tensor, seq_len: int) -> tuple[float, int]:
+def _grouped(
+    windows: Iterable[tuple[torch.Tensor, torch.Tensor]], size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Concatenate up to `size` consecutive windows of equal length along the batch axis."""
+    buffer: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for window in windows:
+        if buffer and (len(buffer) == size or window[0].shape != buffer[0][0].shape):
+            yield torch.cat([w[0] for w in buffer]), torch.cat([w[1] for w in buffer])
+            buffer = []
+        buffer.append(window)
+    if buffer:
+        yield torch.cat([w[0] for w in buffer]), torch.cat([w[1] for w in buffer])
+
+
+def evaluate(
+    model: LanguageModel,
+    streams: torch.Tensor,
+    seq_len: int,
+    precision: str = "fp32",
+    stateless_group: int = STATELESS_GROUP,
+) -> tuple[float, int]:
     """Summed NLL and number of predicted tokens over a whole batchified split.
 
     The hidden state starts at zero and is carried across windows, exactly as in training, so
-    every stream is read as one long sequence. Dropout is off; training mode is restored after.
+    every stream is read as one long sequence. A model without state has each window scored on
+    its own, `stateless_group` windows per forward pass. Dropout is off; training mode is
+    restored after. The loss is summed in fp32 (float64 across windows) whatever `precision`
+    the forward pass uses.
     """
     was_training = model.training
     model.eval()
@@ -21,9 +51,13 @@ def evaluate(model: LanguageModel, streams: torch.Tensor, seq_len: int) -> tuple
     count = 0
     with torch.inference_mode():
         state = model.init_state(streams.size(0), streams.device)
-        for inputs, targets in bptt_windows(streams, seq_len):
-            logits, state = model(inputs, state)  # (B, T, V)
-            nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
+        windows: Iterable = bptt_windows(streams, seq_len)
+        if state is None:
+            windows = _grouped(windows, stateless_group)
+        for inputs, targets in windows:
+            with autocast(streams.device, precision):
+                logits, state = model(inputs, state)  # (B, T, V)
+            nll = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum")
             total += nll.double()
             count += targets.numel()
     model.train(was_training)

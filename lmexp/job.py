@@ -30,6 +30,7 @@ from lmexp.metrics import perplexity
 from lmexp.models import build_model
 from lmexp.models.base import LanguageModel
 from lmexp.optim import build_optimizer, lr_at_epoch
+from lmexp.precision import check_precision
 from lmexp.resume import (
     JobDirInUse,
     JobDirPlan,
@@ -79,19 +80,19 @@ def _test_of_best(
         return None
     model.load_state_dict(load_checkpoint(best, map_location=device)["model"])
     streams = batchify(corpus.test, cfg.data.eval_batch_size or cfg.data.batch_size).to(device)
-    nll, count = evaluate(model, streams, cfg.data.seq_len)
+    nll, count = evaluate(model, streams, cfg.data.seq_len, cfg.precision)
     return perplexity(nll, count)
 
 
 def _resume(
     trainer: Trainer,
+    model: LanguageModel,
     optimizer: torch.optim.Optimizer,
     payload: dict[str, Any],
-    files: RunFiles,
     plan: JobDirPlan,
 ) -> None:
     """Put model, optimizer, loop position and RNGs back where `last.pt` left them."""
-    trainer.model.load_state_dict(payload["model"])
+    model.load_state_dict(payload["model"])  # the plain module, not a compiled wrapper
     optimizer.load_state_dict(payload["optimizer"])
     trainer.restore(payload["trainer"])
     set_rng_state(payload["rng"])
@@ -122,6 +123,7 @@ def _fit_on(
     device: torch.device,
 ) -> tuple[FitState, float | None]:
     """Load data, build model and optimizer on `device`, resume if `payload`, and train."""
+    check_precision(cfg.precision, device)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -150,8 +152,10 @@ def _fit_on(
         data_tokens=corpus.counts(),
     )
     files = RunFiles(out_dir, model, optimizer, summary, cfg, corpus.vocab)
+    # A compiled wrapper trains; files and the test evaluation use the plain module, whose
+    # state dict keys carry no `_orig_mod.` prefix.
     trainer = Trainer(
-        model,
+        torch.compile(model) if cfg.compile else model,
         optimizer,
         lambda e: lr_at_epoch(cfg.optim, e),
         train,
@@ -160,9 +164,10 @@ def _fit_on(
         cfg.trainer,
         files.on_eval,
         files.on_checkpoint,
+        precision=cfg.precision,
     )
     if payload is not None:
-        _resume(trainer, optimizer, payload, files, plan)
+        _resume(trainer, model, optimizer, payload, plan)
     try:
         state = trainer.fit()
     finally:

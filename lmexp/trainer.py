@@ -25,6 +25,7 @@ from lmexp.device import synchronize
 from lmexp.evaluation import evaluate
 from lmexp.metrics import perplexity
 from lmexp.models.base import LanguageModel, State
+from lmexp.precision import autocast
 from lmexp.progress import make_progress
 
 # A non-finite training loss is looked for this often (one host sync), besides every evaluation.
@@ -80,8 +81,10 @@ class Trainer:
         cfg: TrainerConfig,
         on_eval: Callable[[EvalPoint], None],
         on_checkpoint: Callable[[Trainer], None] | None = None,
+        precision: str = "fp32",
     ) -> None:
         self.model, self.optimizer, self.lr_for_epoch = model, optimizer, lr_for_epoch
+        self.precision = precision
         self.train_streams, self.valid_streams, self.seq_len = train_streams, valid_streams, seq_len
         self.cfg, self.on_eval, self.on_checkpoint = cfg, on_eval, on_checkpoint
         self.device = train_streams.device
@@ -164,7 +167,7 @@ class Trainer:
         self._loss_sum.fill_(progress.nll_sum)
         windows = bptt_windows(self.train_streams, self.seq_len, start=progress.step_in_epoch)
         for inputs, targets in windows:
-            self.hidden = self._train_step(inputs, targets, self.hidden)
+            self.hidden = self.train_step(inputs, targets, self.hidden)
             progress.step_in_epoch += 1
             progress.tokens += targets.numel()
             self.state.step += 1
@@ -193,12 +196,17 @@ class Trainer:
         if self.on_checkpoint is not None:
             self.on_checkpoint(self)
 
-    def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor, hidden: State) -> State:
+    def train_step(self, inputs: torch.Tensor, targets: torch.Tensor, hidden: State) -> State:
+        """One optimizer step on one window; returns the state to carry into the next window.
+
+        The whole of what a training step costs, so `lmexp.bench` times exactly this.
+        """
         # Truncated BPTT: keep the state's values across windows but cut its graph, so memory
         # and compute stay bounded by one window.
         hidden = self.model.detach_state(hidden)
-        logits, hidden = self.model(inputs, hidden)  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        with autocast(self.device, self.precision):
+            logits, hidden = self.model(inputs, hidden)  # (B, T, V)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.clip_norm is not None:
@@ -222,7 +230,7 @@ class Trainer:
         train_seconds = time.monotonic() - self._epoch_start - progress.eval_seconds
         train_nll = self._loss_sum.item()
         t0 = time.monotonic()
-        val_nll, val_tokens = evaluate(self.model, self.valid_streams, self.seq_len)
+        val_nll, val_tokens = evaluate(self.model, self.valid_streams, self.seq_len, self.precision)
         synchronize(self.device)
         eval_seconds = time.monotonic() - t0
         progress.eval_seconds += eval_seconds

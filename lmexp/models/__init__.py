@@ -1,12 +1,14 @@
 """Model registry: one name -> class table and the single `build_model` the trainer calls.
 
 Every entry implements `LanguageModel`, so nothing outside this package branches on the name.
+`model.impl=fused` swaps a recurrent entry for its `nn.RNN`/`nn.GRU`/`nn.LSTM` twin.
 """
 
 from __future__ import annotations
 
 from lmexp.config import ModelConfig
 from lmexp.models.base import LanguageModel, State
+from lmexp.models.fused import FusedRecurrentLM
 from lmexp.models.recurrent import RecurrentLM
 from lmexp.models.transformer import TransformerLM
 
@@ -24,4 +26,6 @@ def build_model(cfg: ModelConfig, vocab_size: int) -> LanguageModel:
     """Instantiate the architecture `cfg.name` for a vocabulary of `vocab_size` tokens."""
     if cfg.name not in MODELS:
         raise ValueError(f"unknown model {cfg.name!r}; choose from {sorted(MODELS)}")
+    if cfg.impl == "fused" and MODELS[cfg.name] is RecurrentLM:
+        return FusedRecurrentLM(cfg, vocab_size)
     return MODELS[cfg.name](cfg, vocab_size)

@@ -99,6 +99,36 @@ class GRUCell(RecurrentCell):
         return torch.lerp(state, candidate, update)  # (1 - z) ⊙ h_{t-1} + z ⊙ h~_t: (B, H)
 
 
+class GRUResetAfterCell(RecurrentCell):
+    """GRU with the reset gate applied *after* the recurrent matmul, as cuDNN and nn.GRU do:
+
+    h~_t = tanh(W_h x_t + b_h + r_t ⊙ (U_h h_{t-1} + b_hh)); r_t, z_t and eq. (8) as the seed.
+    Not the seed's eq. (7) (r ⊙ h_{t-1} inside U_h): a different model, offered so the scratch
+    loop can be checked against `nn.GRU` and so both runs use the same function. Since r no
+    longer feeds the matmul, all three recurrent blocks [U_r; U_z; U_h] are one matmul per step.
+    The candidate keeps a recurrent bias b_hh of its own, because r scales it.
+    """
+
+    num_gates = 3
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size)
+        self.recurrent = nn.Linear(hidden_size, 3 * hidden_size, bias=False)  # [U_r; U_z; U_h]
+        self.candidate_bias = nn.Parameter(torch.empty(hidden_size))  # b_hh, inside r ⊙ (...)
+        self.reset_parameters()
+
+    def step(self, xproj_t: Tensor, state: CellState) -> Tensor:
+        """One recurrent matmul for all gates, then the elementwise update."""
+        assert isinstance(state, Tensor)
+        split = 2 * self.hidden_size
+        recurrent = torch.mm(state, self.recurrent.weight.t())  # (B, 3H)
+        reset, update = torch.sigmoid(xproj_t[:, :split] + recurrent[:, :split]).chunk(2, dim=1)
+        candidate = torch.tanh(
+            torch.addcmul(xproj_t[:, split:], reset, recurrent[:, split:] + self.candidate_bias)
+        )  # h~_t: (B, H)
+        return torch.lerp(state, candidate, update)  # (1 - z) ⊙ h_{t-1} + z ⊙ h~_t: (B, H)
+
+
 class LSTMCell(RecurrentCell):
     """Standard LSTM layer: c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t).
 

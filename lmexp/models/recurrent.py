@@ -11,7 +11,14 @@ from torch import Tensor, nn
 
 from lmexp.config import ModelConfig
 from lmexp.models.base import LanguageModel, State
-from lmexp.models.cells import CellState, GRUCell, LSTMCell, RecurrentCell, RNNCell
+from lmexp.models.cells import (
+    CellState,
+    GRUCell,
+    GRUResetAfterCell,
+    LSTMCell,
+    RecurrentCell,
+    RNNCell,
+)
 
 INIT_RANGE = 0.1  # embedding and output weights: uniform in ±0.1, as in the seed's scaffold
 
@@ -21,6 +28,8 @@ CELLS: dict[str, type[RecurrentCell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm":
 def _make_cell(cfg: ModelConfig, input_size: int) -> RecurrentCell:
     if cfg.name == "rnn":  # the only cell with a choice of nonlinearity
         return RNNCell(input_size, cfg.hidden_size, cfg.nonlinearity)
+    if cfg.name == "gru" and cfg.gru_variant == "reset_after":
+        return GRUResetAfterCell(input_size, cfg.hidden_size)
     return CELLS[cfg.name](input_size, cfg.hidden_size)
 
 

@@ -44,12 +44,14 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.attention_norm = nn.LayerNorm(cfg.hidden_size)
-        self.attention = MultiHeadAttention(cfg.hidden_size, cfg.num_heads, cfg.dropout)
+        self.attention = MultiHeadAttention(
+            cfg.hidden_size, cfg.num_heads, cfg.dropout, cfg.attn_impl
+        )
         self.ff_norm = nn.LayerNorm(cfg.hidden_size)
         self.ff = FeedForward(cfg.hidden_size, cfg.ff_size, cfg.dropout)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
         x = x + self.dropout(self.attention(self.attention_norm(x), mask))  # (B, T, H)
         return x + self.dropout(self.ff(self.ff_norm(x)))  # (B, T, H)
 
@@ -64,6 +66,7 @@ class TransformerLM(LanguageModel):
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         self.d_model = cfg.hidden_size
+        self.attn_impl = cfg.attn_impl
         self.embedding = nn.Embedding(vocab_size, cfg.hidden_size)
         # Deterministic, so kept out of the state dict (persistent=False); moves with .to(device).
         self.register_buffer(
@@ -105,7 +108,8 @@ class TransformerLM(LanguageModel):
         # Scaling by √d_model keeps embeddings comparable in size to the unit-range positions.
         x = self.embedding(tokens) * math.sqrt(self.d_model) + self.positions[:length]  # (B, T, H)
         x = self.dropout(x)
-        mask = causal_mask(length, tokens.device)  # (T, T)
+        # The scratch path gets its (T, T) mask once per window; sdpa takes is_causal instead.
+        mask = causal_mask(length, tokens.device) if self.attn_impl == "scratch" else None
         for block in self.blocks:
             x = block(x, mask)  # (B, T, H)
         return self.output(self.final_norm(x)), None  # (B, T, V)

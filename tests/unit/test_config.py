@@ -124,6 +124,9 @@ def test_wrong_type_fails(compose) -> None:
         (["optim.lr=-1"], "optim.lr=-1.0 must be positive"),
         (["trainer.max_epochs=null"], "no finite budget"),
         (["device=tpu"], "device='tpu' unknown"),
+        (["precision=fp16"], "precision='fp16' unknown; choose fp32 or bf16"),
+        (["model.impl=cudnn"], r"model.impl='cudnn' unknown; choose from \['scratch', 'fused'\]"),
+        (["model=gru", "model.impl=fused"], "set model.gru_variant=reset_after"),
     ],
 )
 def test_cross_field_rules_name_the_key(compose, overrides: list[str], message: str) -> None:

@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from lmexp.config import TrainerConfig
+from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.data import batchify
 from lmexp.evaluation import evaluate
 from lmexp.metrics import COLUMNS, MetricsWriter, perplexity
+from lmexp.models import build_model
 from lmexp.models.base import LanguageModel, State
 from lmexp.trainer import Trainer
 
@@ -122,3 +123,15 @@ def test_metrics_writer_writes_header_once_and_appends(tmp_path) -> None:
 def test_metrics_writer_refuses_incomplete_rows(tmp_path) -> None:
     with MetricsWriter(tmp_path / "m.csv") as writer, pytest.raises(KeyError, match="val_ppl"):
         writer.write({k: 0 for k in COLUMNS if k != "val_ppl"})
+
+
+def test_grouping_stateless_windows_leaves_the_result_unchanged() -> None:
+    torch.manual_seed(0)
+    model = build_model(
+        ModelConfig(name="transformer", hidden_size=16, num_heads=2, ff_size=32), vocab_size=40
+    )
+    streams = batchify(torch.randint(40, (3 * 103,)), batch_size=3)  # 102 targets: 14 windows
+    one_by_one = evaluate(model, streams, seq_len=7, stateless_group=1)
+    grouped = evaluate(model, streams, seq_len=7, stateless_group=8)
+    assert grouped[1] == one_by_one[1] == 3 * 102
+    assert grouped[0] == pytest.approx(one_by_one[0], rel=1e-6)
