@@ -5,13 +5,15 @@
     python -m lmexp.bench --sizes small,medium,large --device cuda   # large (1500) needs a GPU
 
 Each row trains one configuration (batch 20, seq_len 35, 2 layers, vocabulary 10,000, SGD with
-clipping at 0.25) for `--warmup` steps and then times `--steps` steps, in a fresh subprocess so that
-peak memory belongs to that row alone. lmexp rows time `Trainer.train_step`, the step real runs
-take; the `baseline` row of each architecture and size is the standard recipe written plainly
-(fp32 `nn.RNN`/`nn.GRU`/`nn.LSTM` or `nn.TransformerEncoder`, embedding -> module -> linear ->
-cross-entropy -> clip -> SGD), and every row reports its speed as a ratio to it, measured in the
-same run, because this machine's speed drifts between minutes. Token ids are random: the cost of
-a step does not depend on which ids it sees.
+clipping at 0.25). lmexp rows time `Trainer.train_step`, the step real runs take; the `baseline`
+row of each architecture and size is the standard recipe written plainly (fp32
+`nn.RNN`/`nn.GRU`/`nn.LSTM` or `nn.TransformerEncoder`, embedding -> module -> linear ->
+cross-entropy -> clip -> SGD), and every row reports its speed as a ratio to it. All rows of one
+architecture and size run in one fresh process, interleaved step by step after `--warmup` steps
+each, and report their median step time: this machine's speed drifts by +-20 % between minutes,
+and rows timed one after the other would carry that drift into their ratios. Peak memory comes
+from a separate short run of each row alone. Token ids are random: the cost of a step does not
+depend on which ids it sees.
 
 Printed and written as CSV: tokens/s, ms/step, peak memory, training FLOPs per token (6 x the
 multiply-adds of a forward pass), achieved GFLOP/s and its fraction of a matmul ceiling measured
@@ -26,6 +28,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -34,13 +37,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.device import resolve_device, synchronize
-from lmexp.models import build_model
+from lmexp.models import build_model, compile_features
 from lmexp.models.transformer import sinusoidal_positions
 from lmexp.precision import check_precision
 from lmexp.trainer import Trainer
@@ -185,7 +189,7 @@ def _lmexp_step(
 ) -> Callable[[Tensor, Tensor], None]:
     model = build_model(cfg, VOCAB).to(device)
     trainer = Trainer(
-        torch.compile(model) if variant.compile else model,
+        compile_features(model) if variant.compile else model,
         torch.optim.SGD(model.parameters(), lr=1.0),
         lambda epoch: 1.0,
         streams,
@@ -243,70 +247,98 @@ def matmul_ceiling(device: torch.device, precision: str, n: int = 2048, reps: in
     return 2.0 * n**3 / best / 1e9
 
 
-def measure(arch: str, size: str, variant: Variant, device_name: str, steps: int, warmup: int):
-    """Time one row in this process; returns its figures as a dict."""
-    device = resolve_device(device_name)
+def _windows(device: torch.device, n: int) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+    """Random token streams and their `n` (inputs, targets) windows."""
     torch.manual_seed(0)
-    n_windows = warmup + steps
-    streams = torch.randint(VOCAB, (BATCH, n_windows * SEQ_LEN + 1), device=device)
-    cfg = model_config(arch, size, variant.model)
+    streams = torch.randint(VOCAB, (BATCH, n * SEQ_LEN + 1), device=device)
+    starts = range(0, n * SEQ_LEN, SEQ_LEN)
+    windows = [(streams[:, i : i + SEQ_LEN], streams[:, i + 1 : i + SEQ_LEN + 1]) for i in starts]
+    return streams, windows
+
+
+def _step_for(arch: str, size: str, variant: Variant, device: torch.device, streams: Tensor):
     if variant.baseline:
-        step = _baseline_step(arch, size, device)
-    else:
-        step = _lmexp_step(cfg, variant, device, streams)
-    windows = [
-        (
-            streams[:, i * SEQ_LEN : (i + 1) * SEQ_LEN],
-            streams[:, i * SEQ_LEN + 1 : (i + 1) * SEQ_LEN + 1],
-        )
-        for i in range(n_windows)
-    ]
-    for inputs, targets in windows[:warmup]:
-        step(inputs, targets)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+        return _baseline_step(arch, size, device)
+    return _lmexp_step(model_config(arch, size, variant.model), variant, device, streams)
+
+
+def measure_group(
+    arch: str, size: str, group: list[Variant], device_name: str, steps: int, warmup: int
+) -> list[dict]:
+    """Time every variant of one architecture and size, interleaved, in this process.
+
+    Round r runs one step of each variant, in an order rotated by r, and each variant's figure
+    is its median step time. Drift in the machine's speed (this one is shared) then hits every
+    variant alike, so the ratios to the baseline hold even when the absolute figures move.
+    """
+    device = resolve_device(device_name)
+    _, windows = _windows(device, warmup + steps)
+    streams = torch.randint(VOCAB, (BATCH, 2 * SEQ_LEN + 1), device=device)
+    step_fns = [_step_for(arch, size, v, device, streams) for v in group]
+    for step in step_fns:
+        for inputs, targets in windows[:warmup]:
+            step(inputs, targets)
+    times: list[list[float]] = [[] for _ in group]
     load = CpuLoad()
-    synchronize(device)
     load.start()
-    t0 = time.perf_counter()
-    for inputs, targets in windows[warmup:]:
+    for r, (inputs, targets) in enumerate(windows[warmup:]):
+        for k in (np.roll(np.arange(len(group)), r)).tolist():
+            synchronize(device)
+            t0 = time.perf_counter()
+            step_fns[k](inputs, targets)
+            synchronize(device)
+            times[k].append(time.perf_counter() - t0)
+    others = load.stop()
+    rows = []
+    for variant, seconds in zip(group, times, strict=True):
+        step_s = statistics.median(seconds)
+        tok_s = BATCH * SEQ_LEN / step_s
+        flops = train_flops_per_token(model_config(arch, size, variant.model))
+        rows.append(
+            {
+                "arch": arch,
+                "size": size,
+                "width": SIZES[size],
+                "variant": variant.name,
+                "precision": variant.precision,
+                "device": str(device),
+                "threads": torch.get_num_threads(),
+                "tokens_per_s": round(tok_s, 1),
+                "ms_per_step": round(1000 * step_s, 2),
+                "mflops_per_token": round(flops / 1e6, 2),
+                "gflops": round(flops * tok_s / 1e9, 2),
+                "other_load_cores": None if others is None else round(others, 2),
+            }
+        )
+    return rows
+
+
+def measure_memory(arch: str, size: str, variant: Variant, device_name: str) -> float:
+    """Peak memory (MB) of a few training steps of one variant, alone in this process.
+
+    CUDA: peak allocated tensors. CPU: the process's peak resident set (Linux reports
+    ru_maxrss in KiB), libraries included, so compare rows rather than read it absolutely.
+    """
+    device = resolve_device(device_name)
+    streams, windows = _windows(device, 3)
+    step = _step_for(arch, size, variant, device, streams)
+    for inputs, targets in windows:
         step(inputs, targets)
     synchronize(device)
-    seconds = time.perf_counter() - t0
-    others = load.stop()
     if device.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
-    else:  # Linux reports ru_maxrss in KiB: the whole process, libraries included
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tok_s = steps * BATCH * SEQ_LEN / seconds
-    flops = train_flops_per_token(cfg)
-    return {
-        "arch": arch,
-        "size": size,
-        "width": SIZES[size],
-        "variant": variant.name,
-        "precision": variant.precision,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "tokens_per_s": round(tok_s, 1),
-        "ms_per_step": round(1000 * seconds / steps, 2),
-        "peak_mem_mb": round(peak_mb, 1),
-        "mflops_per_token": round(flops / 1e6, 2),
-        "gflops": round(flops * tok_s / 1e9, 2),
-        "other_load_cores": None if others is None else round(others, 2),
-    }
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_row(arch, size, variant, args) -> dict:
-    """`measure` in a fresh interpreter, so its peak memory and allocator state are its own."""
-    spec = {"arch": arch, "size": size, "variant": asdict(variant)}
-    cmd = [sys.executable, "-m", "lmexp.bench", "--one", json.dumps(spec), "--device", args.device]
+def _subprocess(flag: str, spec: dict, args: argparse.Namespace):
+    """Run this module with `flag spec` in a fresh interpreter; its last stdout line is JSON."""
+    cmd = [sys.executable, "-m", "lmexp.bench", flag, json.dumps(spec), "--device", args.device]
     cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        raise RuntimeError(f"{arch}/{size}/{variant.name} failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"{spec['arch']}/{spec['size']} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -355,21 +387,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per row")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--csv", type=Path, default=None, help="CSV path (default outputs/bench/)")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one row, JSON to stdout
+    parser.add_argument("--group", help=argparse.SUPPRESS)  # internal, see measure_group
+    parser.add_argument("--memory", help=argparse.SUPPRESS)  # internal, see measure_memory
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.one:
-        spec = json.loads(args.one)
-        row = measure(
-            spec["arch"],
-            spec["size"],
-            Variant(**spec["variant"]),
-            args.device,
-            args.steps,
-            args.warmup,
+    if args.group:  # internal: time one architecture x size, print JSON rows
+        spec = json.loads(args.group)
+        group = [Variant(**v) for v in spec["variants"]]
+        rows = measure_group(
+            spec["arch"], spec["size"], group, args.device, args.steps, args.warmup
         )
-        print(json.dumps(row))
+        print(json.dumps(rows))
+        return 0
+    if args.memory:  # internal: one variant's peak memory, print JSON
+        spec = json.loads(args.memory)
+        peak = measure_memory(spec["arch"], spec["size"], Variant(**spec["variant"]), args.device)
+        print(json.dumps(peak))
         return 0
 
     archs = [a for a in args.archs.split(",") if a]
@@ -398,22 +432,24 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for size in sizes:
         for arch in archs:
-            base_tok_s = None
-            for variant in variants(arch, args.compile):
-                if only and not variant.baseline and variant.name not in only:
-                    continue
-                if variant.precision not in ceilings:
-                    continue
-                row = _run_row(arch, size, variant, args)
-                if variant.baseline:
-                    base_tok_s = row["tokens_per_s"]
-                row["vs_baseline"] = base_tok_s and round(row["tokens_per_s"] / base_tok_s, 3)
+            group = [
+                v
+                for v in variants(arch, args.compile)
+                if (v.baseline or not only or v.name in only) and v.precision in ceilings
+            ]
+            spec = {"arch": arch, "size": size, "variants": [asdict(v) for v in group]}
+            timed = _subprocess("--group", spec, args)
+            base_tok_s = timed[0]["tokens_per_s"]  # the baseline comes first
+            for variant, row in zip(group, timed, strict=True):
+                one = {"arch": arch, "size": size, "variant": asdict(variant)}
+                row["peak_mem_mb"] = round(_subprocess("--memory", one, args), 1)
+                row["vs_baseline"] = round(row["tokens_per_s"] / base_tok_s, 3)
                 row["ceiling_gflops"] = round(ceilings[variant.precision], 1)
                 row["frac_of_ceiling"] = round(row["gflops"] / ceilings[variant.precision], 3)
                 rows.append(row)
                 print(
                     f"{arch:>11} {row['width']:>4} {variant.name:<20} "
-                    f"{row['tokens_per_s']:>9,.0f} tok/s  ×{row['vs_baseline'] or 0:.2f}",
+                    f"{row['tokens_per_s']:>9,.0f} tok/s  ×{row['vs_baseline']:.2f}",
                     flush=True,
                 )
     print()

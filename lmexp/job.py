@@ -27,7 +27,7 @@ from lmexp.data import Corpus, batchify, load_corpus
 from lmexp.device import job_device, seed_everything, set_rng_state
 from lmexp.evaluation import evaluate
 from lmexp.metrics import perplexity
-from lmexp.models import build_model
+from lmexp.models import build_model, compile_features
 from lmexp.models.base import LanguageModel
 from lmexp.optim import build_optimizer, lr_at_epoch
 from lmexp.precision import check_precision
@@ -92,7 +92,7 @@ def _resume(
     plan: JobDirPlan,
 ) -> None:
     """Put model, optimizer, loop position and RNGs back where `last.pt` left them."""
-    model.load_state_dict(payload["model"])  # the plain module, not a compiled wrapper
+    model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     trainer.restore(payload["trainer"])
     set_rng_state(payload["rng"])
@@ -152,10 +152,10 @@ def _fit_on(
         data_tokens=corpus.counts(),
     )
     files = RunFiles(out_dir, model, optimizer, summary, cfg, corpus.vocab)
-    # A compiled wrapper trains; files and the test evaluation use the plain module, whose
-    # state dict keys carry no `_orig_mod.` prefix.
+    if cfg.compile:
+        compile_features(model)
     trainer = Trainer(
-        torch.compile(model) if cfg.compile else model,
+        model,
         optimizer,
         lambda e: lr_at_epoch(cfg.optim, e),
         train,

@@ -23,6 +23,7 @@ from lmexp.config import TrainerConfig
 from lmexp.data.batching import bptt_windows, num_windows
 from lmexp.device import synchronize
 from lmexp.evaluation import evaluate
+from lmexp.losses import linear_cross_entropy
 from lmexp.metrics import perplexity
 from lmexp.models.base import LanguageModel, State
 from lmexp.precision import autocast
@@ -85,6 +86,9 @@ class Trainer:
     ) -> None:
         self.model, self.optimizer, self.lr_for_epoch = model, optimizer, lr_for_epoch
         self.precision = precision
+        # fp32 fuses the output layer into the loss; under autocast the two-step path keeps
+        # autocast's per-op precision choices (bf16 matmul, fp32 softmax).
+        self.fused_loss = precision == "fp32" and model.has_features
         self.train_streams, self.valid_streams, self.seq_len = train_streams, valid_streams, seq_len
         self.cfg, self.on_eval, self.on_checkpoint = cfg, on_eval, on_checkpoint
         self.device = train_streams.device
@@ -204,9 +208,14 @@ class Trainer:
         # Truncated BPTT: keep the state's values across windows but cut its graph, so memory
         # and compute stay bounded by one window.
         hidden = self.model.detach_state(hidden)
-        with autocast(self.device, self.precision):
-            logits, hidden = self.model(inputs, hidden)  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        if self.fused_loss:
+            h, hidden = self.model.features(inputs, hidden)  # (B, T, H)
+            out = self.model.output
+            loss = linear_cross_entropy(h.flatten(0, 1), out.weight, out.bias, targets.flatten())
+        else:
+            with autocast(self.device, self.precision):
+                logits, hidden = self.model(inputs, hidden)  # (B, T, V)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.clip_norm is not None:

@@ -6,6 +6,8 @@ Every entry implements `LanguageModel`, so nothing outside this package branches
 
 from __future__ import annotations
 
+import torch
+
 from lmexp.config import ModelConfig
 from lmexp.models.base import LanguageModel, State
 from lmexp.models.fused import FusedRecurrentLM
@@ -19,7 +21,7 @@ MODELS: dict[str, type[LanguageModel]] = {
     "transformer": TransformerLM,
 }
 
-__all__ = ["MODELS", "LanguageModel", "State", "build_model"]
+__all__ = ["MODELS", "LanguageModel", "State", "build_model", "compile_features"]
 
 
 def build_model(cfg: ModelConfig, vocab_size: int) -> LanguageModel:
@@ -29,3 +31,13 @@ def build_model(cfg: ModelConfig, vocab_size: int) -> LanguageModel:
     if cfg.impl == "fused" and MODELS[cfg.name] is RecurrentLM:
         return FusedRecurrentLM(cfg, vocab_size)
     return MODELS[cfg.name](cfg, vocab_size)
+
+
+def compile_features(model: LanguageModel) -> LanguageModel:
+    """`torch.compile` the model's `features` in place and return the model.
+
+    Compiling the method rather than wrapping the module keeps the state-dict keys (no
+    `_orig_mod.` prefix) and the fused loss, which calls `features` and `output` directly.
+    """
+    model.features = torch.compile(model.features)  # type: ignore[method-assign]
+    return model

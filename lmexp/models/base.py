@@ -22,12 +22,29 @@ class LanguageModel(nn.Module, ABC):
     recurrent model sees the whole stream while gradients stop at the window boundary.
     """
 
-    @abstractmethod
+    output: nn.Linear  # the (hidden -> vocabulary) layer, applied by `forward` to `features`
+
+    def features(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """Map tokens (B, T) and the incoming state to the features (B, T, H) that `output`
+        turns into logits, and the outgoing state.
+
+        Kept apart from the output layer so the training loss can fuse that layer with the
+        cross-entropy (`lmexp.losses`); a model that only defines `forward` trains through it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} defines forward() only")
+
     def forward(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """Map tokens (B, T) and the incoming state to logits (B, T, V) and the outgoing state.
 
         Logits, not log-probabilities: `F.cross_entropy` applies the log-softmax itself.
         """
+        h, state = self.features(tokens, state)
+        return self.output(h), state  # (B, T, V)
+
+    @property
+    def has_features(self) -> bool:
+        """Whether `features` exists, i.e. the output layer can be fused with the loss."""
+        return type(self).features is not LanguageModel.features
 
     @abstractmethod
     def init_state(self, batch_size: int, device: torch.device) -> State:

@@ -103,13 +103,13 @@ class FusedRecurrentLM(LanguageModel):
         zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
         return (zeros, zeros.clone()) if self.cell_name == "lstm" else zeros
 
-    def forward(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+    def features(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         if state is None:
             raise ValueError("recurrent models need a state; start a stream with init_state()")
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
         hx = tuple(state) if isinstance(state, (tuple, list)) else state
         x, final = self.recurrent(x, hx)  # (B, T, H)
-        return self.output(self.dropout(x)), final  # (B, T, V)
+        return self.dropout(x), final  # (B, T, H)
 
 
 def _blocks(weight: Tensor, order: tuple[int, ...], negate: tuple[int, ...] = ()) -> Tensor:

@@ -83,7 +83,7 @@ class RecurrentLM(LanguageModel):
         zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
         return (zeros, zeros.clone()) if self.cell_name == "lstm" else zeros
 
-    def forward(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+    def features(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """Layer by layer over the whole window (not step by step over layers) for speed."""
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
         finals: list[CellState] = []
@@ -91,7 +91,7 @@ class RecurrentLM(LanguageModel):
             x, final = run_layer(cell, x, self._layer_state(state, index))  # (B, T, H)
             x = self.dropout(x)  # (B, T, H)
             finals.append(final)
-        return self.output(x), self._stack_state(finals)  # (B, T, V)
+        return x, self._stack_state(finals)  # (B, T, H)
 
     @staticmethod
     def _layer_state(state: State, index: int) -> CellState:

@@ -97,8 +97,8 @@ class TransformerLM(LanguageModel):
         """None: attention sees only the current window, there is nothing to carry."""
         return None
 
-    def forward(self, tokens: Tensor, state: State = None) -> tuple[Tensor, State]:
-        """Logits (B, T, V) for tokens (B, T); `state` must be None and is returned unchanged."""
+    def features(self, tokens: Tensor, state: State = None) -> tuple[Tensor, State]:
+        """Features (B, T, H) for tokens (B, T); `state` is None and is returned unchanged."""
         length = tokens.shape[1]
         if length > self.positions.shape[0]:
             raise ValueError(
@@ -112,4 +112,4 @@ class TransformerLM(LanguageModel):
         mask = causal_mask(length, tokens.device) if self.attn_impl == "scratch" else None
         for block in self.blocks:
             x = block(x, mask)  # (B, T, H)
-        return self.output(self.final_norm(x)), None  # (B, T, V)
+        return self.final_norm(x), None  # (B, T, H)
