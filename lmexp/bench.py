@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.device import resolve_device, synchronize
-from lmexp.models import build_model, compile_features
+from lmexp.models import LanguageModel, build_model, compile_features
 from lmexp.models.transformer import sinusoidal_positions
 from lmexp.precision import check_precision
 from lmexp.trainer import Trainer
@@ -164,17 +164,11 @@ def _baseline_step(arch: str, size: str, device: torch.device) -> Callable[[Tens
         model = PlainRecurrent(arch, width).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     zeros = torch.zeros(LAYERS, BATCH, width, device=device)
-    state = {"h": (zeros, zeros.clone()) if arch == "lstm" else zeros}
-    if arch == "transformer":
-        state["h"] = None
+    hidden = None if arch == "transformer" else (zeros, zeros.clone()) if arch == "lstm" else zeros
+    state = {"h": hidden}
 
     def step(inputs: Tensor, targets: Tensor) -> None:
-        hidden = state["h"]
-        if isinstance(hidden, tuple):
-            hidden = tuple(h.detach() for h in hidden)
-        elif hidden is not None:
-            hidden = hidden.detach()
-        logits, state["h"] = model(inputs, hidden)
+        logits, state["h"] = model(inputs, LanguageModel.detach_state(state["h"]))
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -15,9 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from lmexp.config import ModelConfig
-from lmexp.models.base import LanguageModel, State
+from lmexp.models.base import State
 from lmexp.models.cells import GRUResetAfterCell, LSTMCell, RNNCell
-from lmexp.models.recurrent import INIT_RANGE, RecurrentLM
+from lmexp.models.recurrent import RecurrentLM, RecurrentShell
 
 # Scratch LSTM gate blocks are [i, f, o, g] (the sigmoids contiguous); nn.LSTM's are [i, f, g, o].
 LSTM_BLOCKS_TO_TORCH = (0, 1, 3, 2)
@@ -27,19 +27,12 @@ def _layer_class(cfg: ModelConfig) -> type[nn.RNNBase]:
     return {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cfg.name]
 
 
-class FusedRecurrentLM(LanguageModel):
+class FusedRecurrentLM(RecurrentShell):
     """Embedding -> dropout -> `nn.RNN`/`nn.GRU`/`nn.LSTM` (dropout between layers) -> dropout
     -> logits: the dropout placement of `RecurrentLM`, with the recurrence in one fused call."""
 
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
-        super().__init__()
-        if cfg.name not in ("rnn", "gru", "lstm"):
-            raise ValueError(f"model.impl=fused covers rnn, gru and lstm, not {cfg.name!r}")
-        self.cell_name = cfg.name
-        self.hidden_size = cfg.hidden_size
-        self.num_layers = cfg.num_layers
-        self.embedding = nn.Embedding(vocab_size, cfg.emb_size)
-        self.dropout = nn.Dropout(cfg.dropout)
+        super().__init__(cfg, vocab_size)
         extra = {"nonlinearity": cfg.nonlinearity} if cfg.name == "rnn" else {}
         self.recurrent = _layer_class(cfg)(
             cfg.emb_size,
@@ -49,9 +42,7 @@ class FusedRecurrentLM(LanguageModel):
             batch_first=True,
             **extra,
         )
-        self.output = nn.Linear(cfg.hidden_size, vocab_size)
-        if cfg.tie_weights:
-            self.output.weight = self.embedding.weight
+        self._attach_output(cfg, vocab_size)
         for name, param in self.recurrent.named_parameters():
             if name.startswith("bias_hh"):
                 param.register_hook(self._drop_duplicate_bias_grad)
@@ -94,14 +85,7 @@ class FusedRecurrentLM(LanguageModel):
             if name.startswith("bias_hh"):
                 with torch.no_grad():
                     param.mul_(self._hh_bias_mask(param))
-        nn.init.uniform_(self.embedding.weight, -INIT_RANGE, INIT_RANGE)
-        nn.init.uniform_(self.output.weight, -INIT_RANGE, INIT_RANGE)
-        nn.init.zeros_(self.output.bias)
-
-    def init_state(self, batch_size: int, device: torch.device) -> State:
-        """Zeros of shape (num_layers, B, H); the LSTM's is a tuple (h, c), as `RecurrentLM`."""
-        zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
-        return (zeros, zeros.clone()) if self.cell_name == "lstm" else zeros
+        self._reset_embedding_and_output()
 
     def features(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         if state is None:

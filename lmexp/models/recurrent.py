@@ -47,11 +47,13 @@ def run_layer(cell: RecurrentCell, inputs: Tensor, state: CellState) -> tuple[Te
     return torch.stack(outputs, dim=1), state  # (B, T, H)
 
 
-class RecurrentLM(LanguageModel):
-    """Embedding -> dropout -> `num_layers` recurrent layers, each followed by dropout -> logits.
+class RecurrentShell(LanguageModel):
+    """What every stacked recurrent LM shares, whatever runs the recurrence (scratch cells here,
+    `nn.RNN`/`nn.GRU`/`nn.LSTM` in fused.py): the embedding, dropout, output layer (optionally
+    tied), their initialisation, and the zero state.
 
-    Dropout sits only on non-recurrent connections (between layers, never on h_{t-1} -> h_t), as
-    in the seed (Zaremba et al., 2014). State: (num_layers, B, H); for the LSTM a tuple (h, c).
+    A subclass builds its recurrent layers between `__init__` and `_attach_output`, so that
+    parameters are created, and draw from the RNG, in the order input -> layers -> output.
     """
 
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
@@ -63,17 +65,14 @@ class RecurrentLM(LanguageModel):
         self.num_layers = cfg.num_layers
         self.embedding = nn.Embedding(vocab_size, cfg.emb_size)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.layers = nn.ModuleList(
-            _make_cell(cfg, cfg.emb_size if i == 0 else cfg.hidden_size)
-            for i in range(cfg.num_layers)
-        )
+
+    def _attach_output(self, cfg: ModelConfig, vocab_size: int) -> None:
         self.output = nn.Linear(cfg.hidden_size, vocab_size)
         if cfg.tie_weights:  # Press & Wolf (2017): one matrix for input and output word vectors
             self.output.weight = self.embedding.weight
-        self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """Embedding/output weights in ±0.1, output bias 0; cells keep their ±1/√H init."""
+    def _reset_embedding_and_output(self) -> None:
+        """Embedding/output weights in ±0.1, output bias 0, as the seed's scaffold."""
         nn.init.uniform_(self.embedding.weight, -INIT_RANGE, INIT_RANGE)
         nn.init.uniform_(self.output.weight, -INIT_RANGE, INIT_RANGE)
         nn.init.zeros_(self.output.bias)
@@ -82,6 +81,27 @@ class RecurrentLM(LanguageModel):
         """Zeros of shape (num_layers, B, H); the LSTM's is a tuple (h, c)."""
         zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
         return (zeros, zeros.clone()) if self.cell_name == "lstm" else zeros
+
+
+class RecurrentLM(RecurrentShell):
+    """Embedding -> dropout -> `num_layers` recurrent layers, each followed by dropout -> logits.
+
+    Dropout sits only on non-recurrent connections (between layers, never on h_{t-1} -> h_t), as
+    in the seed (Zaremba et al., 2014). State: (num_layers, B, H); for the LSTM a tuple (h, c).
+    """
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+        super().__init__(cfg, vocab_size)
+        self.layers = nn.ModuleList(
+            _make_cell(cfg, cfg.emb_size if i == 0 else cfg.hidden_size)
+            for i in range(cfg.num_layers)
+        )
+        self._attach_output(cfg, vocab_size)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Embedding/output weights in ±0.1, output bias 0; cells keep their ±1/√H init."""
+        self._reset_embedding_and_output()
 
     def features(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         """Layer by layer over the whole window (not step by step over layers) for speed."""
