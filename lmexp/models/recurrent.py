@@ -33,15 +33,23 @@ def _make_cell(cfg: ModelConfig, input_size: int) -> RecurrentCell:
     return CELLS[cfg.name](input_size, cfg.hidden_size)
 
 
-def run_layer(cell: RecurrentCell, inputs: Tensor, state: CellState) -> tuple[Tensor, CellState]:
+def run_layer(
+    cell: RecurrentCell, inputs: Tensor, state: CellState, stepwise: bool = False
+) -> tuple[Tensor, CellState]:
     """Run one layer over a whole window: inputs (B, T, in) -> outputs (B, T, H) and final state.
 
-    The input half of every gate comes from one matmul over all T steps; only the recurrent part
-    runs in the Python loop.
+    The input half of every gate comes from one matmul over all T steps. By default the
+    recurrence is one autograd node with hand-written BPTT (`cell.layer`, bptt.py); `stepwise`
+    runs `cell.step` in a Python loop under autograd instead: the same function and gradients,
+    slower, but every h_t is a node of the graph, so `torch.autograd.grad` can be taken with
+    respect to it (gradient flow through time) and the two paths can be held to each other.
     """
-    xproj = cell.input_projection(inputs).unbind(1)  # T x (B, G*H)
-    outputs = list(xproj)  # preallocated: slot t is overwritten with h_t below
-    for t, xproj_t in enumerate(xproj):
+    xproj = cell.input_projection(inputs)  # (B, T, G*H)
+    if not stepwise:
+        return cell.layer(xproj, state)
+    steps = xproj.unbind(1)  # T x (B, G*H)
+    outputs = list(steps)  # preallocated: slot t is overwritten with h_t below
+    for t, xproj_t in enumerate(steps):
         state = cell.step(xproj_t, state)
         outputs[t] = cell.output(state)  # (B, H)
     return torch.stack(outputs, dim=1), state  # (B, T, H)
@@ -88,7 +96,10 @@ class RecurrentLM(RecurrentShell):
 
     Dropout sits only on non-recurrent connections (between layers, never on h_{t-1} -> h_t), as
     in the seed (Zaremba et al., 2014). State: (num_layers, B, H); for the LSTM a tuple (h, c).
+    `stepwise` (off by default) runs the recurrence under autograd step by step (`run_layer`).
     """
+
+    stepwise: bool = False
 
     def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
         super().__init__(cfg, vocab_size)
@@ -108,7 +119,7 @@ class RecurrentLM(RecurrentShell):
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
         finals: list[CellState] = []
         for index, cell in enumerate(self.layers):
-            x, final = run_layer(cell, x, self._layer_state(state, index))  # (B, T, H)
+            x, final = run_layer(cell, x, self._layer_state(state, index), self.stepwise)
             x = self.dropout(x)  # (B, T, H)
             finals.append(final)
         return x, self._stack_state(finals)  # (B, T, H)
