@@ -3,17 +3,21 @@
     python -m lmexp.bench                         # small + medium, every variant, this device
     python -m lmexp.bench --archs lstm,gru --sizes small --steps 50
     python -m lmexp.bench --sizes small,medium,large --device cuda   # large (1500) needs a GPU
+    python -m lmexp.bench --archs lstm --sizes small --profile 5     # + each row's top ops
 
 Each row trains one configuration (batch 20, seq_len 35, 2 layers, vocabulary 10,000, SGD with
-clipping at 0.25). lmexp rows time `Trainer.train_step`, the step real runs take; the `baseline`
-row of each architecture and size is the standard recipe written plainly (fp32
-`nn.RNN`/`nn.GRU`/`nn.LSTM` or `nn.TransformerEncoder`, embedding -> module -> linear ->
-cross-entropy -> clip -> SGD), and every row reports its speed as a ratio to it. All rows of one
-architecture and size run in one fresh process, interleaved step by step after `--warmup` steps
-each, and report their median step time: this machine's speed drifts by +-20 % between minutes,
-and rows timed one after the other would carry that drift into their ratios. Peak memory comes
-from a separate short run of each row alone. Token ids are random: the cost of a step does not
-depend on which ids it sees.
+clipping at 0.25). lmexp rows time `Trainer.train_step`, the step real runs take, with lmexp's
+default `cpu_allocator=tuned` (lmexp/allocator.py); the `baseline` row of each architecture and
+size is the standard recipe written plainly (fp32 `nn.RNN`/`nn.GRU`/`nn.LSTM` or
+`nn.TransformerEncoder`, embedding -> module -> linear -> cross-entropy -> clip -> SGD) run with
+the system allocator, as a plain script runs, and every row reports its speed as a ratio to it.
+`baseline+malloc` is that same code with lmexp's allocator settings, so the table separates
+what the allocator buys from what the code paths buy. Every row runs in a process of its own
+(its own allocator, its own peak memory); the rows of one architecture and size are driven in
+lockstep, one step each in rotating order after `--warmup` steps, and report their median step
+time: this machine's speed drifts by +-20 % between minutes, and rows timed one after the
+other would carry that drift into their ratios. Token ids are random: the cost of a step does
+not depend on which ids it sees.
 
 Printed and written as CSV: tokens/s, ms/step, peak memory, training FLOPs per token (6 x the
 multiply-adds of a forward pass), achieved GFLOP/s and its fraction of a matmul ceiling measured
@@ -42,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lmexp import allocator
 from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.device import resolve_device, synchronize
 from lmexp.models import LanguageModel, build_model, compile_features
@@ -65,13 +70,15 @@ class Variant:
     precision: str = "fp32"
     compile: bool = False
     baseline: bool = False
+    allocator: str = "tuned"  # lmexp's cpu_allocator default; the plain baseline: "system"
 
 
 def variants(arch: str, with_compile: bool) -> list[Variant]:
     """The rows of one architecture, baseline first."""
     if arch == "transformer":
         rows = [
-            Variant("baseline", baseline=True),
+            Variant("baseline", baseline=True, allocator="system"),
+            Variant("baseline+malloc", baseline=True),
             Variant("scratch", {"attn_impl": "scratch"}),
             Variant("sdpa", {"attn_impl": "sdpa"}),
             Variant("sdpa+bf16", {"attn_impl": "sdpa"}, "bf16"),
@@ -79,7 +86,8 @@ def variants(arch: str, with_compile: bool) -> list[Variant]:
         compiled = Variant("sdpa+compile", {"attn_impl": "sdpa"}, compile=True)
     else:
         rows = [
-            Variant("baseline", baseline=True),
+            Variant("baseline", baseline=True, allocator="system"),
+            Variant("baseline+malloc", baseline=True),
             Variant("scratch", {"impl": "scratch"}),
             Variant("scratch+bf16", {"impl": "scratch"}, "bf16"),
         ]
@@ -216,12 +224,13 @@ class CpuLoad:
     def start(self) -> None:
         self.busy0, self.own0, self.t0 = self._busy(), time.process_time(), time.monotonic()
 
-    def stop(self) -> float | None:
+    def stop(self, also_ours: float = 0.0) -> float | None:
+        """Busy cores other than this process and `also_ours` CPU seconds (our workers')."""
         busy = self._busy()
         if busy is None or self.busy0 is None:
             return None
         wall = time.monotonic() - self.t0
-        own = time.process_time() - self.own0
+        own = time.process_time() - self.own0 + also_ours
         return max(0.0, (busy - self.busy0 - own) / wall)
 
 
@@ -241,8 +250,36 @@ def matmul_ceiling(device: torch.device, precision: str, n: int = 2048, reps: in
     return 2.0 * n**3 / best / 1e9
 
 
+def profile_ops(
+    step: Callable[[Tensor, Tensor], None], windows: list, device: torch.device, top: int = 8
+) -> list[dict]:
+    """Where one step's time goes: the `top` ops by self time over `windows`, as fractions.
+
+    Self time (an op's own time, its children excluded) adds up to the whole step, so the
+    fractions say directly which kernels bound a row: the output layer's GEMMs, the recurrent
+    loop, the optimizer.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        for inputs, targets in windows:
+            step(inputs, targets)
+        synchronize(device)
+    events = prof.key_averages()
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    total = sum(getattr(e, attr) for e in events) or 1.0
+    ranked = sorted(events, key=lambda e: getattr(e, attr), reverse=True)[:top]
+    return [
+        {"op": e.key, "share": round(getattr(e, attr) / total, 3), "calls": e.count // len(windows)}
+        for e in ranked
+    ]
+
+
 def _windows(device: torch.device, n: int) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
-    """Random token streams and their `n` (inputs, targets) windows."""
+    """Random token streams and their `n` (inputs, targets) windows (the same in every worker)."""
     torch.manual_seed(0)
     streams = torch.randint(VOCAB, (BATCH, n * SEQ_LEN + 1), device=device)
     starts = range(0, n * SEQ_LEN, SEQ_LEN)
@@ -256,35 +293,114 @@ def _step_for(arch: str, size: str, variant: Variant, device: torch.device, stre
     return _lmexp_step(model_config(arch, size, variant.model), variant, device, streams)
 
 
+def worker(spec: dict, device_name: str, steps: int, warmup: int) -> None:
+    """One row in a process of its own, stepping when the coordinator says so (stdin/stdout).
+
+    Its own process, so each row runs with its own allocator settings and its peak memory is
+    its own; driven in lockstep with the other rows' workers, so all rows share the same drift.
+    Protocol: prints "ready" after warm-up; "step i" -> runs window i, prints wall and CPU
+    seconds; "profile a b" -> prints the top ops of windows a..b as JSON; "done" -> prints the
+    peak memory (MB) as JSON and exits.
+    """
+    variant = Variant(**spec["variant"])
+    allocator.configure(variant.allocator)
+    device = resolve_device(device_name)
+    _, windows = _windows(device, warmup + steps)
+    streams = torch.randint(VOCAB, (BATCH, 2 * SEQ_LEN + 1), device=device)
+    step = _step_for(spec["arch"], spec["size"], variant, device, streams)
+    for inputs, targets in windows[:warmup]:
+        step(inputs, targets)
+    synchronize(device)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, *args = line.split()
+        if command == "step":
+            inputs, targets = windows[warmup + int(args[0])]
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            step(inputs, targets)
+            synchronize(device)
+            print(time.perf_counter() - t0, time.process_time() - cpu0, flush=True)
+        elif command == "profile":
+            chosen = windows[warmup + int(args[0]) : warmup + int(args[1])]
+            print(json.dumps(profile_ops(step, chosen, device)), flush=True)
+        elif command == "done":
+            if device.type == "cuda":
+                peak = torch.cuda.max_memory_allocated(device) / 2**20
+            else:  # Linux reports ru_maxrss in KiB; libraries included, so compare rows
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(json.dumps(peak), flush=True)
+            return
+
+
+class _Worker:
+    """The coordinator's handle on one row's worker process."""
+
+    def __init__(self, spec: dict, args: argparse.Namespace) -> None:
+        cmd = [sys.executable, "-m", "lmexp.bench", "--worker", json.dumps(spec)]
+        cmd += ["--device", args.device, "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        self.name = f"{spec['arch']}/{spec['size']}/{spec['variant']['name']}"
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.reply()  # "ready"
+
+    def ask(self, command: str) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.reply()
+
+    def reply(self) -> str:
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read()[-3000:]
+            raise RuntimeError(f"benchmark row {self.name} failed:\n{err}")
+        return line.strip()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
 def measure_group(
-    arch: str, size: str, group: list[Variant], device_name: str, steps: int, warmup: int
+    arch: str, size: str, group: list[Variant], args: argparse.Namespace
 ) -> list[dict]:
-    """Time every variant of one architecture and size, interleaved, in this process.
+    """Time every variant of one architecture and size, each in its own worker, interleaved.
 
     Round r runs one step of each variant, in an order rotated by r, and each variant's figure
     is its median step time. Drift in the machine's speed (this one is shared) then hits every
     variant alike, so the ratios to the baseline hold even when the absolute figures move.
     """
-    device = resolve_device(device_name)
-    _, windows = _windows(device, warmup + steps)
-    streams = torch.randint(VOCAB, (BATCH, 2 * SEQ_LEN + 1), device=device)
-    step_fns = [_step_for(arch, size, v, device, streams) for v in group]
-    for step in step_fns:
-        for inputs, targets in windows[:warmup]:
-            step(inputs, targets)
-    times: list[list[float]] = [[] for _ in group]
-    load = CpuLoad()
-    load.start()
-    for r, (inputs, targets) in enumerate(windows[warmup:]):
-        for k in (np.roll(np.arange(len(group)), r)).tolist():
-            synchronize(device)
-            t0 = time.perf_counter()
-            step_fns[k](inputs, targets)
-            synchronize(device)
-            times[k].append(time.perf_counter() - t0)
-    others = load.stop()
+    device = resolve_device(args.device)
+    workers: list[_Worker] = []
+    try:
+        for variant in group:
+            spec = {"arch": arch, "size": size, "variant": asdict(variant)}
+            workers.append(_Worker(spec, args))
+        times: list[list[float]] = [[] for _ in group]
+        worker_cpu = 0.0
+        load = CpuLoad()
+        load.start()
+        for r in range(args.steps):
+            for k in np.roll(np.arange(len(group)), r).tolist():
+                wall, cpu = (float(v) for v in workers[k].ask(f"step {r}").split())
+                times[k].append(wall)
+                worker_cpu += cpu
+        others = load.stop(also_ours=worker_cpu)
+        profiles = [
+            json.loads(w.ask(f"profile 0 {min(args.profile, args.steps)}")) if args.profile else []
+            for w in workers
+        ]
+        peaks = [json.loads(w.ask("done")) for w in workers]
+    finally:
+        for w in workers:
+            w.close()
     rows = []
-    for variant, seconds in zip(group, times, strict=True):
+    for variant, seconds, ops, peak in zip(group, times, profiles, peaks, strict=True):
         step_s = statistics.median(seconds)
         tok_s = BATCH * SEQ_LEN / step_s
         flops = train_flops_per_token(model_config(arch, size, variant.model))
@@ -295,45 +411,19 @@ def measure_group(
                 "width": SIZES[size],
                 "variant": variant.name,
                 "precision": variant.precision,
+                "allocator": variant.allocator,
                 "device": str(device),
-                "threads": torch.get_num_threads(),
+                "threads": args.threads or torch.get_num_threads(),
                 "tokens_per_s": round(tok_s, 1),
                 "ms_per_step": round(1000 * step_s, 2),
+                "peak_mem_mb": round(peak, 1),
                 "mflops_per_token": round(flops / 1e6, 2),
                 "gflops": round(flops * tok_s / 1e9, 2),
                 "other_load_cores": None if others is None else round(others, 2),
+                "top_ops": ops,
             }
         )
     return rows
-
-
-def measure_memory(arch: str, size: str, variant: Variant, device_name: str) -> float:
-    """Peak memory (MB) of a few training steps of one variant, alone in this process.
-
-    CUDA: peak allocated tensors. CPU: the process's peak resident set (Linux reports
-    ru_maxrss in KiB), libraries included, so compare rows rather than read it absolutely.
-    """
-    device = resolve_device(device_name)
-    streams, windows = _windows(device, 3)
-    step = _step_for(arch, size, variant, device, streams)
-    for inputs, targets in windows:
-        step(inputs, targets)
-    synchronize(device)
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _subprocess(flag: str, spec: dict, args: argparse.Namespace):
-    """Run this module with `flag spec` in a fresh interpreter; its last stdout line is JSON."""
-    cmd = [sys.executable, "-m", "lmexp.bench", flag, json.dumps(spec), "--device", args.device]
-    cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"{spec['arch']}/{spec['size']} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _table(rows: list[dict]) -> str:
@@ -380,24 +470,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before timing")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads per row")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also profile N steps of every row and print its top ops by self time",
+    )
     parser.add_argument("--csv", type=Path, default=None, help="CSV path (default outputs/bench/)")
-    parser.add_argument("--group", help=argparse.SUPPRESS)  # internal, see measure_group
-    parser.add_argument("--memory", help=argparse.SUPPRESS)  # internal, see measure_memory
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal, see worker()
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.group:  # internal: time one architecture x size, print JSON rows
-        spec = json.loads(args.group)
-        group = [Variant(**v) for v in spec["variants"]]
-        rows = measure_group(
-            spec["arch"], spec["size"], group, args.device, args.steps, args.warmup
-        )
-        print(json.dumps(rows))
-        return 0
-    if args.memory:  # internal: one variant's peak memory, print JSON
-        spec = json.loads(args.memory)
-        peak = measure_memory(spec["arch"], spec["size"], Variant(**spec["variant"]), args.device)
-        print(json.dumps(peak))
+    if args.worker:  # internal: one row's process, driven by measure_group
+        worker(json.loads(args.worker), args.device, args.steps, args.warmup)
         return 0
 
     archs = [a for a in args.archs.split(",") if a]
@@ -429,23 +515,23 @@ def main(argv: list[str] | None = None) -> int:
             group = [
                 v
                 for v in variants(arch, args.compile)
-                if (v.baseline or not only or v.name in only) and v.precision in ceilings
+                if (v.name == "baseline" or not only or v.name in only) and v.precision in ceilings
             ]
-            spec = {"arch": arch, "size": size, "variants": [asdict(v) for v in group]}
-            timed = _subprocess("--group", spec, args)
+            timed = measure_group(arch, size, group, args)
             base_tok_s = timed[0]["tokens_per_s"]  # the baseline comes first
             for variant, row in zip(group, timed, strict=True):
-                one = {"arch": arch, "size": size, "variant": asdict(variant)}
-                row["peak_mem_mb"] = round(_subprocess("--memory", one, args), 1)
                 row["vs_baseline"] = round(row["tokens_per_s"] / base_tok_s, 3)
                 row["ceiling_gflops"] = round(ceilings[variant.precision], 1)
                 row["frac_of_ceiling"] = round(row["gflops"] / ceilings[variant.precision], 3)
+                ops = row.pop("top_ops", None)
                 rows.append(row)
                 print(
                     f"{arch:>11} {row['width']:>4} {variant.name:<20} "
                     f"{row['tokens_per_s']:>9,.0f} tok/s  ×{row['vs_baseline']:.2f}",
                     flush=True,
                 )
+                for op in ops or []:
+                    print(f"{'':>17}{100 * op['share']:5.1f} %  {op['op']} (x{op['calls']}/step)")
     print()
     print(_table(rows))
     path = args.csv or Path("outputs/bench") / f"bench_{datetime.now():%Y-%m-%d_%H-%M-%S}.csv"

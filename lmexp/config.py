@@ -188,6 +188,7 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes; weights stay fp32)
     compile: bool = False  # torch.compile the model (needs a C++ compiler on CPU)
+    cpu_allocator: str = "tuned"  # tuned | system: glibc malloc keeps large blocks (allocator.py)
     resume: bool = False  # continue a job dir that already holds a run (skip it if finished)
 
     def __post_init__(self) -> None:
@@ -198,6 +199,10 @@ class TrainConfig:
         _require_positive("", threads=self.threads)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r} unknown; choose fp32 or bf16")
+        if self.cpu_allocator not in ("tuned", "system"):
+            raise ValueError(
+                f"cpu_allocator={self.cpu_allocator!r} unknown; choose tuned or system"
+            )
         if self.model.max_len < self.data.seq_len and self.model.name == "transformer":
             raise ValueError(
                 f"data.seq_len={self.data.seq_len} exceeds model.max_len={self.model.max_len}; "

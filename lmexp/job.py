@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from lmexp import allocator
 from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, batchify, load_corpus
@@ -124,6 +125,7 @@ def _fit_on(
 ) -> tuple[FitState, float | None]:
     """Load data, build model and optimizer on `device`, resume if `payload`, and train."""
     check_precision(cfg.precision, device)
+    allocator.configure(cfg.cpu_allocator)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
