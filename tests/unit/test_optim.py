@@ -49,3 +49,22 @@ def test_unknown_optimizer_lists_choices() -> None:
     cfg.name = "lbfgs"
     with pytest.raises(ValueError, match="choose from"):
         build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)
+
+
+def test_adam_step_is_the_textbook_update_by_hand() -> None:
+    # Step 1 of Adam: m = (1-b1) g, v = (1-b2) g^2, bias-corrected m^ = g, v^ = g^2,
+    # so p -= lr * g / (|g| + eps) = lr * sign(g) (up to eps); step 2 by hand from there.
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = build_optimizer([p], OptimConfig(name="adam", lr=0.1, betas=(0.9, 0.999), eps=1e-8))
+    assert opt.param_groups[0]["fused"]  # the fused kernel on CPU
+    p.grad = torch.tensor([0.5, -4.0])
+    opt.step()
+    assert p.detach().tolist() == pytest.approx([0.9, -1.9], abs=1e-6)
+    p.grad = torch.tensor([1.0, 2.0])
+    opt.step()
+    expected = []
+    for g1, g2, start in ((0.5, 1.0, 0.9), (-4.0, 2.0, -1.9)):
+        m = (0.9 * 0.1 * g1 + 0.1 * g2) / (1 - 0.9**2)
+        v = (0.999 * 0.001 * g1**2 + 0.001 * g2**2) / (1 - 0.999**2)
+        expected.append(start - 0.1 * m / (v**0.5 + 1e-8))
+    assert p.detach().tolist() == pytest.approx(expected, abs=1e-6)
