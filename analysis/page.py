@@ -9,20 +9,24 @@ from __future__ import annotations
 import base64
 import html
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from analysis.figures import FigureFile
 from analysis.formats import Table, to_html, to_markdown
+from analysis.internals import SampleFile
 
 SECTIONS = (
     ("overview", "Overview"),
     ("experiment", "Learning curves of each experiment"),
     ("optimizer", "Validation curves by optimizer"),
     ("architecture", "Validation curves by architecture"),
+    ("internals", "Inside the models"),  # only when lmexp.internals has run (analysis.internals)
 )
+
+SAMPLES_HEADING = "Appendix: generated text"
 
 # Lets a headless browser (and the tests) see that every embedded image decoded.
 IMAGES_LOADED_SCRIPT = """<script>
@@ -51,6 +55,7 @@ class Content:
     tables: list[Table]
     figures: list[FigureFile]
     jobs: pd.DataFrame  # ordered, numbered (tables.order_jobs)
+    samples: list[SampleFile] = field(default_factory=list)  # lmexp.generate's files
 
 
 def _status_counts(jobs: pd.DataFrame) -> str:
@@ -65,6 +70,12 @@ def _not_plotted(content: Content) -> list[str]:
         for r in content.jobs.itertuples()
         if r.job_id not in plotted
     ]
+
+
+def _sections(content: Content) -> list[tuple[str, str]]:
+    """The sections to show: every standard one, "internals" only when it has figures."""
+    kinds = {f.kind for f in content.figures}
+    return [(k, h) for k, h in SECTIONS if k != "internals" or k in kinds]
 
 
 def _numbered(content: Content) -> list[tuple[int, FigureFile]]:
@@ -87,7 +98,7 @@ def render_html(content: Content) -> str:
     if missing:
         parts.append("<p>Not plotted (no metrics rows): " + esc("; ".join(missing)) + ".</p>")
     numbered = _numbered(content)
-    for kind, heading in SECTIONS:
+    for kind, heading in _sections(content):
         parts.append(f"<h2>{esc(heading)}</h2>")
         for number, fig in (nf for nf in numbered if nf[1].kind == kind):
             data = base64.b64encode(fig.png.read_bytes()).decode("ascii")
@@ -95,6 +106,14 @@ def render_html(content: Content) -> str:
                 f'<figure id="{esc(fig.name)}"><img src="data:image/png;base64,{data}" '
                 f'alt="{esc(fig.title)}"><figcaption><b>Figure {number}.</b> '
                 f"{esc(fig.caption)}</figcaption></figure>"
+            )
+    if content.samples:
+        parts.append(f"<h2>{esc(SAMPLES_HEADING)}</h2>")
+        for sample in content.samples:
+            shown = "\n".join(sample.lines)
+            parts.append(
+                f"<h3>{esc(sample.job)}: {esc(sample.name)}</h3><p><small>{esc(sample.header)} "
+                f"({len(sample.lines)} of {sample.total} shown)</small></p><pre>{esc(shown)}</pre>"
             )
     body = "\n".join(parts)
     return (
@@ -120,7 +139,7 @@ def render_markdown(content: Content, page_dir: Path) -> str:
     if missing:
         lines += ["Not plotted (no metrics rows): " + "; ".join(missing) + ".", ""]
     numbered = _numbered(content)
-    for kind, heading in SECTIONS:
+    for kind, heading in _sections(content):
         lines += [f"## {heading}", ""]
         for number, fig in (nf for nf in numbered if nf[1].kind == kind):
             rel = fig.png.relative_to(page_dir).as_posix()
@@ -129,6 +148,19 @@ def render_markdown(content: Content, page_dir: Path) -> str:
                 f"![Figure {number}: {fig.title}]({rel})",
                 "",
                 f"**Figure {number}.** {fig.caption} ([PDF]({pdf}))",
+                "",
+            ]
+    if content.samples:
+        lines += [f"## {SAMPLES_HEADING}", ""]
+        for sample in content.samples:
+            lines += [
+                f"### {sample.job}: {sample.name}",
+                "",
+                f"{sample.header} ({len(sample.lines)} of {sample.total} shown)",
+                "",
+                "```text",
+                *sample.lines,
+                "```",
                 "",
             ]
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from pathlib import Path
 from analysis.collect import NoJobsError, collect, find_job_dirs
 from analysis.figures import make_figures
 from analysis.formats import write_table
+from analysis.internals import internals_figures, sample_files
 from analysis.page import Content, render_html, render_markdown
 from analysis.tables import commands_table, results_table, status_table
 
@@ -86,7 +87,9 @@ def build_report(paths: Sequence[Path], out_dir: Path, title: str = "lmexp resul
     for number, table in enumerate(tables, start=1):
         written += write_table(table, out_dir, number)
     figures = make_figures(ordered, collection.curves, out_dir / "figures")
-    content = Content(title, [str(p) for p in paths], tables, figures, ordered)
+    figures += internals_figures(ordered, out_dir / "figures")
+    samples = sample_files(ordered)
+    content = Content(title, [str(p) for p in paths], tables, figures, ordered, samples)
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(render_html(content), encoding="utf-8")
     md_path.write_text(render_markdown(content, out_dir), encoding="utf-8")

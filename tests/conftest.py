@@ -87,3 +87,32 @@ def run_module(
         timeout=timeout,
         check=False,
     )
+
+
+# Tiny models trained for a few steps on real PTB, shared by the scoring, generation and
+# internals tests: {arch: run_dir}. Built once per test process, only when a test asks.
+TRAINED_ARCHS = ("rnn", "gru", "lstm", "transformer")
+TRAINED_SEQ_LEN = 6
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> dict[str, Path]:
+    from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
+    from lmexp.job import run
+
+    data = str(require_data_dir() / "ptb")
+    root = tmp_path_factory.mktemp("trained_runs")
+    dirs = {}
+    for arch in TRAINED_ARCHS:
+        cfg = TrainConfig(
+            data=DataConfig(root=data, batch_size=8, seq_len=TRAINED_SEQ_LEN, eval_batch_size=40),
+            model=ModelConfig(
+                name=arch, emb_size=16, hidden_size=16, num_layers=2, num_heads=2, ff_size=32
+            ),
+            optim=OptimConfig(name="adam", lr=3e-3),
+            trainer=TrainerConfig(max_steps=30, eval_every=1.0, progress="off"),
+            threads=1,
+        )
+        run(cfg, root / arch, f"tests: tiny {arch}")
+        dirs[arch] = root / arch
+    return dirs

@@ -195,6 +195,21 @@ def ensure_files(
     return paths
 
 
+def text_tokens(text: str, close_last_line: bool = True) -> list[str]:
+    """Whitespace-split tokens with <eos> closing every line, as the scaffold and Mikolov count.
+
+    `close_last_line=False` leaves a last line without its <eos>: a prompt or continuation
+    that stops mid-sentence.
+    """
+    tokens: list[str] = []
+    lines = text.splitlines()
+    for k, line in enumerate(lines):
+        tokens.extend(line.split())
+        if close_last_line or k < len(lines) - 1:
+            tokens.append(EOS)
+    return tokens
+
+
 def read_tokens(path: Path) -> list[str]:
     """Whitespace-split tokens with <eos> closing every line, as the scaffold and Mikolov count.
 
@@ -207,10 +222,7 @@ def read_tokens(path: Path) -> list[str]:
             f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); "
             "replace it with the original file"
         ) from err
-    tokens: list[str] = []
-    for line in text.splitlines():
-        tokens.extend(line.split())
-        tokens.append(EOS)
+    tokens = text_tokens(text)
     if not tokens:
         raise DataError(f"{path} is empty; replace it with the original file")
     return tokens

@@ -1,0 +1,147 @@
+"""The report's "Inside the models" section: per-time-step loss, gradient flow, text samples.
+
+Reads what `python -m lmexp.internals` and `python -m lmexp.generate` leave in a job directory
+(`internals/timestep_loss.csv`, `internals/grad_flow.csv`, `samples/*.txt`); computes nothing
+about the models itself. Jobs without these files are simply not in the section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis import style
+from analysis.collect import collect
+from analysis.figures import DPI, FigureFile, _save
+from analysis.tables import job_label, order_jobs, varying_hyper_columns
+
+TIMESTEP_FILE, GRAD_FILE = "timestep_loss.csv", "grad_flow.csv"
+SAMPLE_LINES = 3  # samples shown per file in the appendix (the files hold them all)
+
+
+@dataclass
+class SampleFile:
+    """One samples file of one job, as the appendix shows it."""
+
+    job: str  # the job's label, e.g. "#3 GRU Adam"
+    name: str  # file stem, e.g. t1_len35
+    header: str  # how they were made (the file's # line)
+    lines: list[str]
+    total: int  # samples in the file
+
+
+def _read(job_dir: str, name: str) -> pd.DataFrame | None:
+    path = Path(job_dir) / "internals" / name
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return None
+
+
+def _curve_figure(
+    ordered: pd.DataFrame,
+    labels: dict[str, str],
+    file: str,
+    y: str,
+    ylabel: str,
+) -> tuple[Figure, list[str]] | None:
+    fig = Figure(figsize=(7.5, 4.2), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    drawn = []
+    for _, row in ordered.iterrows():
+        table = _read(row["job_dir"], file)
+        if table is None or y not in table or table.empty:
+            continue
+        ax.plot(
+            table["t"],
+            table[y],
+            color=style.arch_color(row["model"]),
+            linestyle=style.optim_dash(row["optim"]),
+            marker=style.job_marker(int(row["exp"])),
+            markersize=4,
+            label=labels[row["job_id"]],
+        )
+        drawn.append(labels[row["job_id"]])
+    if not drawn:
+        return None
+    ax.set_xlabel("time step t (position in the window)")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.subplots_adjust(left=0.11, right=0.98, top=0.93, bottom=0.12)
+    return fig, drawn
+
+
+def internals_figures(ordered: pd.DataFrame, out_dir: Path) -> list[FigureFile]:
+    """The per-time-step loss and gradient-flow figures of the jobs that have the CSVs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    varying = varying_hyper_columns(ordered)
+    labels = {row["job_id"]: job_label(row, varying) for _, row in ordered.iterrows()}
+    made = []
+    specs = (
+        (
+            TIMESTEP_FILE,
+            "loss",
+            "mean validation loss L_t (nats)",
+            "internals-timestep-loss",
+            "Loss at each time step",
+            "Average cross-entropy L_t at each position t of the validation windows (seed 001 "
+            "§5.1; recurrent state carried between windows, the Transformer seeing each window "
+            "alone). Jobs: {jobs}.",
+        ),
+        (
+            GRAD_FILE,
+            "scaled",
+            "‖∇_{h_t} L_T‖ / max (rescaled to [0, 1])",
+            "internals-grad-flow",
+            "Gradient flow through time",
+            "Norm of the gradient of the final step's loss L_T with respect to the hidden state "
+            "after each step t (every layer's h_t; the Transformer: the residual stream entering "
+            "its top block), averaged over one training minibatch and divided by each curve's "
+            "maximum (seed 001 §5.2). A curve that falls to 0 towards t = 0 shows vanishing "
+            "gradients. Jobs: {jobs}.",
+        ),
+    )
+    for file, y, ylabel, name, title, caption in specs:
+        result = _curve_figure(ordered, labels, file, y, ylabel)
+        if result is None:
+            continue
+        fig, drawn = result
+        fig.suptitle(title, fontsize=11)
+        paths = _save(fig, out_dir, name)
+        text = caption.format(jobs="; ".join(drawn))
+        made.append(FigureFile(name, "internals", title, text, paths))
+    return made
+
+
+def sample_files(ordered: pd.DataFrame) -> list[SampleFile]:
+    """Every job's samples/*.txt, first lines of each, in job order."""
+    varying = varying_hyper_columns(ordered)
+    found = []
+    for _, row in ordered.iterrows():
+        for path in sorted((Path(row["job_dir"]) / "samples").glob("*.txt")):
+            text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            header = text[0][1:].strip() if text and text[0].startswith("#") else ""
+            body = [line for line in text if line and not line.startswith("#")]
+            found.append(
+                SampleFile(
+                    job_label(row, varying),
+                    path.stem,
+                    header,
+                    body[:SAMPLE_LINES],
+                    len(body),
+                )
+            )
+    return found
+
+
+def plot_internals(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
+    """The two comparison plots for `run_dirs` (what `python -m lmexp.internals --out` draws)."""
+    ordered = order_jobs(collect(run_dirs).jobs)
+    return [p for fig in internals_figures(ordered, out_dir) for p in fig.paths]

@@ -1,0 +1,137 @@
+"""Evaluate a finished run like seed 000: sanity and normalization checks, log-prob, perplexity.
+
+    python -m lmexp.evaluate outputs/multirun/<sweep>/1-gru-adam              # test split
+    python -m lmexp.evaluate <run_dir> --split valid --checkpoint last
+    python -m lmexp.evaluate <run_dir> --text my_text.txt --out result.json
+
+Prints and writes (default: <run_dir>/evaluation/<split or file>_<checkpoint>.json)
+
+    {"sane": true, "normalizes": true, "log_prob": ..., "avg_log_prob": ..., "perplexity": ...}
+
+plus what was evaluated (`text`, `tokens`, `checkpoint`) and the checks' largest errors. A split
+is scored exactly as training-time evaluation scores it (`lmexp.evaluation.evaluate`: the run's
+evaluation batch, seq_len windows, carried state), so its perplexity matches the run's
+`test_ppl`/`val_ppl` for the same checkpoint. A text file is scored as one stream after a
+sentence boundary. The checks use `--pairs` (context, continuation) pairs cut from that text.
+Exit status 0 when both checks pass, 1 when one fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from lmexp.checks import normalization_check, sample_pairs, sanity_check
+from lmexp.data import batchify, load_corpus
+from lmexp.evaluation import evaluate
+from lmexp.metrics import perplexity
+from lmexp.scoring import ScoringLM, load
+from lmexp.summary import write_json_atomic
+
+SPLITS = ("train", "valid", "test")
+
+
+def score_split(lm: ScoringLM, split: str) -> tuple[float, int, list[str]]:
+    """Summed NLL, predicted tokens and the split's tokens, read as training-time evaluation."""
+    cfg = lm.config
+    corpus = load_corpus(cfg.data)
+    if corpus.vocab.itos != lm.vocab.itos:
+        raise ValueError(
+            f"the corpus at data.root={cfg.data.root!r} has another vocabulary than {lm.run_dir}; "
+            "point LMEXP_DATA_DIR (or the run's data.root) at the data it was trained on"
+        )
+    ids = getattr(corpus, split)
+    batch = cfg.data.eval_batch_size or cfg.data.batch_size
+    nll, count = evaluate(lm.model, batchify(ids, batch).to(lm.device), cfg.data.seq_len)
+    return nll, count, lm.vocab.decode(ids.tolist())
+
+
+def run_checks(lm: ScoringLM, tokens: list[str], pairs: int, seed: int = 0) -> dict[str, Any]:
+    """Sanity and normalization over `pairs` pairs cut from `tokens`."""
+    chosen = sample_pairs(tokens, pairs, lm.seq_len, seed)
+    sanity = sanity_check(lm, chosen)
+    normal = normalization_check(lm, [p.context for p in chosen] + [[]])
+    return {
+        "sane": sanity.passed,
+        "normalizes": normal.passed,
+        "sanity_max_error": sanity.max_error,
+        "normalization_max_error": normal.max_error,
+        "pairs": len(chosen),
+    }
+
+
+def evaluate_run(
+    run_dir: Path,
+    checkpoint: str = "best",
+    split: str | None = "test",
+    text: Path | None = None,
+    pairs: int = 5,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """The evaluation JSON of one run (see the module docstring)."""
+    lm = load(run_dir, checkpoint, device)
+    if text is not None:
+        content = Path(text).read_text(encoding="utf-8")
+        tokens = lm.tokens(content)
+        log_prob = lm.log_prob(tokens)
+        count, source = len(tokens), str(text)
+    else:
+        assert split is not None
+        nll, count, tokens = score_split(lm, split)
+        log_prob, source = -nll, split
+    if count == 0:
+        raise ValueError(f"{source} has no tokens to score")
+    avg = log_prob / count
+    result = {
+        **run_checks(lm, tokens, pairs),
+        "log_prob": log_prob,
+        "avg_log_prob": avg,
+        "perplexity": perplexity(-log_prob, count),
+        "tokens": count,
+        "text": source,
+        "checkpoint": str(lm.checkpoint),
+    }
+    order = ["sane", "normalizes", "log_prob", "avg_log_prob", "perplexity"]
+    return {k: result[k] for k in order} | {k: v for k, v in result.items() if k not in order}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lmexp.evaluate",
+        description="Sanity/normalization checks, log-probability and perplexity of a run's "
+        "checkpoint on a split or a text file (seed 000's evaluation).",
+    )
+    parser.add_argument("run_dir", type=Path, help="a job directory of lmexp.train")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--split", choices=SPLITS, default=None, help="corpus split (default test)")
+    source.add_argument("--text", type=Path, default=None, help="a UTF-8 text file to score")
+    parser.add_argument("--checkpoint", default="best", help="best (default), last, or a .pt path")
+    parser.add_argument("--pairs", type=int, default=5, help="pairs the checks use (default 5)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: in run dir)")
+    args = parser.parse_args(argv)
+    if args.pairs < 1:
+        parser.error("--pairs must be at least 1")
+    split = None if args.text else (args.split or "test")
+    try:
+        result = evaluate_run(
+            args.run_dir, args.checkpoint, split, args.text, args.pairs, args.device
+        )
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    name = args.text.stem if args.text else split
+    out = args.out or args.run_dir / "evaluation" / f"{name}_{Path(args.checkpoint).stem}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(result, out)
+    print(json.dumps(result, indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0 if result["sane"] and result["normalizes"] and math.isfinite(result["log_prob"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Text from a trained run: greedy, temperature, top-k and top-p (nucleus) sampling.
+
+    python -m lmexp.generate <run_dir>                                   # 10 + 10 samples
+    python -m lmexp.generate <run_dir> --prompt "the company said" --temperature 0.8 --top-p 0.9
+    python -m lmexp.generate <run_dir> --temperature 0 --lengths 20      # greedy
+
+Seed 003 §7.7: the next token is drawn from Q = softmax(g / τ), g the next-token logits; τ = 0
+is greedy (argmax). `--top-k` keeps only the k most likely tokens and `--top-p` the smallest set
+whose probability reaches p, both renormalised, before drawing. Without a prompt a sample
+starts after the sentence boundary (`<eos>`), or from a token drawn uniformly from the
+vocabulary (`--start random`, seed 001 §5.3). By default it writes `--num` samples of seq_len
+tokens and `--num` of 2 x seq_len, as seed 001 asks, to `<run_dir>/samples/`.
+
+Recurrent models step their hidden state one token at a time. The Transformer re-reads a
+sliding window of its last seq_len tokens, the context length it was trained on, at every
+step; it never sees a position it was not trained at. The same `--seed` gives the same samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from lmexp.scoring import ScoringLM, load
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the next token is chosen; temperature 0 is greedy."""
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature={self.temperature} must be >= 0 (0 is greedy)")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k={self.top_k} must be >= 1")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p={self.top_p} must be in (0, 1]")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def label(self) -> str:
+        """A file-name-safe description, e.g. greedy, t0.8, t1_k50_p0.9."""
+        if self.greedy:
+            return "greedy"
+        parts = [f"t{self.temperature:g}"]
+        parts += [f"k{self.top_k}"] if self.top_k else []
+        parts += [f"p{self.top_p:g}"] if self.top_p else []
+        return "_".join(parts)
+
+
+def next_token_probs(logits: Tensor, sampling: Sampling) -> Tensor:
+    """The distribution a token is drawn from: softmax(logits / τ), cut to top-k / top-p and
+    renormalised. logits (N, V) -> probabilities (N, V). Greedy: one-hot on the argmax."""
+    logits = logits.float()
+    if sampling.greedy:
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.size(-1)).float()
+    scaled = logits / sampling.temperature
+    if sampling.top_k is not None and sampling.top_k < scaled.size(-1):
+        kth = scaled.topk(sampling.top_k, dim=-1).values[..., -1:]  # (N, 1)
+        scaled = scaled.masked_fill(scaled < kth, -torch.inf)
+    probs = torch.softmax(scaled, dim=-1)
+    if sampling.top_p is not None and sampling.top_p < 1:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        before = sorted_probs.cumsum(-1) - sorted_probs  # mass of the tokens ranked above
+        drop_sorted = before >= sampling.top_p  # the top token is always kept
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        probs = probs.masked_fill(drop, 0.0)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs
+
+
+def choose(logits: Tensor, sampling: Sampling, generator: torch.Generator) -> Tensor:
+    """One next token per row: (N, V) logits -> (N,) ids."""
+    if sampling.greedy:
+        return logits.argmax(-1)
+    probs = next_token_probs(logits, sampling).cpu()
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)
+
+
+def generate(
+    lm: ScoringLM,
+    prompts: Sequence[Sequence[int]],
+    length: int,
+    sampling: Sampling,
+    generator: torch.Generator,
+) -> list[list[int]]:
+    """Continue each prompt (ids, all the same length, at least one) by `length` tokens."""
+    if length < 1:
+        raise ValueError(f"length={length} must be >= 1")
+    if len({len(p) for p in prompts}) != 1 or not prompts[0]:
+        raise ValueError("prompts must be non-empty and of one length (batch them by length)")
+    model, device = lm.model, lm.device
+    tokens = torch.tensor([list(p) for p in prompts], dtype=torch.long, device=device)  # (N, P)
+    stateless = model.init_state(1, device) is None
+    window = lm.seq_len
+    with torch.inference_mode():
+        state = model.init_state(tokens.size(0), device)
+        if stateless:
+            logits, _ = model(tokens[:, -window:], None)
+        else:  # read the prompt in training-size windows, carrying the state
+            for begin in range(0, tokens.size(1), window):
+                logits, state = model(tokens[:, begin : begin + window], state)
+        for _ in range(length):
+            nxt = choose(logits[:, -1], sampling, generator)  # (N,)
+            tokens = torch.cat([tokens, nxt.unsqueeze(1)], dim=1)
+            if stateless:  # a sliding window of the trained context length
+                logits, _ = model(tokens[:, -window:], None)
+            else:
+                logits, state = model(nxt.unsqueeze(1), state)
+    return tokens[:, -length:].tolist()
+
+
+def start_prompts(lm: ScoringLM, prompt: str | None, start: str, n: int, generator) -> list:
+    """`n` prompts of ids: the prompt after the sentence boundary, or a start token."""
+    boundary = lm.vocab.stoi[lm.start]
+    if prompt:
+        return [[boundary, *lm.encode(prompt)]] * n
+    if start == "random":
+        drawn = torch.randint(len(lm.vocab), (n,), generator=generator).tolist()
+        return [[boundary, token] for token in drawn]
+    return [[boundary]] * n
+
+
+def render(lm: ScoringLM, ids: Sequence[int]) -> str:
+    """Tokens joined by spaces; `<eos>` is shown as it is, a sentence end."""
+    return " ".join(lm.vocab.decode(ids))
+
+
+def write_samples(
+    lm: ScoringLM,
+    out: Path,
+    samples: list[tuple[list[int], list[int]]],
+    header: str,
+) -> None:
+    """One sample per line: [prompt] continuation; a `#` header says how they were made."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {header}"]
+    for prompt, continuation in samples:
+        shown = render(lm, prompt[1:])  # the boundary token is not part of the prompt
+        lines.append((f"[{shown}] " if shown else "") + render(lm, continuation))
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lmexp.generate",
+        description="Sample text from a run's checkpoint (greedy, temperature, top-k, top-p).",
+    )
+    parser.add_argument("run_dir", type=Path, help="a job directory of lmexp.train")
+    parser.add_argument("--prompt", default=None, help="text to continue (default: none)")
+    parser.add_argument(
+        "--start", choices=("eos", "random"), default="eos", help="first token without a prompt"
+    )
+    parser.add_argument("--num", type=int, default=10, help="samples per length (default 10)")
+    parser.add_argument(
+        "--lengths",
+        type=int,
+        nargs="+",
+        default=None,
+        help="tokens per sample (default: seq_len and 2 x seq_len)",
+    )
+    parser.add_argument("--temperature", type=float, default=1.0, help="τ; 0 = greedy")
+    parser.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus: keep mass p")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument("--checkpoint", default="best", help="best (default), last or a .pt path")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    parser.add_argument("--out-dir", type=Path, default=None, help="default: <run_dir>/samples")
+    args = parser.parse_args(argv)
+    try:
+        sampling = Sampling(args.temperature, args.top_k, args.top_p)
+        if args.num < 1:
+            raise ValueError(f"--num={args.num} must be >= 1")
+        lm = load(args.run_dir, args.checkpoint, args.device)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    lengths = args.lengths or [lm.seq_len, 2 * lm.seq_len]
+    out_dir = args.out_dir or args.run_dir / "samples"
+    for length in lengths:
+        generator = torch.Generator().manual_seed(args.seed)
+        prompts = start_prompts(lm, args.prompt, args.start, args.num, generator)
+        continuations = generate(lm, prompts, length, sampling, generator)
+        name = f"{sampling.label()}_len{length}" + ("_prompt" if args.prompt else "")
+        header = (
+            f"{args.run_dir} checkpoint={Path(args.checkpoint).stem} {sampling} "
+            f"length={length} seed={args.seed} prompt={args.prompt!r} start={args.start}"
+        )
+        out = out_dir / f"{name}.txt"
+        write_samples(lm, out, list(zip(prompts, continuations, strict=True)), header)
+        print(out.read_text(encoding="utf-8"))
+        print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Inside trained models (seed 001 §5.1-5.2): loss at each time step, gradient flow through time.
+
+    python -m lmexp.internals outputs/multirun/<sweep>/*-*/ --out reports/internals
+
+For each run it writes `<run_dir>/internals/timestep_loss.csv` and `grad_flow.csv`; with
+`--out` it also draws one comparison plot of each (PNG + PDF), a curve per run. The report
+(`python -m analysis.report`) draws the same plots when these CSVs exist.
+
+- **Per-time-step loss** L_t: the mean cross-entropy at position t of the validation windows,
+  read exactly as evaluation reads them (seq_len windows, the recurrent state carried from
+  window to window, the Transformer seeing each window alone), so its token-weighted mean is
+  the run's validation loss.
+- **Gradient flow** ‖∇_{h_t} L_T‖: for the first training minibatch (zero initial state,
+  dropout off), the gradient of the loss at the window's final step T with respect to the state
+  the model holds after reading token t: every layer's h_t for recurrent models (the LSTM's cell
+  state c_t is held fixed, as a separate variable), the residual stream entering the top block
+  for the Transformer. Recurrent models read the window one token at a time so that each h_t is
+  a node of the autograd graph; the Transformer reads it at once. The norm is taken per
+  sequence and averaged over the minibatch; `scaled` divides each curve by its maximum, so
+  curves of different architectures fit on one [0, 1] plot and a zero stays a zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lmexp.data import batchify, bptt_windows, load_corpus
+from lmexp.models.base import LanguageModel
+from lmexp.models.transformer import TransformerLM
+from lmexp.scoring import ScoringLM, load
+
+TIMESTEP_FILE, GRAD_FILE = "timestep_loss.csv", "grad_flow.csv"
+
+
+def timestep_loss(model: LanguageModel, streams: Tensor, seq_len: int) -> list[dict]:
+    """Mean NLL at each window position t over a batchified split: rows t, loss, tokens."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros(seq_len, dtype=torch.float64)
+    count = torch.zeros(seq_len, dtype=torch.long)
+    with torch.inference_mode():
+        state = model.init_state(streams.size(0), streams.device)
+        for inputs, targets in bptt_windows(streams, seq_len):
+            logits, state = model(inputs, state)  # (B, T, V)
+            nll = F.cross_entropy(logits.transpose(1, 2).float(), targets, reduction="none")
+            length = targets.size(1)
+            total[:length] += nll.sum(0).double().cpu()  # (T,)
+            count[:length] += targets.size(0)
+    model.train(was_training)
+    return [
+        {"t": t, "loss": float(total[t] / count[t]), "tokens": int(count[t])}
+        for t in range(seq_len)
+        if count[t] > 0
+    ]
+
+
+def _hidden_part(state) -> Tensor:
+    """The h of a recurrent state: (L, B, H) tensor, or the first of an LSTM's (h, c)."""
+    return state[0] if isinstance(state, tuple) else state
+
+
+def gradient_flow(model: LanguageModel, inputs: Tensor, targets: Tensor) -> list[dict]:
+    """‖∇_{h_t} L_T‖ for t = 0..T-1, averaged over the minibatch (see the module docstring).
+
+    Rows: t, grad_norm, scaled (grad_norm / the curve's maximum).
+    """
+    was_training = model.training
+    model.eval()  # dropout off: the gradient of the model itself, not of one dropout mask
+    try:
+        with torch.enable_grad():
+            if isinstance(model, TransformerLM):
+                per_step = _transformer_grad_norms(model, inputs, targets)
+            else:
+                per_step = _recurrent_grad_norms(model, inputs, targets)
+    finally:
+        model.train(was_training)
+    norms = [n.mean().item() for n in per_step]
+    top = max(norms) or 1.0
+    return [{"t": t, "grad_norm": n, "scaled": n / top} for t, n in enumerate(norms)]
+
+
+def _final_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """L_T summed over the batch, so sequence b's gradient is that of its own loss: (B, V)."""
+    return F.cross_entropy(logits.float(), targets[:, -1], reduction="sum")
+
+
+def _recurrent_grad_norms(model: LanguageModel, inputs: Tensor, targets: Tensor) -> list[Tensor]:
+    """Read one token at a time, keeping the state after each token as a node of the graph.
+
+    The last step's logits are recomputed from the state's top-layer h (in eval mode the
+    features *are* that h), so that L_T depends on the state tensor held, not on a sibling.
+    """
+    if not hasattr(model, "output"):
+        raise TypeError(f"{type(model).__name__} has no output layer to score h_T with")
+    state = model.init_state(inputs.size(0), inputs.device)
+    hiddens = []
+    for t in range(inputs.size(1)):
+        _, state = model(inputs[:, t : t + 1], state)
+        hiddens.append(_hidden_part(state))  # (L, B, H) after token t
+    logits = model.output(hiddens[-1][-1])  # (B, V) from the top layer's h_T
+    grads = torch.autograd.grad(_final_loss(logits, targets), hiddens, allow_unused=True)
+    return [
+        torch.zeros(inputs.size(0)) if g is None else g.transpose(0, 1).flatten(1).norm(dim=1)
+        for g in grads
+    ]
+
+
+def _transformer_grad_norms(model: TransformerLM, inputs: Tensor, targets: Tensor) -> list[Tensor]:
+    """The residual stream entering the top block, captured by a hook, as h_t per position."""
+    captured: list[Tensor] = []
+    hook = model.blocks[-1].register_forward_pre_hook(lambda _, args: captured.append(args[0]))
+    try:
+        logits, _ = model(inputs, None)
+    finally:
+        hook.remove()
+    (grad,) = torch.autograd.grad(_final_loss(logits[:, -1], targets), captured[0])  # (B, T, D)
+    return [grad[:, t].norm(dim=1) for t in range(grad.size(1))]
+
+
+def run_internals(lm: ScoringLM, split: str = "valid") -> tuple[list[dict], list[dict]]:
+    """Both measurements for one loaded run, on its own corpus and batch sizes."""
+    cfg = lm.config
+    corpus = load_corpus(cfg.data)
+    eval_batch = cfg.data.eval_batch_size or cfg.data.batch_size
+    streams = batchify(getattr(corpus, split), eval_batch).to(lm.device)
+    losses = timestep_loss(lm.model, streams, cfg.data.seq_len)
+    train = batchify(corpus.train, cfg.data.batch_size).to(lm.device)
+    inputs, targets = next(iter(bptt_windows(train, cfg.data.seq_len)))
+    return losses, gradient_flow(lm.model, inputs, targets)
+
+
+def write_rows(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lmexp.internals",
+        description="Per-time-step loss and gradient flow through time of trained runs "
+        "(seed 001 §5.1-5.2): CSVs in each run dir, comparison plots with --out.",
+    )
+    parser.add_argument("run_dirs", type=Path, nargs="+", help="job directories of lmexp.train")
+    parser.add_argument("--split", choices=("valid", "test"), default="valid")
+    parser.add_argument("--checkpoint", default="best", help="best (default), last or a .pt path")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    parser.add_argument("--out", type=Path, default=None, help="folder for the two plots")
+    args = parser.parse_args(argv)
+    for run_dir in args.run_dirs:
+        try:
+            lm = load(run_dir, args.checkpoint, args.device)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        losses, grads = run_internals(lm, args.split)
+        write_rows(losses, run_dir / "internals" / TIMESTEP_FILE)
+        write_rows(grads, run_dir / "internals" / GRAD_FILE)
+        mean = sum(r["loss"] * r["tokens"] for r in losses) / sum(r["tokens"] for r in losses)
+        print(
+            f"{run_dir}: {args.split} loss {mean:.4f} (ppl {math.exp(mean):.2f}) over "
+            f"{len(losses)} positions; grad flow at t=0 {grads[0]['scaled']:.3g} of its maximum"
+        )
+    if args.out is not None:
+        from analysis.internals import plot_internals
+
+        for path in plot_internals(args.run_dirs, args.out):
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""A finished run as a language model you can query: `lmexp.load(run_dir)`.
+
+    import lmexp
+    lm = lmexp.load("outputs/multirun/<sweep>/1-gru-adam")           # best checkpoint, CPU
+    lm.next_log_probs("the company said")     # (V,) log-probabilities of the next token
+    lm.log_prob("it expects", context="the company said")          # float, natural log
+
+Every query is read as one token sequence `[start] + context + continuation`, where `start` is
+the corpus's sentence boundary (`<eos>` for PTB: the text begins after a sentence ended). The
+model reads it exactly as the training-time evaluation reads a split: windows of `seq_len`
+tokens aligned at the first token, the hidden state carried from window to window for recurrent
+models, each window scored on its own by the Transformer. So `log_prob` of a text equals the sum
+of `next_log_probs` along it, and both match `lmexp.evaluation.evaluate` on the same stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from lmexp.checkpoint import load_checkpoint
+from lmexp.config import TrainConfig
+from lmexp.data import Vocab
+from lmexp.data.ptb import EOS, UNK, text_tokens
+from lmexp.device import resolve_device
+from lmexp.models import LanguageModel, build_model
+
+Text = str | Sequence[str]  # raw text (tokenized like the corpus) or a list of tokens
+CHECKPOINTS = ("best", "last")
+
+
+def config_from_dict(saved: dict) -> TrainConfig:
+    """The TrainConfig a checkpoint recorded; keys added since then take their defaults."""
+    merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), saved)
+    config = OmegaConf.to_object(merged)
+    assert isinstance(config, TrainConfig)
+    return config
+
+
+class ScoringLM:
+    """A trained model in eval mode with its vocabulary: next-token distributions and log-probs.
+
+    Attributes: `model`, `vocab`, `config` (the run's TrainConfig), `device`, `run_dir`,
+    `checkpoint` (the file read) and `start` (the token every query begins with).
+    """
+
+    def __init__(
+        self,
+        model: LanguageModel,
+        vocab: Vocab,
+        config: TrainConfig,
+        device: torch.device,
+        run_dir: Path | None = None,
+        checkpoint: Path | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.vocab, self.config, self.device = vocab, config, device
+        self.run_dir, self.checkpoint = run_dir, checkpoint
+        self.seq_len = config.data.seq_len
+        self.start = EOS
+        if self.start not in vocab:
+            raise ValueError(f"the vocabulary has no {self.start!r} to start a query with")
+
+    def tokens(self, text: Text) -> list[str]:
+        """Raw text split as the corpus files are (a newline closes a sentence with <eos>);
+        a list of tokens is taken as it is."""
+        if isinstance(text, str):
+            return text_tokens(text, close_last_line=text.endswith("\n"))
+        return list(text)
+
+    def encode(self, text: Text) -> list[int]:
+        """Token ids; words outside the vocabulary become <unk>."""
+        return self.vocab.encode(self.tokens(text))
+
+    def _log_probs(self, inputs: list[int]) -> torch.Tensor:
+        """log p(· | inputs[:i+1]) for every position i: (len(inputs), V), float32 on CPU.
+
+        Windows of seq_len from position 0, state carried (recurrent) or not (Transformer),
+        exactly as `evaluate` reads a stream.
+        """
+        ids = torch.tensor(inputs, dtype=torch.long, device=self.device).unsqueeze(0)  # (1, N)
+        out = []
+        with torch.inference_mode():
+            state = self.model.init_state(1, self.device)
+            for begin in range(0, ids.size(1), self.seq_len):
+                logits, state = self.model(ids[:, begin : begin + self.seq_len], state)
+                out.append(torch.log_softmax(logits[0].float(), dim=-1).cpu())  # (T, V)
+        return torch.cat(out)
+
+    def next_log_probs(self, context: Text = "") -> np.ndarray:
+        """Log-probabilities (natural log) of every vocabulary entry as the next token: (V,)."""
+        inputs = [self.vocab.stoi[self.start], *self.encode(context)]
+        return self._log_probs(inputs)[-1].numpy()
+
+    def token_log_probs(self, continuation: Text, context: Text = "") -> np.ndarray:
+        """log p(token | everything before it) for each token of `continuation`: (n,)."""
+        prefix = [self.vocab.stoi[self.start], *self.encode(context)]
+        targets = self.encode(continuation)
+        if not targets:
+            return np.zeros(0)
+        sequence = prefix + targets
+        log_probs = self._log_probs(sequence[:-1])[len(prefix) - 1 :]  # rows predicting targets
+        picked = log_probs.gather(1, torch.tensor(targets).unsqueeze(1)).squeeze(1)
+        return picked.double().numpy()
+
+    def log_prob(self, continuation: Text, context: Text = "") -> float:
+        """log p(continuation | context), natural log, summed over the continuation's tokens."""
+        return float(self.token_log_probs(continuation, context).sum())
+
+
+def find_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
+    """`best`/`last` inside the run's checkpoints/ folder, or a path to a .pt file."""
+    if str(checkpoint) in CHECKPOINTS:
+        path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    else:
+        path = Path(checkpoint)
+    if not path.is_file():
+        present = sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt"))
+        raise FileNotFoundError(
+            f"no checkpoint {path}; this run has {present or 'none'} "
+            f"(choose checkpoint= one of {list(CHECKPOINTS)} or a .pt path)"
+        )
+    return path
+
+
+def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cpu") -> ScoringLM:
+    """Open a finished (or interrupted) run: its model from `checkpoint`, vocabulary and config.
+
+    Args:
+        run_dir: a job directory (holds `vocab.json` and `checkpoints/`).
+        checkpoint: "best" (lowest validation perplexity), "last", or a path to a .pt file.
+        device: "cpu", "cuda", "cuda:N" or "auto".
+    """
+    run_dir = Path(run_dir)
+    vocab_file = run_dir / "vocab.json"
+    if not vocab_file.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a run directory of lmexp.train: it has no vocab.json"
+        )
+    path = find_checkpoint(run_dir, checkpoint)
+    target = resolve_device(device)
+    payload = load_checkpoint(path, map_location=target)
+    config = config_from_dict(payload["config"])
+    vocab = Vocab.from_json(vocab_file)
+    if UNK in vocab:  # words outside the vocabulary then map to it, as in the corpus files
+        vocab = Vocab(vocab.itos, unk=UNK)
+    model = build_model(config.model, len(vocab)).to(target)
+    model.load_state_dict(payload["model"])
+    return ScoringLM(model, vocab, config, target, run_dir=run_dir, checkpoint=path)
+
+
+__all__ = ["ScoringLM", "config_from_dict", "find_checkpoint", "load"]
