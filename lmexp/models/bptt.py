@@ -44,6 +44,19 @@ def _flat(x: Tensor) -> Tensor:
     return x.reshape(-1, x.size(-1))
 
 
+def _gru_update_factors(
+    rz: Tensor, cand: Tensor, h_prev: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """What both GRU backwards need from h_t = h_{t-1} + z (h~ - h_{t-1}), for all steps:
+    r, σ'(a_r), dL/da_h per dL/dh_t, dL/da_z per dL/dh_t, and dh_t/dh_{t-1} on the direct path."""
+    hidden = cand.size(-1)
+    r, z = rz[..., :hidden], rz[..., hidden:]
+    sig_deriv = rz * (1 - rz)
+    factor_n = z * (1 - cand.square())
+    factor_z = (cand - h_prev) * sig_deriv[..., hidden:]
+    return r, sig_deriv[..., :hidden], factor_n, factor_z, 1 - z
+
+
 class ElmanLayer(Function):
     """h_t = σ(xproj_t + h_{t-1} W_hᵀ), σ = tanh or relu (seed eq. 2)."""
 
@@ -178,12 +191,8 @@ class GRULayer(Function):
         hidden = h0.size(-1)
         with torch.autocast(out.device.type, enabled=False):
             h_prev = _previous(h0, out)
-            r, z = rz[..., :hidden], rz[..., hidden:]
-            sig_deriv = rz * (1 - rz)
-            factor_n = z * (1 - cand.square())  # dL/da_h per dL/dh_t
-            factor_r = h_prev * sig_deriv[..., :hidden]  # dL/da_r per dL/d(r ⊙ h)
-            factor_z = (cand - h_prev) * sig_deriv[..., hidden:]  # dL/da_z per dL/dh_t
-            keep = 1 - z  # dh_t/dh_{t-1}, direct path
+            r, sig_r, factor_n, factor_z, keep = _gru_update_factors(rz, cand, h_prev)
+            factor_r = h_prev * sig_r  # dL/da_r per dL/d(r ⊙ h)
             dout = dout.transpose(0, 1)
             dgates = torch.empty(*out.shape[:2], 3 * hidden, dtype=out.dtype, device=out.device)
             dh = torch.zeros_like(h0)
@@ -235,12 +244,8 @@ class GRUResetAfterLayer(Function):
         hidden = h0.size(-1)
         with torch.autocast(out.device.type, enabled=False):
             h_prev = _previous(h0, out)
-            r, z = rz[..., :hidden], rz[..., hidden:]
-            sig_deriv = rz * (1 - rz)
-            factor_n = z * (1 - cand.square())  # dL/da_n per dL/dh_t
-            factor_r = rec[..., 2 * hidden :] * sig_deriv[..., :hidden]  # per dL/da_n
-            factor_z = (cand - h_prev) * sig_deriv[..., hidden:]  # per dL/dh_t
-            keep = 1 - z
+            r, sig_r, factor_n, factor_z, keep = _gru_update_factors(rz, cand, h_prev)
+            factor_r = rec[..., 2 * hidden :] * sig_r  # dL/da_r per dL/da_n
             dout = dout.transpose(0, 1)
             drec = torch.empty_like(rec)  # dL/drec_t = dL/dxproj_t except the n block
             da_n = torch.empty_like(out)  # dL/dxproj_t, n block
