@@ -37,4 +37,4 @@ def test_one_architecture_runs_end_to_end_and_writes_its_csv(tmp_path, capsys) -
         assert float(row["tokens_per_s"]) > 0 and float(row["peak_mem_mb"]) > 0
         assert 0 < float(row["frac_of_ceiling"]) < 2
     printed = capsys.readouterr().out
-    assert "| rnn | 200 | fused |" in printed and "matmul ceiling fp32" in printed
+    assert "| rnn | 200 | fused |" in printed and "matmul ceiling (best" in printed
