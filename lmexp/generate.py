@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="tokens per sample (default: seq_len and 2 x seq_len)",
     )
-    parser.add_argument("--temperature", type=float, default=1.0, help="τ; 0 = greedy")
+    parser.add_argument("--temperature", type=float, default=1.0, help="τ (default 1); 0 = greedy")
     parser.add_argument("--top-k", type=int, default=None, help="keep the k most likely tokens")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus: keep mass p")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")

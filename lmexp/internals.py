@@ -37,6 +37,7 @@ from lmexp.models.base import LanguageModel
 from lmexp.models.transformer import TransformerLM
 from lmexp.scoring import ScoringLM, load
 
+# The file names are the contract with analysis/internals.py, which reads them for the report.
 TIMESTEP_FILE, GRAD_FILE = "timestep_loss.csv", "grad_flow.csv"
 
 
