@@ -7,9 +7,10 @@
 Seed 003 §7.7: the next token is drawn from Q = softmax(g / τ), g the next-token logits; τ = 0
 is greedy (argmax). `--top-k` keeps only the k most likely tokens and `--top-p` the smallest set
 whose probability reaches p, both renormalised, before drawing. Without a prompt a sample
-starts after the sentence boundary (`<eos>`), or from a token drawn uniformly from the
-vocabulary (`--start random`, seed 001 §5.3). By default it writes `--num` samples of seq_len
-tokens and `--num` of 2 x seq_len, as seed 001 asks, to `<run_dir>/samples/`.
+starts after the corpus's boundary token (`<eos>` for words, a space for characters), or from
+a token drawn uniformly from the vocabulary (`--start random`, seed 001 §5.3). By default it
+writes `--num` samples of seq_len tokens and `--num` of 2 x seq_len, as seed 001 asks, to
+`<run_dir>/samples/`.
 
 Recurrent models step their hidden state one token at a time. The Transformer re-reads a
 sliding window of its last seq_len tokens, the context length it was trained on, at every
@@ -134,8 +135,8 @@ def start_prompts(lm: ScoringLM, prompt: str | None, start: str, n: int, generat
 
 
 def render(lm: ScoringLM, ids: Sequence[int]) -> str:
-    """Tokens joined by spaces; `<eos>` is shown as it is, a sentence end."""
-    return " ".join(lm.vocab.decode(ids))
+    """Words joined by spaces (`<eos>` shown as it is, a sentence end); characters as text."""
+    return ("" if lm.tokenizer == "char" else " ").join(lm.vocab.decode(ids))
 
 
 def write_samples(
@@ -161,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, help="a job directory of lmexp.train")
     parser.add_argument("--prompt", default=None, help="text to continue (default: none)")
     parser.add_argument(
-        "--start", choices=("eos", "random"), default="eos", help="first token without a prompt"
+        "--start",
+        choices=("boundary", "random"),
+        default="boundary",
+        help="without a prompt: after the corpus's boundary token (<eos> for words, a space for "
+        "characters; default) or from a uniformly drawn token",
     )
     parser.add_argument("--num", type=int, default=10, help="samples per length (default 10)")
     parser.add_argument(

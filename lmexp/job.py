@@ -134,6 +134,10 @@ def _fit_on(
         check_vocab(payload.get("vocab_sha256"), vocab_digest(corpus.vocab), plan.checkpoint)
         truncate_metrics(out_dir / "metrics.csv", payload["trainer"]["fit"]["step"])
     corpus.vocab.to_json(out_dir / "vocab.json")
+    write_json_atomic(
+        {"name": cfg.data.name, "tokenizer": corpus.tokenizer, "start": corpus.start},
+        out_dir / "corpus.json",  # how scoring and generation split and start text
+    )
     model = build_model(cfg.model, len(corpus.vocab)).to(device)
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     eval_batch = cfg.data.eval_batch_size or cfg.data.batch_size

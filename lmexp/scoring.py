@@ -6,7 +6,8 @@
     lm.log_prob("it expects", context="the company said")          # float, natural log
 
 Every query is read as one token sequence `[start] + context + continuation`, where `start` is
-the corpus's sentence boundary (`<eos>` for PTB: the text begins after a sentence ended). The
+the corpus's boundary token (`<eos>` for PTB: the text begins after a sentence ended; a space
+for text8: after a word ended), and text is split with the corpus's tokenizer (corpus.json). The
 model reads it exactly as the training-time evaluation reads a split: windows of `seq_len`
 tokens aligned at the first token, the hidden state carried from window to window for recurrent
 models, each window scored on its own by the Transformer. So `log_prob` of a text equals the sum
@@ -15,6 +16,7 @@ of `next_log_probs` along it, and both match `lmexp.evaluation.evaluate` on the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,12 +27,14 @@ from omegaconf import OmegaConf
 from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
-from lmexp.data.ptb import EOS, UNK, text_tokens
+from lmexp.data.corpus import EOS, UNK
+from lmexp.data.tokenizers import split_text
 from lmexp.device import resolve_device
 from lmexp.models import LanguageModel, build_model
 
 Text = str | Sequence[str]  # raw text (tokenized like the corpus) or a list of tokens
 CHECKPOINTS = ("best", "last")
+CORPUS_FILE = "corpus.json"  # written by lmexp.job next to vocab.json
 
 
 def config_from_dict(saved: dict) -> TrainConfig:
@@ -56,20 +60,22 @@ class ScoringLM:
         device: torch.device,
         run_dir: Path | None = None,
         checkpoint: Path | None = None,
+        tokenizer: str = "word",
+        start: str = EOS,
     ) -> None:
         self.model = model.eval()
         self.vocab, self.config, self.device = vocab, config, device
         self.run_dir, self.checkpoint = run_dir, checkpoint
         self.seq_len = config.data.seq_len
-        self.start = EOS
+        self.tokenizer, self.start = tokenizer, start
         if self.start not in vocab:
             raise ValueError(f"the vocabulary has no {self.start!r} to start a query with")
 
     def tokens(self, text: Text) -> list[str]:
-        """Raw text split as the corpus files are (a newline closes a sentence with <eos>);
-        a list of tokens is taken as it is."""
+        """Raw text split as the corpus files are (words: a newline closes a sentence with
+        <eos>; characters: one token each); a list of tokens is taken as it is."""
         if isinstance(text, str):
-            return text_tokens(text, close_last_line=text.endswith("\n"))
+            return split_text(text, self.tokenizer)
         return list(text)
 
     def encode(self, text: Text) -> list[int]:
@@ -112,6 +118,14 @@ class ScoringLM:
         return float(self.token_log_probs(continuation, context).sum())
 
 
+def read_corpus_info(run_dir: Path) -> dict[str, str]:
+    """The run's corpus.json (tokenizer, start); runs written before it existed were PTB words."""
+    path = run_dir / CORPUS_FILE
+    if not path.is_file():
+        return {"tokenizer": "word", "start": EOS}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def find_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
     """`best`/`last` inside the run's checkpoints/ folder, or a path to a .pt file."""
     if str(checkpoint) in CHECKPOINTS:
@@ -150,7 +164,17 @@ def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cp
         vocab = Vocab(vocab.itos, unk=UNK)
     model = build_model(config.model, len(vocab)).to(target)
     model.load_state_dict(payload["model"])
-    return ScoringLM(model, vocab, config, target, run_dir=run_dir, checkpoint=path)
+    corpus = read_corpus_info(run_dir)
+    return ScoringLM(
+        model,
+        vocab,
+        config,
+        target,
+        run_dir=run_dir,
+        checkpoint=path,
+        tokenizer=corpus["tokenizer"],
+        start=corpus["start"],
+    )
 
 
 __all__ = ["ScoringLM", "config_from_dict", "find_checkpoint", "load"]

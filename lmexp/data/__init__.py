@@ -9,11 +9,13 @@ from collections.abc import Callable
 
 from lmexp.config import DataConfig
 from lmexp.data.batching import batchify, bptt_windows, count_targets, num_windows
+from lmexp.data.corpus import Corpus
 from lmexp.data.download import DataError
-from lmexp.data.ptb import Corpus, load_ptb
+from lmexp.data.ptb import load_ptb
+from lmexp.data.text8 import load_text8
 from lmexp.data.vocab import Vocab
 
-CORPORA: dict[str, Callable[[DataConfig], Corpus]] = {"ptb": load_ptb}
+CORPORA: dict[str, Callable[[DataConfig], Corpus]] = {"ptb": load_ptb, "text8": load_text8}
 
 
 def load_corpus(cfg: DataConfig) -> Corpus:

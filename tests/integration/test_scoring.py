@@ -134,3 +134,34 @@ def test_evaluate_cli_on_a_text_file(trained_runs, tmp_path) -> None:
     lm = lmexp.load(trained_runs["transformer"])
     assert result["tokens"] == len(lm.tokens(TEXT))
     assert result["log_prob"] == pytest.approx(lm.log_prob(TEXT), rel=1e-6)
+
+
+def test_a_character_level_text8_run_scores_and_samples_characters(tmp_path) -> None:
+    from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
+    from lmexp.generate import main as generate_main
+    from lmexp.job import run
+    from tests.conftest import require_data_dir
+
+    cfg = TrainConfig(
+        data=DataConfig(
+            name="text8", root=str(require_data_dir() / "text8"), batch_size=16, seq_len=20
+        ),
+        model=ModelConfig(name="lstm", emb_size=8, hidden_size=16, num_layers=1),
+        optim=OptimConfig(name="adam", lr=1e-2),
+        trainer=TrainerConfig(max_steps=40, eval_every=1.0, progress="off"),
+        threads=1,
+    )
+    run(cfg, tmp_path / "run", "tests: text8")
+    lm = lmexp.load(tmp_path / "run")
+    assert lm.tokenizer == "char" and lm.start == " " and len(lm.vocab) == 27
+    assert lm.tokens("the cat") == list("the cat")
+    text = "anarchism originated as a term of abuse"
+    stream = torch.tensor(lm.vocab.encode([lm.start, *text]))
+    nll, count = evaluate(lm.model, batchify(stream, 1), 20)
+    assert count == len(text) and lm.log_prob(text) == pytest.approx(-nll, rel=1e-5)
+    assert sanity_check(lm, sample_pairs(list(text), 3, 20)).passed
+    assert generate_main([str(tmp_path / "run"), "--num", "2", "--lengths", "30"]) == 0
+    sample = (tmp_path / "run" / "samples" / "t1_len30.txt").read_text().splitlines()[1]
+    assert len(sample) == 30  # characters joined as text, not space-separated tokens
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["data_tokens"] == {"train": 90_000, "valid": 10_000, "test": 500}

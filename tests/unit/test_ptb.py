@@ -10,7 +10,8 @@ import torch
 
 from lmexp.config import DataConfig
 from lmexp.data import Corpus, DataError, load_corpus
-from lmexp.data.ptb import PTB_FILES, ensure_files, read_tokens, resolve_root
+from lmexp.data.files import resolve_root
+from lmexp.data.ptb import PTB_FILES, ensure_files, read_tokens
 from tests.conftest import require_data_dir
 
 
@@ -107,5 +108,5 @@ def test_read_tokens_closes_every_line_with_eos(tmp_path: Path) -> None:
 
 
 def test_unknown_corpus_name_lists_choices() -> None:
-    with pytest.raises(ValueError, match=r"choose from \['ptb'\]"):
+    with pytest.raises(ValueError, match=r"choose from \['ptb', 'text8'\]"):
         load_corpus(DataConfig(name="wikitext"))

@@ -1,0 +1,168 @@
+"""A corpus's files on disk: where they are looked for, their digests, and downloading them.
+
+A corpus module describes its files once (`CorpusFiles`: names, sha256 digests, mirrors, where
+they come from); this module finds, verifies and fetches them, and words every error so the user
+knows which file is wrong and where to put the right one.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import urllib.error
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lmexp.data.download import DataError, fetch, sha256_file
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "LMEXP_DATA_DIR"
+
+# What a failed download attempt can raise: URLError, timeouts and refused connections are
+# OSErrors; http.client errors (e.g. IncompleteRead) are not; ValueError is a malformed URL.
+_FETCH_ERRORS = (OSError, http.client.HTTPException, ValueError, DataError)
+
+
+@dataclass(frozen=True)
+class CorpusFiles:
+    """The files a corpus needs: key -> (file name, sha256), its mirrors, and their origin."""
+
+    name: str  # also the folder name under $LMEXP_DATA_DIR and ./data
+    files: dict[str, tuple[str, str]]
+    mirrors: list[str] = field(default_factory=list)  # base URLs serving the files as-is
+    origin: str = ""  # where a user gets the files by hand, for error messages
+
+
+def resolve_root(root: str | None, name: str = "ptb") -> Path:
+    """The corpus folder: `root` if given, else $LMEXP_DATA_DIR/<name>, else ./data/<name>.
+
+    The environment variable lets CI and shared machines point every run at one read-only copy
+    without editing configs; the last fallback is absolute, so messages show where it looked.
+    """
+    if root:
+        return Path(root).expanduser()
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser() / name
+    return Path.cwd() / "data" / name
+
+
+def _placement_hint(spec: CorpusFiles, root: Path) -> str:
+    names = ", ".join(name for name, _ in spec.files.values())
+    return (
+        f"Place {names} ({spec.origin}) in {root}, "
+        f"or set data.root=<folder holding them>, "
+        f"or set {ENV_VAR}=<dir> with the files in <dir>/{spec.name}."
+    )
+
+
+def _diagnose(path: Path) -> str:
+    """Say how a file that failed its checksum differs, so the user knows what went wrong."""
+    data = path.read_bytes()
+    if not data:
+        return "it is empty"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return f"it is not UTF-8 text ({err.reason} at byte {err.start})"
+    return "its content differs: it is corrupt or a different release"
+
+
+def _verify(spec: CorpusFiles, path: Path, expected: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise DataError(
+            f"{path} failed its checksum: {_diagnose(path)} (expected sha256 {expected}, "
+            f"got {actual}). Delete it to have it downloaded again (data.download=true), "
+            f"or replace it with the original file ({spec.origin})."
+        )
+
+
+def _fetch_from_mirrors(
+    name: str, digest: str, dest: Path, mirrors: Sequence[str], timeout: float, dead: set[str]
+) -> list[str]:
+    """Try each mirror in turn; return the errors met, empty when a mirror delivered the file.
+
+    A mirror that cannot be reached at all is added to `dead` and skipped for the next files,
+    so an offline machine waits for at most one timeout per mirror, not one per file.
+    """
+    errors = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + name
+        if mirror in dead:
+            errors.append(f"{url}: skipped, the mirror was unreachable for an earlier file")
+            continue
+        try:
+            fetch(url, dest, digest, timeout=timeout)
+        except _FETCH_ERRORS as err:
+            log.warning("could not fetch %s: %s", url, err)
+            errors.append(f"{url}: {err}")
+            if isinstance(err, OSError) and not isinstance(err, urllib.error.HTTPError):
+                dead.add(mirror)
+        else:
+            return []
+    return errors
+
+
+def _download(
+    spec: CorpusFiles, root: Path, splits: Sequence[str], mirrors: Sequence[str], timeout: float
+) -> None:
+    names = [spec.files[split][0] for split in splits]
+    if not mirrors:
+        raise DataError(
+            f"missing {', '.join(names)} in {root} and no mirror is known for {spec.name} "
+            "(data.mirrors is empty). " + _placement_hint(spec, root)
+        )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(
+            f"cannot create the data folder {root} ({err}). " + _placement_hint(spec, root)
+        ) from err
+    dead: set[str] = set()
+    failures: list[str] = []
+    for split in splits:
+        name, digest = spec.files[split]
+        failures += _fetch_from_mirrors(name, digest, root / name, mirrors, timeout, dead)
+    still_missing = [name for name in names if not (root / name).is_file()]
+    if still_missing:
+        tried = "\n  ".join(failures)
+        raise DataError(
+            f"could not download {', '.join(still_missing)} into {root}; tried:\n  {tried}\n"
+            + _placement_hint(spec, root)
+        )
+
+
+def ensure_files(
+    spec: CorpusFiles,
+    root: Path,
+    download: bool,
+    mirrors: Sequence[str],
+    *,
+    timeout: float = 30.0,
+) -> dict[str, Path]:
+    """Return file key -> path of verified files of `spec` in `root`, downloading missing ones.
+
+    Files already present are verified first, so a corrupt local copy fails before any network
+    traffic. Every file is checked against its digest on every load: a few milliseconds, and a
+    silently different corpus would make every perplexity in a sweep incomparable.
+    """
+    root = Path(root)
+    paths = {key: root / name for key, (name, _) in spec.files.items()}
+    missing = [key for key, path in paths.items() if not path.is_file()]
+    for key, path in paths.items():
+        if key not in missing:
+            _verify(spec, path, spec.files[key][1])
+    if missing and not download:
+        names = ", ".join(spec.files[key][0] for key in missing)
+        raise DataError(
+            f"missing {names} in {root} and data.download=false. "
+            + _placement_hint(spec, root)
+            + " Or set data.download=true to fetch them from the mirrors."
+        )
+    if missing:
+        _download(spec, root, missing, mirrors, timeout)
+    return paths

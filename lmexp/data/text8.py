@@ -1,0 +1,68 @@
+"""text8 at character level: the course slices of seed 000 (27 symbols: a-z and space).
+
+`text8-100k.txt` is the first 100,000 characters of Matt Mahoney's text8 (the first 10^8
+bytes of an English Wikipedia dump, lower-cased, letters and single spaces only); `text8-dev.txt`
+is a 500-character slice of the same text that the course grades on. Both have no line breaks.
+
+Splits: the dev slice is only 500 characters, so choosing checkpoints on it would fit the slice.
+`valid` is carved from the end of the training text instead (`data.valid_fraction`, default
+10 %), `train` is the rest, and `test` is the dev slice, reported separately (`test_ppl`).
+No public host serves these two slices: put them in the data folder, or name a mirror
+(`data.mirrors=[<base url>]`); either way they are verified against the digests below.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from lmexp.config import DataConfig
+from lmexp.data import files
+from lmexp.data.corpus import Corpus
+from lmexp.data.download import DataError
+from lmexp.data.tokenizers import char_tokens
+from lmexp.data.vocab import Vocab
+
+log = logging.getLogger(__name__)
+
+TEXT8 = files.CorpusFiles(
+    "text8",
+    {
+        "train": (
+            "text8-100k.txt",
+            "cf4215bfd474fdffa9944796ac527f0e8f0fd3302da25d5e5c211877c1d2ed4a",
+        ),
+        "dev": (
+            "text8-dev.txt",
+            "a00d4377378b1d59b20147c3c70a2becda5907e56b0f5e8ea866879ff03af264",
+        ),
+    },
+    mirrors=[],
+    origin="the course's text8 slices: the first 100,000 characters of Mahoney's text8, and "
+    "its 500-character dev slice",
+)
+WORD_BOUNDARY = " "  # what a character sequence starts after
+
+
+def load_text8(cfg: DataConfig) -> Corpus:
+    """Verify the two slices, carve validation from the end of train, encode characters."""
+    root = files.resolve_root(cfg.root, cfg.name)
+    paths = files.ensure_files(TEXT8, root, cfg.download, list(cfg.mirrors) or TEXT8.mirrors)
+    text = {key: path.read_text(encoding="utf-8") for key, path in paths.items()}
+    cut = int(len(text["train"]) * (1 - cfg.valid_fraction))
+    if cut < 2 or len(text["train"]) - cut < 2:
+        raise DataError(f"data.valid_fraction={cfg.valid_fraction} leaves a split too short")
+    splits = {
+        "train": char_tokens(text["train"][:cut]),
+        "valid": char_tokens(text["train"][cut:]),
+        "test": char_tokens(text["dev"]),
+    }
+    vocab = Vocab.build(splits["train"])
+    unseen = sorted(set(splits["valid"] + splits["test"]) - set(vocab.itos))
+    if unseen:
+        raise DataError(f"characters {unseen} of valid/dev never occur in train; not text8")
+    ids = {k: torch.tensor(vocab.encode(v), dtype=torch.long) for k, v in splits.items()}
+    corpus = Corpus(vocab=vocab, tokenizer="char", start=WORD_BOUNDARY, **ids)
+    log.info("loaded text8 from %s: %d symbols, characters %s", root, len(vocab), corpus.counts())
+    return corpus
