@@ -38,6 +38,7 @@ class DataConfig:
     seq_len: int = 35
     eval_batch_size: int | None = None  # streams for evaluation; None: same as batch_size
     valid_fraction: float = 0.1  # text8: the end of the training text held out for validation
+    tokenizer: str = "word"  # data=text: word | char (ptb is words, text8 characters)
 
     def __post_init__(self) -> None:
         _require_positive(
@@ -46,6 +47,8 @@ class DataConfig:
             seq_len=self.seq_len,
             eval_batch_size=self.eval_batch_size,
         )
+        if self.tokenizer not in ("word", "char"):
+            raise ValueError(f"data.tokenizer={self.tokenizer!r} unknown; choose word or char")
         if not 0 < self.valid_fraction < 1:
             raise ValueError(
                 f"data.valid_fraction={self.valid_fraction} must be between 0 and 1 (exclusive)"

@@ -71,3 +71,23 @@ def test_bad_override_fails_before_training(tmp_path, data_dir) -> None:
     assert proc.returncode != 0
     assert "model.dropout=1.5 must be in [0, 1)" in proc.stderr
     assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_a_text_corpus_of_user_files_trains_with_each_tokenizer(tmp_path, data_dir) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = (data_dir / "ptb" / "ptb.valid.txt").read_text().splitlines()
+    for name, part in (("train", lines[:600]), ("valid", lines[600:700]), ("test", lines[700:800])):
+        (corpus / f"{name}.txt").write_text("\n".join(part) + "\n")
+    sweep = tmp_path / "sweep"
+    args = ["-m", "data=text", f"data.root={corpus}", "data.tokenizer=word,char"]
+    proc = _train([*args, *TINY, f"hydra.sweep.dir={sweep}"], data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == 2
+    tokenizers = []
+    for job in jobs:
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["status"] == "completed" and math.isfinite(summary["best_val_ppl"])
+        tokenizers.append(json.loads((job / "corpus.json").read_text())["tokenizer"])
+    assert sorted(tokenizers) == ["char", "word"]
