@@ -136,7 +136,7 @@ def start_prompts(lm: ScoringLM, prompt: str | None, start: str, n: int, generat
 
 def render(lm: ScoringLM, ids: Sequence[int]) -> str:
     """Words joined by spaces (`<eos>` shown as it is, a sentence end); characters as text."""
-    return ("" if lm.tokenizer == "char" else " ").join(lm.vocab.decode(ids))
+    return ("" if lm.tokenizer in ("char", "ptb_char") else " ").join(lm.vocab.decode(ids))
 
 
 def write_samples(

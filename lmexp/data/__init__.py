@@ -12,12 +12,14 @@ from lmexp.data.batching import batchify, bptt_windows, count_targets, num_windo
 from lmexp.data.corpus import Corpus
 from lmexp.data.download import DataError
 from lmexp.data.ptb import load_ptb
+from lmexp.data.ptb_char import load_ptb_char
 from lmexp.data.text import load_text
 from lmexp.data.text8 import load_text8
 from lmexp.data.vocab import Vocab
 
 CORPORA: dict[str, Callable[[DataConfig], Corpus]] = {
     "ptb": load_ptb,
+    "ptb_char": load_ptb_char,
     "text": load_text,
     "text8": load_text8,
 }

@@ -108,5 +108,5 @@ def test_read_tokens_closes_every_line_with_eos(tmp_path: Path) -> None:
 
 
 def test_unknown_corpus_name_lists_choices() -> None:
-    with pytest.raises(ValueError, match=r"choose from \['ptb', 'text', 'text8'\]"):
+    with pytest.raises(ValueError, match=r"choose from \['ptb', 'ptb_char', 'text', 'text8'\]"):
         load_corpus(DataConfig(name="wikitext"))
