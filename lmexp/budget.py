@@ -17,10 +17,14 @@ class Budget:
     max_seconds: float | None
 
     @classmethod
-    def from_config(cls, cfg: TrainerConfig, steps_per_epoch: int) -> Budget:
+    def from_config(cls, cfg: TrainerConfig, steps_per_epoch: int, batch_size: int = 1) -> Budget:
+        """Epoch and sequence budgets become step caps: a step trains one window of each of
+        the `batch_size` streams, i.e. `batch_size` sequences."""
         caps = [cfg.max_steps] if cfg.max_steps is not None else []
         if cfg.max_epochs is not None:
             caps.append(max(1, math.ceil(cfg.max_epochs * steps_per_epoch)))
+        if cfg.max_sequences is not None:
+            caps.append(max(1, math.ceil(cfg.max_sequences / batch_size)))
         seconds = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
         return cls(min(caps) if caps else None, cfg.max_tokens, seconds)
 
@@ -33,6 +37,18 @@ class Budget:
         if self.max_seconds is not None and elapsed_s >= self.max_seconds:
             return "max_minutes"
         return None
+
+
+def budget_points(max_steps: int | None, every: float | None) -> set[int]:
+    """Global steps at which to evaluate every `every` of a step budget (seed 003: every 10 %).
+
+    Empty without a step cap (a wall-clock budget has no fraction to count in) or without
+    `every`; the last step of the budget is among them.
+    """
+    if max_steps is None or every is None:
+        return set()
+    n_points = max(1, math.floor(1.0 / every + 1e-9))
+    return {max(1, round(k * every * max_steps)) for k in range(1, n_points + 1)} | {max_steps}
 
 
 def eval_points(steps_per_epoch: int, every: float) -> set[int]:

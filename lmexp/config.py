@@ -151,9 +151,11 @@ class TrainerConfig:
     max_epochs: float | None = 1.0  # may be fractional: 0.5 = half an epoch
     max_steps: int | None = None  # optimizer steps
     max_tokens: int | None = None  # training tokens (batch_size * seq_len per full window)
+    max_sequences: int | None = None  # training windows (batch_size per step), seed 003's budget
     max_minutes: float | None = None  # wall-clock budget per job, evaluation included
     clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
     eval_every: float = 1.0  # fraction of an epoch between evaluations (0.25: four per epoch)
+    eval_every_budget: float | None = None  # also every this fraction of the step budget (0.1)
     checkpoint_every: int | None = 500  # steps between checkpoints/last.pt (also after each eval)
     divergence_ppl: float | None = 1.0e5  # a train/val perplexity above it ends the run: diverged
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
@@ -164,16 +166,28 @@ class TrainerConfig:
             max_epochs=self.max_epochs,
             max_steps=self.max_steps,
             max_tokens=self.max_tokens,
+            max_sequences=self.max_sequences,
             max_minutes=self.max_minutes,
             clip_norm=self.clip_norm,
             checkpoint_every=self.checkpoint_every,
             divergence_ppl=self.divergence_ppl,
         )
-        budgets = (self.max_epochs, self.max_steps, self.max_tokens, self.max_minutes)
+        budgets = (
+            self.max_epochs,
+            self.max_steps,
+            self.max_tokens,
+            self.max_sequences,
+            self.max_minutes,
+        )
         if all(b is None or math.isinf(b) for b in budgets):
             raise ValueError(
                 "no finite budget: set at least one of trainer.max_epochs, trainer.max_steps, "
-                "trainer.max_tokens or trainer.max_minutes"
+                "trainer.max_tokens, trainer.max_sequences or trainer.max_minutes"
+            )
+        if self.eval_every_budget is not None and not 0.0 < self.eval_every_budget <= 1.0:
+            raise ValueError(
+                f"trainer.eval_every_budget={self.eval_every_budget} must be in (0, 1]: "
+                "a fraction of the step budget (0.1: every 10 %)"
             )
         if not 0.0 < self.eval_every <= 1.0:
             raise ValueError(

@@ -15,6 +15,7 @@ COLUMNS = (
     "epoch",
     "step",
     "tokens",
+    "sequences",
     "wall_time_s",
     "epoch_time_s",
     "lr",

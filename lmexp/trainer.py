@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lmexp.budget import Budget, eval_points
+from lmexp.budget import Budget, budget_points, eval_points
 from lmexp.config import TrainerConfig
 from lmexp.data.batching import bptt_windows, num_windows
 from lmexp.device import synchronize
@@ -93,8 +93,9 @@ class Trainer:
         self.cfg, self.on_eval, self.on_checkpoint = cfg, on_eval, on_checkpoint
         self.device = train_streams.device
         self.steps_per_epoch = num_windows(train_streams, seq_len)
-        self.budget = Budget.from_config(cfg, self.steps_per_epoch)
+        self.budget = Budget.from_config(cfg, self.steps_per_epoch, train_streams.size(0))
         self.points = eval_points(self.steps_per_epoch, cfg.eval_every)
+        self.global_points = budget_points(self.budget.max_steps, cfg.eval_every_budget)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.state, self.progress = FitState(), EpochProgress()
         self.hidden: State = None
@@ -178,7 +179,8 @@ class Trainer:
             self.state.tokens += targets.numel()
             bar.update(targets.numel())
             reason = self._stop_reason()
-            if progress.step_in_epoch in self.points or reason is not None:
+            due = progress.step_in_epoch in self.points or self.state.step in self.global_points
+            if due or reason is not None:
                 point = self._evaluate(lr, reason)
                 bar.set_postfix(val_ppl=f"{point.row['val_ppl']:.1f}")
                 self.state.stop_reason = point.stop_reason
@@ -254,6 +256,7 @@ class Trainer:
             "epoch": epoch,
             "step": state.step,
             "tokens": state.tokens,
+            "sequences": state.step * self.train_streams.size(0),
             "wall_time_s": round(self.elapsed(), 3),
             "epoch_time_s": round(time.monotonic() - self._epoch_start, 3),
             "lr": lr,

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from lmexp.budget import Budget, eval_points
+from lmexp.budget import Budget, budget_points, eval_points
 from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.data import batchify
 from lmexp.models import build_model
@@ -29,6 +29,22 @@ def test_eval_points_cover_fractions_and_epoch_end() -> None:
     assert eval_points(100, 1.0) == {100}
     assert eval_points(100, 0.25) == {25, 50, 75, 100}
     assert eval_points(10, 0.3) == {3, 6, 9, 10}
+
+
+def test_a_sequence_budget_is_a_step_cap_of_batch_size_sequences_per_step() -> None:
+    cfg = TrainerConfig(max_epochs=None, max_sequences=1000)
+    assert Budget.from_config(cfg, steps_per_epoch=100, batch_size=32).max_steps == 32  # ceil
+    assert budget_points(50, 0.1) == {5, 10, 15, 20, 25, 30, 35, 40, 45, 50}
+    assert budget_points(None, 0.1) == set() and budget_points(50, None) == set()
+
+
+def test_evaluation_every_tenth_of_a_sequence_budget_across_epochs() -> None:
+    # 4 streams: 4 sequences a step; 280 sequences = 70 steps = 2 epochs of 35 windows.
+    cfg = TrainerConfig(max_epochs=None, max_sequences=280, eval_every_budget=0.1, progress="off")
+    rows = _fit(0, cfg)
+    assert [r["step"] for r in rows] == [7, 14, 21, 28, 35, 42, 49, 56, 63, 70]
+    assert [r["sequences"] for r in rows] == [4 * r["step"] for r in rows]
+    assert rows[-1]["sequences"] == 280
 
 
 def _fit(seed: int, cfg: TrainerConfig, model_name: str = "gru") -> list[dict]:
