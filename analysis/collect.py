@@ -195,13 +195,13 @@ def _applies(column: str, model: str, optim: str) -> bool:
     if column == "emb_size":
         return model != "transformer"
     if column in ("num_heads", "ff_size", "attn_impl"):
-        return model not in RECURRENT
+        return model not in RECURRENT and model != "rnn_attn"
     if column == "impl":
         return model in RECURRENT
     if column == "gru_variant":
         return model == "gru"
     if column == "nonlinearity":
-        return model == "rnn"
+        return model in ("rnn", "rnn_attn")
     if column == "decay":
         return optim == "sgd_schedule"
     return True

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import zlib
 
-ARCH_ORDER = ("rnn", "gru", "lstm", "transformer")
+ARCH_ORDER = ("rnn", "gru", "lstm", "transformer", "rnn_attn")
 OPTIM_ORDER = ("sgd", "sgd_schedule", "adam")
 
-ARCH_NAMES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM", "transformer": "Transformer"}
+ARCH_NAMES = {
+    "rnn": "RNN",
+    "gru": "GRU",
+    "lstm": "LSTM",
+    "transformer": "Transformer",
+    "rnn_attn": "RNN+Attn",
+}
 OPTIM_NAMES = {"sgd": "SGD", "sgd_schedule": "SGD-LR-SC", "adam": "Adam"}
 
 # Colour-blind-safe (seaborn "colorblind"), one per architecture.
@@ -20,8 +26,9 @@ ARCH_COLORS = {
     "gru": "#de8f05",
     "lstm": "#029e73",
     "transformer": "#d55e00",
+    "rnn_attn": "#cc78bc",
 }
-_SPARE_COLORS = ("#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9")
+_SPARE_COLORS = ("#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9")
 
 OPTIM_DASHES = {"sgd": "-", "sgd_schedule": "--", "adam": "-."}
 _SPARE_DASHES = (":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))

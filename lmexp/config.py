@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-MODEL_NAMES = ("rnn", "gru", "lstm", "transformer")
+MODEL_NAMES = ("rnn", "gru", "lstm", "transformer", "rnn_attn")
 OPTIM_NAMES = ("sgd", "sgd_schedule", "adam")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -67,7 +67,9 @@ class ModelConfig:
     nonlinearity: str = "tanh"  # rnn only: tanh | relu
     num_heads: int = 1  # transformer only
     ff_size: int = 2048  # transformer only: width of the position-wise feed-forward layer
-    max_len: int = 512  # transformer only: longest window the position table covers
+    max_len: int = 512  # transformer: longest window; rnn_attn: earlier outputs attention reaches
+    d_k: int | None = None  # rnn_attn: query/key size; None: hidden_size
+    d_v: int | None = None  # rnn_attn: value size; None: hidden_size
     tie_weights: bool = False  # share embedding and output matrices (Press & Wolf, 2017)
     impl: str = "scratch"  # rnn/gru/lstm: scratch (the seed's equations) | fused (nn.RNN/GRU/LSTM)
     gru_variant: str = "reset_before"  # gru: reset_before (seed eq. 7) | reset_after (cuDNN's)
@@ -86,6 +88,8 @@ class ModelConfig:
             num_heads=self.num_heads,
             ff_size=self.ff_size,
             max_len=self.max_len,
+            d_k=self.d_k,
+            d_v=self.d_v,
         )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(
@@ -108,6 +112,11 @@ class ModelConfig:
                 "model.impl=fused runs nn.GRU, which applies the reset gate after the recurrent "
                 "matmul (cuDNN's variant), not the seed's eq. (7): set model.gru_variant="
                 "reset_after, or keep model.impl=scratch for the seed's GRU"
+            )
+        if self.name == "rnn_attn" and self.num_layers != 1:
+            raise ValueError(
+                f"model.num_layers={self.num_layers}: rnn_attn is seed 003's one-layer RNN with "
+                "self-attention; set model.num_layers=1"
             )
         if self.name == "transformer" and self.hidden_size % self.num_heads != 0:
             raise ValueError(

@@ -96,22 +96,41 @@ def _final_loss(logits: Tensor, targets: Tensor) -> Tensor:
 def _recurrent_grad_norms(model: LanguageModel, inputs: Tensor, targets: Tensor) -> list[Tensor]:
     """Read one token at a time, keeping the state after each token as a node of the graph.
 
-    The last step's logits are recomputed from the state's top-layer h (in eval mode the
-    features *are* that h), so that L_T depends on the state tensor held, not on a sibling.
+    L_T must depend on the state tensor held, not on a sibling of it: where the model's
+    logits do not descend from its last state (the stacked RNN/GRU/LSTM), they are
+    recomputed from that state's top layer.
     """
     if not hasattr(model, "output"):
         raise TypeError(f"{type(model).__name__} has no output layer to score h_T with")
     state = model.init_state(inputs.size(0), inputs.device)
     hiddens = []
     for t in range(inputs.size(1)):
-        _, state = model(inputs[:, t : t + 1], state)
+        step_logits, state = model(inputs[:, t : t + 1], state)
         hiddens.append(_hidden_part(state))  # (L, B, H) after token t
-    logits = model.output(hiddens[-1][-1])  # (B, V) from the top layer's h_T
+    logits = step_logits[:, -1]  # (B, V)
+    if not _feeds(logits, hiddens[-1]):
+        # The stacked RNN/GRU/LSTM hand on a state stacked beside their features: recompute
+        # the last logits from its top layer (in eval mode the features *are* that h).
+        logits = model.output(hiddens[-1][-1])
     grads = torch.autograd.grad(_final_loss(logits, targets), hiddens, allow_unused=True)
     return [
         torch.zeros(inputs.size(0)) if g is None else g.transpose(0, 1).flatten(1).norm(dim=1)
         for g in grads
     ]
+
+
+def _feeds(output: Tensor, tensor: Tensor) -> bool:
+    """Whether `tensor` is among the autograd ancestors of `output`."""
+    target, seen, stack = tensor.grad_fn, set(), [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        if node is target:
+            return True
+        seen.add(node)
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+    return False
 
 
 def _transformer_grad_norms(model: TransformerLM, inputs: Tensor, targets: Tensor) -> list[Tensor]:

@@ -91,7 +91,7 @@ def run_module(
 
 # Tiny models trained for a few steps on real PTB, shared by the scoring, generation and
 # internals tests: {arch: run_dir}. Built once per test process, only when a test asks.
-TRAINED_ARCHS = ("rnn", "gru", "lstm", "transformer")
+TRAINED_ARCHS = ("rnn", "gru", "lstm", "transformer", "rnn_attn")
 TRAINED_SEQ_LEN = 6
 
 
@@ -107,7 +107,13 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
         cfg = TrainConfig(
             data=DataConfig(root=data, batch_size=8, seq_len=TRAINED_SEQ_LEN, eval_batch_size=40),
             model=ModelConfig(
-                name=arch, emb_size=16, hidden_size=16, num_layers=2, num_heads=2, ff_size=32
+                name=arch,
+                emb_size=16,
+                hidden_size=16,
+                num_layers=1 if arch == "rnn_attn" else 2,
+                num_heads=2,
+                ff_size=32,
+                max_len=8 if arch == "rnn_attn" else 512,
             ),
             optim=OptimConfig(name="adam", lr=3e-3),
             trainer=TrainerConfig(max_steps=30, eval_every=1.0, progress="off"),

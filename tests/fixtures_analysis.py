@@ -44,6 +44,7 @@ def curve(val_ppls: list[float], train_factor: float = 1.3, seconds_per_point: f
                 "epoch": i * 0.25,
                 "step": i * 100,
                 "tokens": i * 70000,
+                "sequences": i * 2000,
                 "wall_time_s": i * seconds_per_point,
                 "epoch_time_s": i * seconds_per_point,
                 "lr": 5.0,

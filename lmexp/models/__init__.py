@@ -12,6 +12,7 @@ from lmexp.config import ModelConfig
 from lmexp.models.base import LanguageModel, State
 from lmexp.models.fused import FusedRecurrentLM
 from lmexp.models.recurrent import RecurrentLM
+from lmexp.models.rnn_attention import RNNAttentionLM
 from lmexp.models.transformer import TransformerLM
 
 MODELS: dict[str, type[LanguageModel]] = {
@@ -19,6 +20,7 @@ MODELS: dict[str, type[LanguageModel]] = {
     "gru": RecurrentLM,
     "lstm": RecurrentLM,
     "transformer": TransformerLM,
+    "rnn_attn": RNNAttentionLM,
 }
 
 __all__ = ["MODELS", "LanguageModel", "State", "build_model", "compile_features"]

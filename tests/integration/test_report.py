@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lmexp.metrics import COLUMNS
 from tests.conftest import run_module, shared_data_dir
 
 pytestmark = pytest.mark.slow
@@ -138,7 +139,8 @@ def _break_jobs(sweep: Path, into: Path) -> Path:
     )
     diverged = shutil.copytree(copy / "1-rnn-adam", copy / "5-rnn-adam")
     last = (diverged / "metrics.csv").read_text().splitlines()[-1].split(",")
-    last[0], last[7], last[9] = str(float(last[0]) + 0.01), "inf", "nan"  # epoch, train, val ppl
+    epoch, train_ppl, val_ppl = (COLUMNS.index(c) for c in ("epoch", "train_ppl", "val_ppl"))
+    last[epoch], last[train_ppl], last[val_ppl] = str(float(last[epoch]) + 0.01), "inf", "nan"
     with (diverged / "metrics.csv").open("a") as f:
         f.write(",".join(last) + "\n")
     _edit_summary(diverged, status="diverged", final_val_ppl="nan", test_ppl=None)

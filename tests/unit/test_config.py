@@ -27,7 +27,7 @@ def test_every_option_composes_and_converts(compose, group: str) -> None:
 
 
 def test_groups_hold_the_issue_options() -> None:
-    assert _options("model") == ["gru", "lstm", "rnn", "transformer"]
+    assert _options("model") == ["gru", "lstm", "rnn", "rnn_attn", "transformer"]
     assert _options("optim") == ["adam", "sgd", "sgd_schedule"]
     assert "ptb" in _options("data") and "default" in _options("trainer")
 

@@ -30,6 +30,8 @@ CPU = torch.device("cpu")
 def make(name: str, seed: int = 0, **overrides: object) -> LanguageModel:
     torch.manual_seed(seed)
     fields: dict = dict(emb_size=8, hidden_size=8, num_layers=2, num_heads=2, ff_size=16)
+    if name == "rnn_attn":  # seed 003's model has one RNN layer
+        fields["num_layers"] = 1
     fields.update(overrides)
     return build_model(ModelConfig(name=name, **fields), VOCAB)
 
@@ -49,7 +51,7 @@ def state_shapes(state: State) -> list[tuple[int, ...]]:
 
 
 def test_registry_names() -> None:
-    assert sorted(MODELS) == ["gru", "lstm", "rnn", "transformer"]
+    assert sorted(MODELS) == ["gru", "lstm", "rnn", "rnn_attn", "transformer"]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -58,8 +60,11 @@ def test_shapes(name: str) -> None:
     logits, state = model(tokens(), model.init_state(B, CPU))
     assert logits.shape == (B, T, VOCAB)
     expected = {"rnn": [(2, B, 8)], "gru": [(2, B, 8)], "lstm": [(2, B, 8)] * 2, "transformer": []}
+    # rnn_attn: h and the cache of outputs attention reaches back into (empty at the start)
+    expected["rnn_attn"] = [(1, B, 8), (B, T, 8)]
+    initial = {**expected, "rnn_attn": [(1, B, 8), (B, 0, 8)]}
     assert state_shapes(state) == expected[name]
-    assert state_shapes(model.init_state(B, CPU)) == expected[name]
+    assert state_shapes(model.init_state(B, CPU)) == initial[name]
     assert model.num_params() == sum(p.numel() for p in model.parameters())
 
 
