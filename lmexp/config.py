@@ -15,6 +15,14 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 MODEL_NAMES = ("rnn", "gru", "lstm", "transformer", "rnn_attn")
 OPTIM_NAMES = ("sgd", "sgd_schedule", "adam")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+# corpus -> the tokenizers it can be read with; the first is its default (data.tokenizer=null)
+CORPUS_TOKENIZERS = {
+    "ptb": ("word", "bpe"),
+    "ptb_char": ("char",),
+    "text8": ("char",),
+    "text": ("word", "char", "bpe"),
+}
+DATA_MODES = ("stream", "sentences")
 
 
 def _require_positive(section: str, **values: float | int | None) -> None:
@@ -38,7 +46,9 @@ class DataConfig:
     seq_len: int = 35
     eval_batch_size: int | None = None  # streams for evaluation; None: same as batch_size
     valid_fraction: float = 0.1  # text8: the end of the training text held out for validation
-    tokenizer: str = "word"  # data=text: word | char (ptb is words, text8 characters)
+    tokenizer: str | None = None  # word | char | bpe (CORPUS_TOKENIZERS); None: the corpus's own
+    mode: str = "stream"  # stream (contiguous, BPTT windows) | sentences (padded <s>...</s> rows)
+    vocab_size: int = 2000  # tokenizer=bpe: pieces of the BPE model trained on train
 
     def __post_init__(self) -> None:
         _require_positive(
@@ -46,9 +56,21 @@ class DataConfig:
             batch_size=self.batch_size,
             seq_len=self.seq_len,
             eval_batch_size=self.eval_batch_size,
+            vocab_size=self.vocab_size,
         )
-        if self.tokenizer not in ("word", "char"):
-            raise ValueError(f"data.tokenizer={self.tokenizer!r} unknown; choose word or char")
+        allowed = CORPUS_TOKENIZERS.get(self.name)
+        if allowed is not None and self.tokenizer is not None and self.tokenizer not in allowed:
+            raise ValueError(
+                f"data.tokenizer={self.tokenizer!r} is not available for data={self.name}; "
+                f"choose from {list(allowed)}"
+            )
+        if self.mode not in DATA_MODES:
+            raise ValueError(f"data.mode={self.mode!r} unknown; choose from {list(DATA_MODES)}")
+        if self.mode == "sentences" and self.name == "text8":
+            raise ValueError(
+                "data.mode=sentences needs a corpus of lines; text8 is one line of 100,000 "
+                "characters: keep data.mode=stream"
+            )
         if not 0 < self.valid_fraction < 1:
             raise ValueError(
                 f"data.valid_fraction={self.valid_fraction} must be between 0 and 1 (exclusive)"

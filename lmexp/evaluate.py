@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lmexp.checks import normalization_check, sample_pairs, sanity_check
-from lmexp.data import batchify, load_corpus
+from lmexp.data import load_corpus, make_batches
 from lmexp.evaluation import evaluate
 from lmexp.metrics import perplexity
 from lmexp.scoring import ScoringLM, load
@@ -38,15 +38,15 @@ SPLITS = ("train", "valid", "test")
 def score_split(lm: ScoringLM, split: str) -> tuple[float, int, list[str]]:
     """Summed NLL, predicted tokens and the split's tokens, read as training-time evaluation."""
     cfg = lm.config
-    corpus = load_corpus(cfg.data)
+    corpus = load_corpus(cfg.data, run_dir=lm.run_dir)
     if corpus.vocab.itos != lm.vocab.itos:
         raise ValueError(
             f"the corpus at data.root={cfg.data.root!r} has another vocabulary than {lm.run_dir}; "
             "point LMEXP_DATA_DIR (or the run's data.root) at the data it was trained on"
         )
     ids = getattr(corpus, split)
-    batch = cfg.data.eval_batch_size or cfg.data.batch_size
-    nll, count = evaluate(lm.model, batchify(ids, batch).to(lm.device), cfg.data.seq_len)
+    batches = make_batches(ids, corpus, cfg.data, train=False, device=lm.device)
+    nll, count = evaluate(lm.model, batches)
     return nll, count, lm.vocab.decode(ids.tolist())
 
 

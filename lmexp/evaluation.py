@@ -1,4 +1,4 @@
-"""Evaluation of a model on a whole batchified split: summed NLL and predicted-token count."""
+"""Evaluation of a model on a whole split: summed NLL and the count of real predicted tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 import torch
 import torch.nn.functional as F
 
-from lmexp.data.batching import bptt_windows
+from lmexp.data import Batches, as_batches
 from lmexp.models.base import LanguageModel
 from lmexp.precision import autocast
 
@@ -16,6 +16,7 @@ from lmexp.precision import autocast
 # where kernels are launch-bound (GPU); on CPU with a 10,000-word vocabulary the (N, V) buffers
 # outgrow the caches and it was slower (2.0 s -> 3.0 s for one tiny Transformer's validation).
 STATELESS_GROUP = {"cuda": 8}  # device type -> windows per pass; others: 1
+IGNORE = -100  # the target id cross_entropy skips: where a padded target stands
 
 
 def _grouped(
@@ -32,37 +33,55 @@ def _grouped(
         yield torch.cat([w[0] for w in buffer]), torch.cat([w[1] for w in buffer])
 
 
+def _masked_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None):
+    """Summed NLL of the real targets (padding, where `mask` is False, counts nothing)."""
+    if mask is not None:
+        targets = targets.masked_fill(~mask, IGNORE)
+    return F.cross_entropy(
+        logits.flatten(0, 1).float(), targets.flatten(), reduction="sum", ignore_index=IGNORE
+    )
+
+
 def evaluate(
     model: LanguageModel,
-    streams: torch.Tensor,
-    seq_len: int,
+    data: torch.Tensor | Batches,
+    seq_len: int | None = None,
     precision: str = "fp32",
     stateless_group: int | None = None,
 ) -> tuple[float, int]:
-    """Summed NLL and number of predicted tokens over a whole batchified split.
+    """Summed NLL and number of predicted (real) tokens over a whole split.
 
-    The hidden state starts at zero and is carried across windows, exactly as in training, so
-    every stream is read as one long sequence. A model without state has each window scored on
-    its own, `stateless_group` windows per forward pass (default: `STATELESS_GROUP`). Dropout
-    is off; training mode is restored after. The loss is summed in fp32 (float64 across
-    windows) whatever `precision` the forward pass uses.
+    `data` is a split's batches (`make_batches`) or a (B, n) stream tensor from `batchify`
+    read in `seq_len` windows. On streams the hidden state starts at zero and is carried across
+    windows, exactly as in training, so every stream is read as one long sequence; a model
+    without state has each window scored on its own, `stateless_group` windows per forward
+    pass (default: `STATELESS_GROUP`). Sentence batches each start from a fresh state and
+    count only their real tokens. Dropout is off; training mode is restored after. The loss is
+    summed in fp32 (float64 across batches) whatever `precision` the forward pass uses.
     """
+    batches = as_batches(data, seq_len)
+    device = batches.device
     was_training = model.training
     model.eval()
-    total = torch.zeros((), dtype=torch.float64, device=streams.device)
+    total = torch.zeros((), dtype=torch.float64, device=device)
     count = 0
     with torch.inference_mode():
-        state = model.init_state(streams.size(0), streams.device)
-        windows: Iterable = bptt_windows(streams, seq_len)
-        group = stateless_group or STATELESS_GROUP.get(streams.device.type, 1)
-        if state is None and group > 1:
-            windows = _grouped(windows, group)
-        for inputs, targets in windows:
+        state = model.init_state(batches.batch_size, device)
+        if batches.carries_state:
+            windows: Iterable = ((b.inputs, b.targets) for b in batches)
+            group = stateless_group or STATELESS_GROUP.get(device.type, 1)
+            if state is None and group > 1:
+                windows = _grouped(windows, group)
+            items: Iterable = ((i, t, None, t.numel()) for i, t in windows)
+        else:
+            items = batches
+        for inputs, targets, mask, num_tokens in items:
+            if not batches.carries_state:
+                state = model.init_state(inputs.size(0), device)
             # No backward here, so the fused loss has nothing to save; measured slower on CPU.
-            with autocast(streams.device, precision):
+            with autocast(device, precision):
                 logits, state = model(inputs, state)  # (B, T, V)
-            nll = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum")
-            total += nll.double()
-            count += targets.numel()
+            total += _masked_nll(logits, targets, mask).double()
+            count += num_tokens
     model.train(was_training)
     return total.item(), count

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from lmexp.data.bpe import bpe_text
 from lmexp.scoring import ScoringLM, load
 
 
@@ -135,8 +136,12 @@ def start_prompts(lm: ScoringLM, prompt: str | None, start: str, n: int, generat
 
 
 def render(lm: ScoringLM, ids: Sequence[int]) -> str:
-    """Words joined by spaces (`<eos>` shown as it is, a sentence end); characters as text."""
-    return ("" if lm.tokenizer in ("char", "ptb_char") else " ").join(lm.vocab.decode(ids))
+    """Words joined by spaces (`<eos>`, `<s>`, `</s>` shown as they are: sentence marks);
+    characters as text; BPE pieces decoded to their text, marks written out."""
+    tokens = lm.vocab.decode(ids)
+    if lm.tokenizer == "bpe":
+        return bpe_text(lm.bpe, tokens)
+    return ("" if lm.tokenizer in ("char", "ptb_char") else " ").join(tokens)
 
 
 def write_samples(

@@ -9,7 +9,8 @@ For each run it writes `<run_dir>/internals/timestep_loss.csv` and `grad_flow.cs
 - **Per-time-step loss** L_t: the mean cross-entropy at position t of the validation windows,
   read exactly as evaluation reads them (seq_len windows, the recurrent state carried from
   window to window, the Transformer seeing each window alone), so its token-weighted mean is
-  the run's validation loss.
+  the run's validation loss. In sentence mode t counts from each sentence's `<s>` and padding
+  is left out.
 - **Gradient flow** ‖∇_{h_t} L_T‖: for the first training minibatch (zero initial state,
   dropout off), the gradient of the loss at the window's final step T with respect to the state
   the model holds after reading token t: every layer's h_t for recurrent models (the LSTM's cell
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lmexp.data import batchify, bptt_windows, load_corpus
+from lmexp.data import Batches, as_batches, load_corpus, make_batches
 from lmexp.models.base import LanguageModel
 from lmexp.models.transformer import TransformerLM
 from lmexp.scoring import ScoringLM, load
@@ -41,24 +42,32 @@ from lmexp.scoring import ScoringLM, load
 TIMESTEP_FILE, GRAD_FILE = "timestep_loss.csv", "grad_flow.csv"
 
 
-def timestep_loss(model: LanguageModel, streams: Tensor, seq_len: int) -> list[dict]:
-    """Mean NLL at each window position t over a batchified split: rows t, loss, tokens."""
+def timestep_loss(
+    model: LanguageModel, data: Tensor | Batches, seq_len: int | None = None
+) -> list[dict]:
+    """Mean NLL at each position t of a split's windows (or sentences: t from <s>), padding
+    excluded: rows t, loss, tokens. `data` as `lmexp.evaluation.evaluate` takes it."""
+    batches = as_batches(data, seq_len)
     was_training = model.training
     model.eval()
-    total = torch.zeros(seq_len, dtype=torch.float64)
-    count = torch.zeros(seq_len, dtype=torch.long)
+    total: dict[int, float] = {}
+    count: dict[int, int] = {}
     with torch.inference_mode():
-        state = model.init_state(streams.size(0), streams.device)
-        for inputs, targets in bptt_windows(streams, seq_len):
+        state = model.init_state(batches.batch_size, batches.device)
+        for inputs, targets, mask, _ in batches:
+            if not batches.carries_state:
+                state = model.init_state(inputs.size(0), batches.device)
             logits, state = model(inputs, state)  # (B, T, V)
             nll = F.cross_entropy(logits.transpose(1, 2).float(), targets, reduction="none")
-            length = targets.size(1)
-            total[:length] += nll.sum(0).double().cpu()  # (T,)
-            count[:length] += targets.size(0)
+            real = torch.ones_like(nll, dtype=torch.bool) if mask is None else mask
+            sums = (nll * real).sum(0).double().cpu().tolist()  # (T,)
+            counts = real.sum(0).cpu().tolist()
+            for t, (s, n) in enumerate(zip(sums, counts, strict=True)):
+                total[t], count[t] = total.get(t, 0.0) + s, count.get(t, 0) + n
     model.train(was_training)
     return [
-        {"t": t, "loss": float(total[t] / count[t]), "tokens": int(count[t])}
-        for t in range(seq_len)
+        {"t": t, "loss": total[t] / count[t], "tokens": count[t]}
+        for t in sorted(count)
         if count[t] > 0
     ]
 
@@ -148,12 +157,13 @@ def _transformer_grad_norms(model: TransformerLM, inputs: Tensor, targets: Tenso
 def run_internals(lm: ScoringLM, split: str = "valid") -> tuple[list[dict], list[dict]]:
     """Both measurements for one loaded run, on its own corpus and batch sizes."""
     cfg = lm.config
-    corpus = load_corpus(cfg.data)
-    eval_batch = cfg.data.eval_batch_size or cfg.data.batch_size
-    streams = batchify(getattr(corpus, split), eval_batch).to(lm.device)
-    losses = timestep_loss(lm.model, streams, cfg.data.seq_len)
-    train = batchify(corpus.train, cfg.data.batch_size).to(lm.device)
-    inputs, targets = next(iter(bptt_windows(train, cfg.data.seq_len)))
+    corpus = load_corpus(cfg.data, run_dir=lm.run_dir)
+    data = make_batches(getattr(corpus, split), corpus, cfg.data, train=False, device=lm.device)
+    losses = timestep_loss(lm.model, data)
+    train = make_batches(corpus.train, corpus, cfg.data, train=False, device=lm.device)
+    inputs, targets, mask, _ = next(iter(train))
+    if mask is not None:  # sentences: the rows whose last position is a real target
+        inputs, targets = inputs[mask[:, -1]], targets[mask[:, -1]]
     return losses, gradient_flow(lm.model, inputs, targets)
 
 

@@ -24,7 +24,7 @@ import torch
 from lmexp import allocator
 from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
-from lmexp.data import Corpus, batchify, load_corpus
+from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
 from lmexp.device import job_device, seed_everything, set_rng_state
 from lmexp.evaluation import evaluate
 from lmexp.metrics import perplexity
@@ -80,8 +80,8 @@ def _test_of_best(
     if not best.exists():
         return None
     model.load_state_dict(load_checkpoint(best, map_location=device)["model"])
-    streams = batchify(corpus.test, cfg.data.eval_batch_size or cfg.data.batch_size).to(device)
-    nll, count = evaluate(model, streams, cfg.data.seq_len, cfg.precision)
+    test = make_batches(corpus.test, corpus, cfg.data, train=False, device=device)
+    nll, count = evaluate(model, test, precision=cfg.precision)
     return perplexity(nll, count)
 
 
@@ -129,20 +129,19 @@ def _fit_on(
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    corpus = load_corpus(cfg.data)
+    corpus = load_corpus(cfg.data, run_dir=out_dir)  # a resumed run reuses its tokenizer.json
     if payload is not None:
         check_vocab(payload.get("vocab_sha256"), vocab_digest(corpus.vocab), plan.checkpoint)
         truncate_metrics(out_dir / "metrics.csv", payload["trainer"]["fit"]["step"])
     corpus.vocab.to_json(out_dir / "vocab.json")
-    write_json_atomic(
-        {"name": cfg.data.name, "tokenizer": corpus.tokenizer, "start": corpus.start},
-        out_dir / "corpus.json",  # how scoring and generation split and start text
-    )
+    save_corpus_tokenizer(corpus, out_dir)
+    info = {"name": cfg.data.name, "tokenizer": corpus.tokenizer, "start": corpus.start}
+    # how scoring and generation split and start text
+    write_json_atomic({**info, "mode": corpus.mode}, out_dir / "corpus.json")
     model = build_model(cfg.model, len(corpus.vocab)).to(device)
     optimizer = build_optimizer(model.parameters(), cfg.optim)
-    eval_batch = cfg.data.eval_batch_size or cfg.data.batch_size
-    train = batchify(corpus.train, cfg.data.batch_size).to(device)
-    valid = batchify(corpus.valid, eval_batch).to(device)
+    train = make_batches(corpus.train, corpus, cfg.data, train=True, seed=cfg.seed, device=device)
+    valid = make_batches(corpus.valid, corpus, cfg.data, train=False, device=device)
     log.info("output dir %s", out_dir)
     log.info(
         "device %s (%d CPU threads), vocab %d, %s parameters",
@@ -166,7 +165,7 @@ def _fit_on(
         lambda e: lr_at_epoch(cfg.optim, e),
         train,
         valid,
-        cfg.data.seq_len,
+        None,
         cfg.trainer,
         files.on_eval,
         files.on_checkpoint,

@@ -7,7 +7,8 @@
 
 Every query is read as one token sequence `[start] + context + continuation`, where `start` is
 the corpus's boundary token (`<eos>` for PTB: the text begins after a sentence ended; a space
-for text8: after a word ended), and text is split with the corpus's tokenizer (corpus.json). The
+for text8: after a word ended; `<s>` in sentence mode), and text is split with the corpus's
+tokenizer (corpus.json; a BPE run's own tokenizer.json). The
 model reads it exactly as the training-time evaluation reads a split: windows of `seq_len`
 tokens aligned at the first token, the hidden state carried from window to window for recurrent
 models, each window scored on its own by the Transformer. So `log_prob` of a text equals the sum
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +29,9 @@ from omegaconf import OmegaConf
 from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
+from lmexp.data.bpe import BPE_FILE, load_bpe
 from lmexp.data.corpus import EOS, UNK
-from lmexp.data.tokenizers import split_text
+from lmexp.data.tokenizers import join_tokens, split_text
 from lmexp.device import resolve_device
 from lmexp.models import LanguageModel, build_model
 
@@ -62,21 +65,28 @@ class ScoringLM:
         checkpoint: Path | None = None,
         tokenizer: str = "word",
         start: str = EOS,
+        mode: str = "stream",
+        bpe: Any = None,
     ) -> None:
         self.model = model.eval()
         self.vocab, self.config, self.device = vocab, config, device
         self.run_dir, self.checkpoint = run_dir, checkpoint
         self.seq_len = config.data.seq_len
-        self.tokenizer, self.start = tokenizer, start
+        self.tokenizer, self.start, self.mode, self.bpe = tokenizer, start, mode, bpe
         if self.start not in vocab:
             raise ValueError(f"the vocabulary has no {self.start!r} to start a query with")
 
     def tokens(self, text: Text) -> list[str]:
         """Raw text split as the corpus files are (words: a newline closes a sentence with
-        <eos>; characters: one token each); a list of tokens is taken as it is."""
+        <eos>, or `</s> <s>` in sentence mode; characters: one token each; BPE: the run's
+        pieces); a list of tokens is taken as it is."""
         if isinstance(text, str):
-            return split_text(text, self.tokenizer)
+            return split_text(text, self.tokenizer, self.bpe, self.mode)
         return list(text)
+
+    def text(self, tokens: Sequence[str]) -> str:
+        """The text of `tokens` (BPE pieces decoded, <eos> and </s> as newlines)."""
+        return join_tokens(list(tokens), self.tokenizer, self.bpe)
 
     def encode(self, text: Text) -> list[int]:
         """Token ids; words outside the vocabulary become <unk>."""
@@ -165,6 +175,7 @@ def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cp
     model = build_model(config.model, len(vocab)).to(target)
     model.load_state_dict(payload["model"])
     corpus = read_corpus_info(run_dir)
+    bpe = load_bpe(run_dir / BPE_FILE) if corpus["tokenizer"] == "bpe" else None
     return ScoringLM(
         model,
         vocab,
@@ -174,6 +185,8 @@ def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cp
         checkpoint=path,
         tokenizer=corpus["tokenizer"],
         start=corpus["start"],
+        mode=corpus.get("mode", "stream"),
+        bpe=bpe,
     )
 
 

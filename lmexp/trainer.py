@@ -1,4 +1,5 @@
-"""The training loop: truncated BPTT over contiguous streams, clipping, evaluation, divergence.
+"""The training loop: truncated BPTT over contiguous streams (or padded sentence batches with a
+loss mask), clipping, evaluation, divergence.
 
 It knows nothing about Hydra or files: rows and checkpoints leave through the callbacks it is
 given, and `snapshot`/`restore` expose exactly what a mid-epoch resume needs. It never branches
@@ -20,9 +21,9 @@ from tqdm import tqdm
 
 from lmexp.budget import Budget, budget_points, eval_points
 from lmexp.config import TrainerConfig
-from lmexp.data.batching import bptt_windows, num_windows
+from lmexp.data import Batches, as_batches
 from lmexp.device import synchronize
-from lmexp.evaluation import evaluate
+from lmexp.evaluation import IGNORE, evaluate
 from lmexp.losses import linear_cross_entropy
 from lmexp.metrics import perplexity
 from lmexp.models.base import LanguageModel, State
@@ -48,7 +49,8 @@ class FitState:
 
     epoch: int = 0  # 0-based index of the current epoch
     step: int = 0  # optimizer steps so far
-    tokens: int = 0  # training tokens so far
+    tokens: int = 0  # training tokens so far (real tokens: padding is not counted)
+    sequences: int = 0  # training sequences so far: rows of every batch (seed 003's budget)
     elapsed_s: float = 0.0  # wall seconds of earlier sessions of this run (a resumed run)
     best_val_ppl: float = math.inf
     best_epoch: float | None = None
@@ -76,9 +78,9 @@ class Trainer:
         model: LanguageModel,
         optimizer: torch.optim.Optimizer,
         lr_for_epoch: Callable[[int], float],
-        train_streams: torch.Tensor,
-        valid_streams: torch.Tensor,
-        seq_len: int,
+        train_data: torch.Tensor | Batches,
+        valid_data: torch.Tensor | Batches,
+        seq_len: int | None,
         cfg: TrainerConfig,
         on_eval: Callable[[EvalPoint], None],
         on_checkpoint: Callable[[Trainer], None] | None = None,
@@ -89,11 +91,13 @@ class Trainer:
         # fp32 fuses the output layer into the loss; under autocast the two-step path keeps
         # autocast's per-op precision choices (bf16 matmul, fp32 softmax).
         self.fused_loss = precision == "fp32" and model.has_features
-        self.train_streams, self.valid_streams, self.seq_len = train_streams, valid_streams, seq_len
+        # stream tensors (B, n) are read in seq_len windows; batches are read as they come
+        self.train_data = as_batches(train_data, seq_len)
+        self.valid_data = as_batches(valid_data, seq_len)
         self.cfg, self.on_eval, self.on_checkpoint = cfg, on_eval, on_checkpoint
-        self.device = train_streams.device
-        self.steps_per_epoch = num_windows(train_streams, seq_len)
-        self.budget = Budget.from_config(cfg, self.steps_per_epoch, train_streams.size(0))
+        self.device = self.train_data.device
+        self.steps_per_epoch = len(self.train_data)
+        self.budget = Budget.from_config(cfg, self.steps_per_epoch, self.train_data.batch_size)
         self.points = eval_points(self.steps_per_epoch, cfg.eval_every)
         self.global_points = budget_points(self.budget.max_steps, cfg.eval_every_budget)
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -141,7 +145,10 @@ class Trainer:
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Continue from `snapshot` (the model and optimizer states are restored by the caller)."""
-        self.state = FitState(**snapshot["fit"])
+        fit = dict(snapshot["fit"])
+        # checkpoints from before `sequences` was counted: every step was one full batch
+        fit.setdefault("sequences", fit["step"] * self.train_data.batch_size)
+        self.state = FitState(**fit)
         self.progress = EpochProgress(**snapshot["progress"])
         hidden = snapshot["hidden"]
         if isinstance(hidden, (tuple, list)):
@@ -152,10 +159,10 @@ class Trainer:
 
     def _planned_tokens(self) -> int | None:
         """Training tokens the budgets allow, for the progress bar's total and ETA."""
-        per_step = self.train_streams.size(0) * self.seq_len
+        per_step = self.train_data.count_targets() / max(self.steps_per_epoch, 1)
         caps = [self.budget.max_tokens]
         if self.budget.max_steps is not None:
-            caps.append(self.budget.max_steps * per_step)
+            caps.append(round(self.budget.max_steps * per_step))
         known = [c for c in caps if c is not None]
         return min(known) if known else None
 
@@ -166,18 +173,22 @@ class Trainer:
             group["lr"] = lr
         self.model.train()
         progress = self.progress
+        data = self.train_data
         if progress.step_in_epoch == 0:
-            self.hidden = self.model.init_state(self.train_streams.size(0), self.device)
+            self.hidden = self.model.init_state(data.batch_size, self.device)
             self._epoch_start = time.monotonic()
         self._loss_sum.fill_(progress.nll_sum)
-        windows = bptt_windows(self.train_streams, self.seq_len, start=progress.step_in_epoch)
-        for inputs, targets in windows:
-            self.hidden = self.train_step(inputs, targets, self.hidden)
+        batches = data.iterate(start=progress.step_in_epoch, epoch=self.state.epoch)
+        for inputs, targets, mask, num_tokens in batches:
+            if not data.carries_state:  # sentence batches: each row is a sentence from <s>
+                self.hidden = self.model.init_state(inputs.size(0), self.device)
+            self.hidden = self.train_step(inputs, targets, self.hidden, mask, num_tokens)
             progress.step_in_epoch += 1
-            progress.tokens += targets.numel()
+            progress.tokens += num_tokens
             self.state.step += 1
-            self.state.tokens += targets.numel()
-            bar.update(targets.numel())
+            self.state.tokens += num_tokens
+            self.state.sequences += inputs.size(0)
+            bar.update(num_tokens)
             reason = self._stop_reason()
             due = progress.step_in_epoch in self.points or self.state.step in self.global_points
             if due or reason is not None:
@@ -202,22 +213,41 @@ class Trainer:
         if self.on_checkpoint is not None:
             self.on_checkpoint(self)
 
-    def train_step(self, inputs: torch.Tensor, targets: torch.Tensor, hidden: State) -> State:
-        """One optimizer step on one window; returns the state to carry into the next window.
+    def train_step(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        hidden: State,
+        mask: torch.Tensor | None = None,
+        num_tokens: int | None = None,
+    ) -> State:
+        """One optimizer step on one batch; returns the state to carry into the next window.
 
-        The whole of what a training step costs, so `lmexp.bench` times exactly this.
+        The loss is the mean NLL over the real targets: where `mask` (B, T) is False (padding)
+        a position is in neither the sum nor the count. The whole of what a training step
+        costs, so `lmexp.bench` times exactly this.
         """
+        if num_tokens is None:
+            num_tokens = targets.numel() if mask is None else int(mask.sum())
         # Truncated BPTT: keep the state's values across windows but cut its graph, so memory
         # and compute stay bounded by one window.
         hidden = self.model.detach_state(hidden)
         if self.fused_loss:
             h, hidden = self.model.features(inputs, hidden)  # (B, T, H)
+            rows, wanted = h.flatten(0, 1), targets.flatten()
+            if mask is not None:  # only real targets reach the output layer
+                keep = mask.flatten()
+                rows, wanted = rows[keep], wanted[keep]
             out = self.model.output
-            loss = linear_cross_entropy(h.flatten(0, 1), out.weight, out.bias, targets.flatten())
+            loss = linear_cross_entropy(rows, out.weight, out.bias, wanted)
         else:
             with autocast(self.device, self.precision):
                 logits, hidden = self.model(inputs, hidden)  # (B, T, V)
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+            if mask is not None:
+                targets = targets.masked_fill(~mask, IGNORE)
+            loss = F.cross_entropy(
+                logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE
+            )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.clip_norm is not None:
@@ -225,7 +255,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)
         self.optimizer.step()
         # Accumulate on the device (no host sync per step): token-weighted sum of the NLL.
-        self._loss_sum += loss.detach().double() * targets.numel()
+        self._loss_sum += loss.detach().double() * num_tokens
         return hidden
 
     def _diverged(self, train_loss: float, val_ppl: float) -> bool:
@@ -241,7 +271,7 @@ class Trainer:
         train_seconds = time.monotonic() - self._epoch_start - progress.eval_seconds
         train_nll = self._loss_sum.item()
         t0 = time.monotonic()
-        val_nll, val_tokens = evaluate(self.model, self.valid_streams, self.seq_len, self.precision)
+        val_nll, val_tokens = evaluate(self.model, self.valid_data, precision=self.precision)
         synchronize(self.device)
         eval_seconds = time.monotonic() - t0
         progress.eval_seconds += eval_seconds
@@ -256,7 +286,7 @@ class Trainer:
             "epoch": epoch,
             "step": state.step,
             "tokens": state.tokens,
-            "sequences": state.step * self.train_streams.size(0),
+            "sequences": state.sequences,
             "wall_time_s": round(self.elapsed(), 3),
             "epoch_time_s": round(time.monotonic() - self._epoch_start, 3),
             "lr": lr,

@@ -5,19 +5,37 @@ Each corpus module owns finding, verifying and encoding its files; this package 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
 
 from lmexp.config import DataConfig
-from lmexp.data.batching import batchify, bptt_windows, count_targets, num_windows
-from lmexp.data.corpus import Corpus
+from lmexp.data.batching import (
+    Batch,
+    StreamBatches,
+    batchify,
+    bptt_windows,
+    count_targets,
+    num_windows,
+)
+from lmexp.data.bpe import BPE_FILE, load_bpe, save_bpe
+from lmexp.data.corpus import BOS, PAD, Corpus
 from lmexp.data.download import DataError
 from lmexp.data.ptb import load_ptb
 from lmexp.data.ptb_char import load_ptb_char
+from lmexp.data.sentences import SentenceBatches, split_sentences
 from lmexp.data.text import load_text
 from lmexp.data.text8 import load_text8
 from lmexp.data.vocab import Vocab
 
-CORPORA: dict[str, Callable[[DataConfig], Corpus]] = {
+log = logging.getLogger(__name__)
+
+# name -> loader(cfg, bpe): `bpe` is a trained BPE model to reuse instead of training one
+CORPORA: dict[str, Callable[[DataConfig, Any], Corpus]] = {
     "ptb": load_ptb,
     "ptb_char": load_ptb_char,
     "text": load_text,
@@ -25,17 +43,78 @@ CORPORA: dict[str, Callable[[DataConfig], Corpus]] = {
 }
 
 
-def load_corpus(cfg: DataConfig) -> Corpus:
-    """Load the corpus named by `cfg.name` through its registered loader."""
+def load_corpus(cfg: DataConfig, run_dir: str | Path | None = None) -> Corpus:
+    """Load the corpus named by `cfg.name` through its registered loader.
+
+    With `data.tokenizer=bpe`, a `tokenizer.json` already in `run_dir` (a resumed or scored run)
+    is reused, so the ids are the ones its checkpoints were trained on; otherwise one is trained.
+    """
     try:
         loader = CORPORA[cfg.name]
     except KeyError:
         raise ValueError(f"data.name={cfg.name!r} unknown; choose from {sorted(CORPORA)}") from None
-    return loader(cfg)
+    bpe = None
+    saved = Path(run_dir) / BPE_FILE if run_dir is not None else None
+    if cfg.tokenizer == "bpe" and saved is not None and saved.is_file():
+        bpe = load_bpe(saved)
+        log.info("reusing the BPE tokenizer of %s", saved)
+    return loader(cfg, bpe)
+
+
+Batches = StreamBatches | SentenceBatches
+
+
+def as_batches(data: Tensor | Batches, seq_len: int | None = None) -> Batches:
+    """Batches as they are; a (B, n) stream tensor from `batchify` read in `seq_len` windows."""
+    if isinstance(data, Tensor):
+        if seq_len is None:
+            raise ValueError("a stream tensor needs the seq_len of its windows")
+        return StreamBatches(data, seq_len)
+    return data
+
+
+def make_batches(
+    ids: Tensor,
+    corpus: Corpus,
+    cfg: DataConfig,
+    *,
+    train: bool,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> Batches:
+    """One split of `corpus` batched as its mode reads it: BPTT windows over `batch_size`
+    contiguous rows, or padded sentence batches (bucketed and reshuffled per epoch when
+    `train`). Evaluation uses `eval_batch_size` when it is set."""
+    size = cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size)
+    if corpus.mode == "stream":
+        return StreamBatches(batchify(ids, size).to(device), cfg.seq_len)
+    sequences, cut = split_sentences(ids, corpus.vocab.stoi[BOS], cfg.seq_len)
+    if cut:
+        log.warning(
+            "%d of %d sentences have more than data.seq_len=%d tokens and were cut to it; "
+            "raise data.seq_len to keep them whole",
+            cut,
+            len(sequences),
+            cfg.seq_len,
+        )
+    pad_id = corpus.vocab.stoi[PAD]
+    return SentenceBatches(sequences, size, pad_id, seed if train else None, device)
+
+
+def save_corpus_tokenizer(corpus: Corpus, run_dir: str | Path) -> None:
+    """Write the corpus's BPE model (if any) to `run_dir/tokenizer.json`."""
+    if corpus.bpe is not None:
+        save_bpe(corpus.bpe, Path(run_dir) / BPE_FILE)
 
 
 __all__ = [
     "CORPORA",
+    "Batch",
+    "Batches",
+    "SentenceBatches",
+    "StreamBatches",
+    "as_batches",
+    "make_batches",
     "Corpus",
     "DataError",
     "Vocab",
@@ -43,5 +122,6 @@ __all__ = [
     "bptt_windows",
     "count_targets",
     "load_corpus",
+    "save_corpus_tokenizer",
     "num_windows",
 ]

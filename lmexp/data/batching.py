@@ -6,7 +6,9 @@ The scheme of PyTorch's word_language_model example, batch-first. No padding, no
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
 # batchify cuts the stream into batch_size contiguous rows, one per row of the batch, dropping
@@ -85,3 +87,45 @@ def bptt_windows(streams: Tensor, seq_len: int, start: int = 0) -> Iterator[tupl
         inputs = streams[:, pos : pos + length]  # (B, T)
         targets = streams[:, pos + 1 : pos + 1 + length]  # (B, T)
         yield inputs, targets
+
+
+class Batch(NamedTuple):
+    """One training or evaluation step's data.
+
+    `mask` is True where a target is a real token (None: all are); padding counts in neither
+    the loss nor `num_tokens`, the denominator of the batch's mean loss and of perplexity.
+    """
+
+    inputs: Tensor  # (B, T)
+    targets: Tensor  # (B, T)
+    mask: Tensor | None  # (B, T) bool
+    num_tokens: int
+
+
+class StreamBatches:
+    """Contiguous streams read in truncated-BPTT windows; the state carries across windows."""
+
+    carries_state = True
+
+    def __init__(self, streams: Tensor, seq_len: int) -> None:
+        self.streams, self.seq_len = streams, seq_len
+        self.batch_size = streams.size(0)
+        self.device = streams.device
+        self._len = num_windows(streams, seq_len)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def count_targets(self) -> int:
+        return count_targets(self.streams)
+
+    def iterate(self, start: int = 0, epoch: int = 0) -> Iterator[Batch]:
+        """The windows from the `start`-th on (every epoch reads them in the same order)."""
+        for inputs, targets in bptt_windows(self.streams, self.seq_len, start):
+            yield Batch(inputs, targets, None, targets.numel())
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self.iterate()
+
+    def to(self, device: torch.device | str) -> StreamBatches:
+        return StreamBatches(self.streams.to(device), self.seq_len)

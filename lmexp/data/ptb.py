@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from lmexp.config import DataConfig
 from lmexp.data import files
 from lmexp.data.corpus import UNK, Corpus
 from lmexp.data.download import DataError
+from lmexp.data.encode import encode_texts
 from lmexp.data.tokenizers import word_tokens
-from lmexp.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,9 @@ def ensure_files(
     return files.ensure_files(PTB, root, download, mirrors, timeout=timeout)
 
 
-def read_tokens(path: Path) -> list[str]:
-    """Whitespace-split tokens with <eos> closing every line, as the scaffold and Mikolov count.
+def read_text(path: Path) -> str:
+    """The file's lines with their words separated by single spaces (the files pad every line
+    with a space at each end), each line closed by a newline.
 
     The files already carry <unk> for rare words, so no further normalisation happens here.
     """
@@ -72,23 +72,43 @@ def read_tokens(path: Path) -> list[str]:
             f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); "
             "replace it with the original file"
         ) from err
-    tokens = word_tokens(text)
-    if not tokens:
+    if not text.strip():
         raise DataError(f"{path} is empty; replace it with the original file")
-    return tokens
+    return "".join(" ".join(line.split()) + "\n" for line in text.splitlines())
 
 
-def load_ptb(cfg: DataConfig) -> Corpus:
-    """Locate, verify and encode PTB; the vocabulary comes from train only (10,000 types)."""
-    root = files.resolve_root(cfg.root, cfg.name)
+def read_tokens(path: Path) -> list[str]:
+    """Whitespace-split tokens with <eos> closing every line, as the scaffold and Mikolov count."""
+    return word_tokens(read_text(path))
+
+
+def read_ptb(cfg: DataConfig) -> tuple[Path, dict[str, str]]:
+    """The folder PTB was found in (data=ptb and ptb_char share it) and each split's text."""
+    root = files.resolve_root(cfg.root, "ptb")
     paths = ensure_files(root, cfg.download, list(cfg.mirrors) or DEFAULT_MIRRORS)
-    tokens = {split: read_tokens(path) for split, path in paths.items()}
+    return root, {split: read_text(path) for split, path in paths.items()}
+
+
+def load_ptb(cfg: DataConfig, bpe: Any = None) -> Corpus:
+    """Locate, verify and encode PTB as words (10,000 types from train) or BPE pieces."""
+    root, texts = read_ptb(cfg)
     # unk only matters for text from outside the corpus (prompts): every PTB split is closed
     # over the train vocabulary, which the checksums guarantee.
-    vocab = Vocab.build(tokens["train"], unk=UNK)
-    ids = {
-        split: torch.tensor(vocab.encode(seq), dtype=torch.long) for split, seq in tokens.items()
-    }
-    corpus = Corpus(vocab=vocab, **ids)
-    log.info("loaded %s from %s: vocab %d, tokens %s", cfg.name, root, len(vocab), corpus.counts())
+    corpus = encode_texts(
+        texts,
+        tokenizer=cfg.tokenizer or "word",
+        mode=cfg.mode,
+        unk=UNK,
+        vocab_size=cfg.vocab_size,
+        bpe=bpe,
+    )
+    log.info(
+        "loaded %s from %s (%s, %s): vocab %d, tokens %s",
+        cfg.name,
+        root,
+        corpus.tokenizer,
+        corpus.mode,
+        len(corpus.vocab),
+        corpus.counts(),
+    )
     return corpus

@@ -1,31 +1,29 @@
-"""Any corpus of your own: `<root>/train.txt`, `valid.txt`, `test.txt`, as words or characters.
+"""Any corpus of your own: `<root>/train.txt`, `valid.txt`, `test.txt`, as words, characters
+or subwords.
 
     python -m lmexp.train data=text data.root=/path/to/corpus data.tokenizer=char
+    python -m lmexp.train data=text data.root=/path/to/corpus data.tokenizer=bpe data.mode=sentences
 
-The files are UTF-8 text read as one stream per split. `data.tokenizer=word` splits on
-whitespace and closes every line with `<eos>` (as PTB); `char` makes every character a token,
-the newline included. The vocabulary comes from train only, with `<unk>` for what valid, test or
-a prompt holds that train does not. There are no digests to check and nothing to download:
-the files are yours.
+The files are UTF-8 text. `data.tokenizer=word` splits on whitespace and closes every line with
+`<eos>` (as PTB); `char` makes every character a token, the newline included; `bpe` trains a
+byte-level BPE of `data.vocab_size` pieces on train.txt (bpe.py). `data.mode=sentences` makes
+each non-empty line one sequence `<s> ... </s>` instead (encode.py). The vocabulary comes from
+train only, with `<unk>` for what valid, test or a prompt holds that train does not (BPE has
+no unknowns). There are no digests to check and nothing to download: the files are yours.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from lmexp.config import DataConfig
-from lmexp.data.corpus import EOS, UNK, Corpus
+from lmexp.data.corpus import UNK, Corpus
 from lmexp.data.download import DataError
-from lmexp.data.tokenizers import char_tokens, word_tokens
-from lmexp.data.vocab import Vocab
+from lmexp.data.encode import SPLITS, encode_texts
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "valid", "test")
-LINE_END = "\n"  # what a character sequence starts after
 
 
 def _read(path: Path) -> str:
@@ -43,27 +41,30 @@ def _read(path: Path) -> str:
     return text
 
 
-def load_text(cfg: DataConfig) -> Corpus:
+def load_text(cfg: DataConfig, bpe: Any = None) -> Corpus:
     """Read the three files, split them with `data.tokenizer`, build the vocabulary on train."""
     if not cfg.root:
         raise DataError("data=text needs data.root=<folder with train.txt, valid.txt, test.txt>")
     root = Path(cfg.root).expanduser()
     texts = {split: _read(root / f"{split}.txt") for split in SPLITS}
-    if cfg.tokenizer == "word":
-        tokens = {split: word_tokens(text) for split, text in texts.items()}
-        start = EOS
-    else:
-        tokens = {split: char_tokens(text) for split, text in texts.items()}
-        start = LINE_END if LINE_END in tokens["train"] else " "
-    vocab = Vocab.build([*tokens["train"], start], unk=UNK)
-    ids = {k: torch.tensor(vocab.encode(v), dtype=torch.long) for k, v in tokens.items()}
-    corpus = Corpus(vocab=vocab, tokenizer=cfg.tokenizer, start=start, **ids)
-    unknown = {k: int((v == vocab.stoi[UNK]).sum()) for k, v in ids.items() if k != "train"}
+    corpus = encode_texts(
+        texts,
+        tokenizer=cfg.tokenizer or "word",
+        mode=cfg.mode,
+        unk=UNK,
+        vocab_size=cfg.vocab_size,
+        bpe=bpe,
+    )
+    unknown = {}
+    if UNK in corpus.vocab:
+        unk_id = corpus.vocab.stoi[UNK]
+        unknown = {k: int((getattr(corpus, k) == unk_id).sum()) for k in ("valid", "test")}
     log.info(
-        "loaded text corpus from %s (%s): vocab %d, tokens %s, <unk> in valid/test %s",
+        "loaded text corpus from %s (%s, %s): vocab %d, tokens %s, <unk> in valid/test %s",
         root,
-        cfg.tokenizer,
-        len(vocab),
+        corpus.tokenizer,
+        corpus.mode,
+        len(corpus.vocab),
         corpus.counts(),
         unknown,
     )

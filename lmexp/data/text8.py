@@ -14,6 +14,7 @@ No public host serves these two slices: put them in the data folder, or name a m
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 
@@ -45,7 +46,7 @@ TEXT8 = files.CorpusFiles(
 WORD_BOUNDARY = " "  # what a character sequence starts after
 
 
-def load_text8(cfg: DataConfig) -> Corpus:
+def load_text8(cfg: DataConfig, bpe: Any = None) -> Corpus:
     """Verify the two slices, carve validation from the end of train, encode characters."""
     root = files.resolve_root(cfg.root, cfg.name)
     paths = files.ensure_files(TEXT8, root, cfg.download, list(cfg.mirrors) or TEXT8.mirrors)

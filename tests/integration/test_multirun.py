@@ -73,21 +73,49 @@ def test_bad_override_fails_before_training(tmp_path, data_dir) -> None:
     assert not (tmp_path / "run" / "metrics.csv").exists()
 
 
-def test_a_text_corpus_of_user_files_trains_with_each_tokenizer(tmp_path, data_dir) -> None:
+def test_a_text_corpus_of_user_files_trains_with_each_tokenizer_and_mode(tmp_path, data_dir):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     lines = (data_dir / "ptb" / "ptb.valid.txt").read_text().splitlines()
     for name, part in (("train", lines[:600]), ("valid", lines[600:700]), ("test", lines[700:800])):
         (corpus / f"{name}.txt").write_text("\n".join(part) + "\n")
     sweep = tmp_path / "sweep"
-    args = ["-m", "data=text", f"data.root={corpus}", "data.tokenizer=word,char"]
+    args = [
+        "-m",
+        "data=text",
+        f"data.root={corpus}",
+        "data.tokenizer=word,char,bpe",
+        "data.mode=stream,sentences",
+        "data.vocab_size=400",
+        "data.seq_len=60",
+    ]
     proc = _train([*args, *TINY, f"hydra.sweep.dir={sweep}"], data_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
-    assert len(jobs) == 2
-    tokenizers = []
+    assert len(jobs) == 6
+    seen = []
     for job in jobs:
         summary = json.loads((job / "summary.json").read_text())
         assert summary["status"] == "completed" and math.isfinite(summary["best_val_ppl"])
-        tokenizers.append(json.loads((job / "corpus.json").read_text())["tokenizer"])
-    assert sorted(tokenizers) == ["char", "word"]
+        info = json.loads((job / "corpus.json").read_text())
+        seen.append((info["tokenizer"], info["mode"]))
+        assert (job / "tokenizer.json").is_file() == (info["tokenizer"] == "bpe")
+        if info["tokenizer"] == "bpe" and info["mode"] == "sentences":
+            bpe_sentences = job
+    assert sorted(seen) == sorted(
+        (t, m) for t in ("word", "char", "bpe") for m in ("stream", "sentences")
+    )
+    # the BPE run scores and samples with its own saved tokenizer, from <s>
+    evaluation = run_module("lmexp.evaluate", [str(bpe_sentences)], data_dir, 300)
+    assert evaluation.returncode in (0, 1), evaluation.stderr[-2000:]
+    result = json.loads((bpe_sentences / "evaluation" / "test_best.json").read_text())
+    test_ppl = json.loads((bpe_sentences / "summary.json").read_text())["test_ppl"]
+    assert result["perplexity"] == pytest.approx(test_ppl, rel=1e-4)
+    sample = run_module(
+        "lmexp.generate",
+        [str(bpe_sentences), "--prompt", "the company", "--lengths", "5", "--num", "2"],
+        data_dir,
+        300,
+    )
+    assert sample.returncode == 0, sample.stderr[-2000:]
+    assert "[the company]" in sample.stdout

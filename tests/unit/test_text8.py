@@ -49,7 +49,7 @@ def test_char_and_word_splitting() -> None:
     assert split_text("a b\nc", "word") == ["a", "b", "<eos>", "c"]
     assert split_text("a b\n", "word") == ["a", "b", "<eos>"]
     with pytest.raises(ValueError, match="choose from"):
-        split_text("x", "bpe")
+        split_text("x", "sentencepiece")
 
 
 def test_valid_fraction_outside_0_1_is_refused() -> None:

@@ -40,8 +40,3 @@ def test_missing_root_or_file_says_what_to_put_where(tmp_path: Path) -> None:
     (root / "test.txt").unlink()
     with pytest.raises(DataError, match=r"data=text needs test.txt in .*put train.txt"):
         load_corpus(DataConfig(name="text", root=str(root)))
-
-
-def test_unknown_tokenizer_is_refused_by_the_config() -> None:
-    with pytest.raises(ValueError, match="data.tokenizer='bpe' unknown; choose word or char"):
-        DataConfig(name="text", tokenizer="bpe")
