@@ -50,13 +50,17 @@ HYPERPARAMETERS = {
     "weight_decay": "optim.weight_decay",
     "max_epochs": "trainer.max_epochs",
     "max_steps": "trainer.max_steps",
+    "max_sequences": "trainer.max_sequences",  # seed 003's budget; absent in older jobs: None
     "max_minutes": "trainer.max_minutes",
     "clip_norm": "trainer.clip_norm",
     "seed": "seed",
 }
 
 # Curve columns the analysis needs; absent ones (an old or truncated header) become NaN.
-CURVE_COLUMNS = ("epoch", "wall_time_s", "train_ppl", "val_ppl", "tokens_per_s")
+CURVE_COLUMNS = (
+    "epoch", "sequences", "wall_time_s", "train_loss", "train_ppl", "val_loss", "val_ppl",
+    "tokens_per_s",
+)  # fmt: skip
 _JOB_NAME = re.compile(r"^(?P<num>\d+)-(?P<model>[^-]+)-(?P<optim>.+)$")
 
 

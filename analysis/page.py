@@ -23,8 +23,10 @@ SECTIONS = (
     ("experiment", "Learning curves of each experiment"),
     ("optimizer", "Validation curves by optimizer"),
     ("architecture", "Validation curves by architecture"),
+    ("study", "Loss vs sequences and sequence budget"),  # only for sequence budgets (studies)
     ("internals", "Inside the models"),  # only when lmexp.internals has run (analysis.internals)
 )
+OPTIONAL_SECTIONS = frozenset({"study", "internals"})  # shown only when they have figures
 
 SAMPLES_HEADING = "Appendix: generated text"
 
@@ -73,9 +75,9 @@ def _not_plotted(content: Content) -> list[str]:
 
 
 def _sections(content: Content) -> list[tuple[str, str]]:
-    """The sections to show: every standard one, "internals" only when it has figures."""
+    """The sections to show: every standard one, the optional ones only when they have figures."""
     kinds = {f.kind for f in content.figures}
-    return [(k, h) for k, h in SECTIONS if k != "internals" or k in kinds]
+    return [(k, h) for k, h in SECTIONS if k not in OPTIONAL_SECTIONS or k in kinds]
 
 
 def _numbered(content: Content) -> list[tuple[int, FigureFile]]:

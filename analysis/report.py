@@ -17,6 +17,7 @@ from analysis.figures import make_figures
 from analysis.formats import write_table
 from analysis.internals import internals_figures, sample_files
 from analysis.page import Content, render_html, render_markdown
+from analysis.studies import batch_time_table, study_figures
 from analysis.tables import commands_table, results_table, status_table
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,17 @@ writes into --out:
                          numbered 1..N, best validation perplexity per architecture in bold
   commands.{md,tex,csv}  Table 2: the command that reproduces each numbered experiment
   status.{md,tex,csv}    Table 3: each job's status, stop reason and error
+  batch_time.{md,tex,csv}
+                         Table 4, only when data.batch_size varies: each job's wall-clock time
+                         (last metrics row) and final train/validation loss, sorted by batch size
   figures/*.{png,pdf}    learning curves per experiment, per optimizer, per architecture,
-                         and an architecture x optimizer overview
+                         and an architecture x optimizer overview; for seed 003's studies also
+  figures/loss-vs-sequences.{png,pdf}
+                         only for jobs with trainer.max_sequences set: train and validation
+                         loss vs sequences seen, one line per job
+  figures/final-loss-vs-budget.{png,pdf}
+                         only when trainer.max_sequences varies: final train and validation
+                         loss of each completed job vs its sequence budget
   report.html            everything above in one self-contained page (images inlined)
   report.md              the same in Markdown, linking the figure files
 
@@ -82,11 +92,15 @@ def build_report(paths: Sequence[Path], out_dir: Path, title: str = "lmexp resul
     results = results_table(collection.jobs)
     ordered = results.raw
     tables = [results, commands_table(collection.jobs), status_table(ordered)]
+    batch_time = batch_time_table(ordered, collection.curves)
+    if batch_time is not None:
+        tables.append(batch_time)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for number, table in enumerate(tables, start=1):
         written += write_table(table, out_dir, number)
     figures = make_figures(ordered, collection.curves, out_dir / "figures")
+    figures += study_figures(ordered, collection.curves, out_dir / "figures")
     figures += internals_figures(ordered, out_dir / "figures")
     samples = sample_files(ordered)
     content = Content(title, [str(p) for p in paths], tables, figures, ordered, samples)

@@ -20,8 +20,8 @@ from analysis.style import ARCH_ORDER, OPTIM_ORDER, arch_name, optim_name, rank
 SORT_KEYS = (
     "lr", "batch_size", "seq_len", "hidden_size", "emb_size", "num_layers", "dropout",
     "num_heads", "ff_size", "nonlinearity", "impl", "gru_variant", "attn_impl", "precision",
-    "decay", "weight_decay", "clip_norm", "max_epochs",
-    "max_steps", "max_minutes", "tie_weights", "seed", "sweep", "job_num", "job_id",
+    "decay", "weight_decay", "clip_norm", "max_epochs", "max_steps", "max_sequences",
+    "max_minutes", "tie_weights", "seed", "sweep", "job_num", "job_id",
 )  # fmt: skip
 
 
@@ -75,6 +75,13 @@ HYPER_COLUMNS = (
     Column("Clip", "clip_norm", "gradient-norm clip", always=False),
     Column("MaxEp", "max_epochs", "epoch budget", always=False),
     Column("MaxSteps", "max_steps", "step budget", always=False),
+    Column(
+        "MaxSeq",
+        "max_sequences",
+        "sequence budget (training sequences)",
+        lambda v: fmt_num(v, ".0f"),  # 1000000, not 1e+06
+        always=False,
+    ),
     Column("MaxMin", "max_minutes", "wall-clock budget (min)", always=False),
     Column("Tied", "tie_weights", "tied input/output embeddings", str, False, False),
     Column("Seed", "seed", "random seed", always=False),

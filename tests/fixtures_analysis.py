@@ -25,8 +25,9 @@ BASE_CONFIG: dict[str, Any] = {
               "max_len": 512, "tie_weights": False},
     "optim": {"name": "sgd", "lr": 5.0, "decay": 1.15, "flat_epochs": 0, "compounding": False,
               "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0},
-    "trainer": {"max_epochs": 1, "max_steps": None, "max_tokens": None, "max_minutes": None,
-                "clip_norm": 0.25, "eval_every": 0.25, "progress": "auto"},
+    "trainer": {"max_epochs": 1, "max_steps": None, "max_tokens": None, "max_sequences": None,
+                "max_minutes": None, "clip_norm": 0.25, "eval_every": 0.25,
+                "eval_every_budget": None, "progress": "auto"},
     "seed": 1111,
     "device": "auto",
     "threads": None,
@@ -126,6 +127,39 @@ def job(sweep: Path, num: int, arch: str, opt: str, vals: list[float], **kw: Any
         rows=rows,
         summary=summary,
         **kw,
+    )
+
+
+def study_job(
+    sweep: Path,
+    num: int,
+    vals: list[float],
+    *,
+    max_sequences: int | None,
+    extra: dict[str, Any] | None = None,
+    seconds_per_point: float = 10.0,
+    status: str = "completed",
+) -> Path:
+    """A seed-003 job `<num>-rnn_attn-adam`: validation ppls `vals` at evenly spaced points.
+
+    With a budget the points sit at k/len(vals) of `max_sequences` (the last one at the budget),
+    without one 2000 sequences apart. train_loss = ln(1.3 val), val_loss = ln(val), wall time
+    k * seconds_per_point; `extra` sets dotted config keys (e.g. "data.batch_size").
+    """
+    rows = curve(vals, seconds_per_point=seconds_per_point)
+    spacing = max_sequences / len(vals) if max_sequences else 2000
+    for k, row in enumerate(rows, start=1):
+        row["sequences"] = round(k * spacing)
+    command = "python -m lmexp.train model=rnn_attn optim=adam"
+    summary = completed_summary(rows, command=command, status=status, stop_reason="max_steps")
+    return write_job(
+        sweep,
+        f"{num}-rnn_attn-adam",
+        model={"name": "rnn_attn"},
+        optim={"name": "adam", "lr": 0.001},
+        rows=rows,
+        summary=summary,
+        extra={"trainer.max_sequences": max_sequences, **(extra or {})},
     )
 
 

@@ -35,6 +35,9 @@ def test_all_files_are_written(report) -> None:
         assert (report / name).stat().st_size > 0, name
     assert len(list((report / "figures").glob("*.png"))) == 17
     assert len(list((report / "figures").glob("*.pdf"))) == 17
+    # no sequence budget and one batch size: none of seed 003's study outputs
+    assert not list(report.glob("batch_time.*"))
+    assert not list((report / "figures").glob("*loss-vs-*"))
 
 
 def test_html_is_self_contained_with_captions_in_place(report) -> None:
@@ -83,6 +86,8 @@ def test_help_describes_inputs_and_outputs(capsys) -> None:
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "--out DIR" in text and "report.html" in text and "recursively" in text
+    for name in ("batch_time.{md,tex,csv}", "loss-vs-sequences", "final-loss-vs-budget"):
+        assert name in text, name
 
 
 def test_jobs_with_almost_nothing_still_make_a_report(tmp_path) -> None:
