@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,18 @@ def read_yaml(path: Path) -> Any:
     return _read(path, yaml.safe_load)
 
 
+def resolve_interpolations(config: dict[str, Any]) -> dict[str, Any]:
+    """Hydra saves a job's config unresolved: `hidden_size: ${model.emb_size}` becomes the
+    value it stood for. A value that cannot be resolved here (a resolver of another program)
+    leaves the config as it was written."""
+    try:
+        resolved = OmegaConf.to_container(OmegaConf.create(config), resolve=True)
+    except Exception as exc:  # noqa: BLE001 - any resolver error: keep the written values
+        log.warning("config interpolations left unresolved: %s", exc)
+        return config
+    return resolved if isinstance(resolved, dict) else config
+
+
 def _lookup(config: dict[str, Any], dotted: str) -> Any:
     node: Any = config
     for key in dotted.split("."):
@@ -273,7 +286,7 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
 
 
 def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    config = read_yaml(job_dir / ".hydra" / "config.yaml") or {}
+    config = resolve_interpolations(read_yaml(job_dir / ".hydra" / "config.yaml") or {})
     overrides = [str(o) for o in read_yaml(job_dir / ".hydra" / "overrides.yaml") or []]
     summary = read_summary(job_dir / "summary.json")
     curve = read_metrics(job_dir / "metrics.csv")

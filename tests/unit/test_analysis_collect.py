@@ -116,3 +116,14 @@ def test_a_report_written_inside_the_sweep_is_not_a_job(tmp_path) -> None:
     for name in ("results.csv", "report.md", "figures/exp01-rnn-sgd.png"):
         (sweep / "report" / name).write_text("x")
     assert [p.name for p in find_job_dirs([sweep])] == ["0-rnn-sgd"]
+
+
+def test_interpolations_in_the_saved_config_are_resolved(tmp_path) -> None:
+    # Hydra saves `hidden_size: ${model.emb_size}` (conf/experiment/seed003.yaml) unresolved
+    sweep = tmp_path / "widths"
+    for num, width in enumerate((64, 256)):
+        model = {"emb_size": width, "hidden_size": "${model.emb_size}"}
+        job(sweep, num, "rnn_attn", "adam", [300.0, 250.0], model=model)
+    frame = collect([sweep]).jobs.set_index("job_id")
+    assert frame.loc["widths/0-rnn_attn-adam", "hidden_size"] == 64
+    assert frame.loc["widths/1-rnn_attn-adam", "hidden_size"] == 256
