@@ -7,10 +7,10 @@
 Seed 003 §7.7: the next token is drawn from Q = softmax(g / τ), g the next-token logits; τ = 0
 is greedy (argmax). `--top-k` keeps only the k most likely tokens and `--top-p` the smallest set
 whose probability reaches p, both renormalised, before drawing. Without a prompt a sample
-starts after the corpus's boundary token (`<eos>` for words, a space for characters), or from
-a token drawn uniformly from the vocabulary (`--start random`, seed 001 §5.3). By default it
-writes `--num` samples of seq_len tokens and `--num` of 2 x seq_len, as seed 001 asks, to
-`<run_dir>/samples/`.
+starts after the corpus's boundary token (`<eos>` for words, a space for characters, `<s>` in
+sentence mode), or from a token drawn uniformly from the vocabulary (`--start random`, seed 001
+§5.3). BPE pieces are shown decoded to text. By default it writes `--num` samples of seq_len
+tokens and `--num` of 2 x seq_len, as seed 001 asks, to `<run_dir>/samples/`.
 
 Recurrent models step their hidden state one token at a time. The Transformer re-reads a
 sliding window of its last seq_len tokens, the context length it was trained on, at every
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("boundary", "random"),
         default="boundary",
         help="without a prompt: after the corpus's boundary token (<eos> for words, a space for "
-        "characters; default) or from a uniformly drawn token",
+        "characters, <s> in sentence mode; default) or from a uniformly drawn token",
     )
     parser.add_argument("--num", type=int, default=10, help="samples per length (default 10)")
     parser.add_argument(

@@ -18,7 +18,7 @@ PYTHON=${PYTHON:-python}
 PROMPT=${PROMPT:-"the company said"}   # the seed's "Once upon a time there was a", for PTB
 
 usage() {
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 

@@ -68,3 +68,17 @@ def test_adam_step_is_the_textbook_update_by_hand() -> None:
         v = (0.999 * 0.001 * g1**2 + 0.001 * g2**2) / (1 - 0.999**2)
         expected.append(start - 0.1 * m / (v**0.5 + 1e-8))
     assert p.detach().tolist() == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_weight_decay_is_l2_added_to_the_gradient(name: str) -> None:
+    # grad = 0.5 from the loss, + 0.1 * p = 0.2 from L2: 0.7 in all
+    p = torch.nn.Parameter(torch.tensor([2.0]))
+    optimizer = build_optimizer([p], OptimConfig(name=name, lr=0.1, weight_decay=0.1))
+    (0.5 * p).sum().backward()
+    optimizer.step()
+    if name == "sgd":
+        assert p.item() == pytest.approx(2.0 - 0.1 * 0.7)
+    else:  # Adam's first step moves by lr * sign(grad) whatever its size: the L2 term did
+        assert p.item() == pytest.approx(2.0 - 0.1, rel=1e-6)
+        assert optimizer.state[p]["exp_avg"].item() == pytest.approx(0.1 * 0.7)
