@@ -11,9 +11,10 @@ For each run it writes `<run_dir>/internals/timestep_loss.csv` and `grad_flow.cs
   window to window, the Transformer seeing each window alone), so its token-weighted mean is
   the run's validation loss. In sentence mode t counts from each sentence's `<s>` and padding
   is left out.
-- **Gradient flow** ‖∇_{h_t} L_T‖: for the first training minibatch (zero initial state,
-  dropout off), the gradient of the loss at the window's final step T with respect to the state
-  the model holds after reading token t: every layer's h_t for recurrent models (the LSTM's cell
+- **Gradient flow** ‖∇_{h_t} L_T‖: for the first training minibatch (in sentence mode the
+  batch of the longest training sentences; zero initial state, dropout off), the gradient of
+  the loss at the window's final step T with respect to the state the model holds after
+  reading token t: every layer's h_t for recurrent models (the LSTM's cell
   state c_t is held fixed, as a separate variable), the residual stream entering the top block
   for the Transformer. Recurrent models read the window one token at a time so that each h_t is
   a node of the autograd graph; the Transformer reads it at once. The norm is taken per
@@ -161,8 +162,11 @@ def run_internals(lm: ScoringLM, split: str = "valid") -> tuple[list[dict], list
     data = make_batches(getattr(corpus, split), corpus, cfg.data, train=False, device=lm.device)
     losses = timestep_loss(lm.model, data)
     train = make_batches(corpus.train, corpus, cfg.data, train=False, device=lm.device)
-    inputs, targets, mask, _ = next(iter(train))
-    if mask is not None:  # sentences: the rows whose last position is a real target
+    # streams: the first window; sentences (sorted by length): the last batch, the longest
+    # sentences, and of it the rows whose last position is a real target
+    first = 0 if train.carries_state else len(train) - 1
+    inputs, targets, mask, _ = next(iter(train.iterate(start=first)))
+    if mask is not None:
         inputs, targets = inputs[mask[:, -1]], targets[mask[:, -1]]
     return losses, gradient_flow(lm.model, inputs, targets)
 

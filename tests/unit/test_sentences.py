@@ -158,3 +158,62 @@ def test_a_padded_training_step_follows_the_gradient_of_the_real_tokens_only(cfg
     expected = reference.state_dict().values()
     for (name, got), want in zip(model.state_dict().items(), expected, strict=True):
         assert torch.allclose(got, want, atol=1e-5), name
+
+
+def test_sentence_training_resumed_mid_epoch_replays_the_same_batches() -> None:
+    sentences = _random_sentences(40)
+    cfg = TrainerConfig(max_epochs=2, eval_every=0.5, checkpoint_every=3, progress="off")
+
+    def trainer(rows: list, snaps: list) -> Trainer:
+        torch.manual_seed(0)
+        model = build_model(MODELS[0], vocab_size=30)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+
+        def save(t: Trainer) -> None:
+            snaps.append((t.snapshot(), copy.deepcopy(model.state_dict()), optimizer))
+
+        return Trainer(
+            model,
+            optimizer,
+            lambda e: 0.5,
+            SentenceBatches(sentences, 4, 0, shuffle_seed=7),
+            SentenceBatches(sentences, 8, 0),
+            None,
+            cfg,
+            lambda point: rows.append(point.row),
+            save,
+        )
+
+    rows: list = []
+    snaps: list = []
+    trainer(rows, snaps).fit()
+    snapshot, weights, _ = next(s for s in snaps if s[0]["fit"]["step"] == 12)  # epoch 2, batch 2
+    assert snapshot["progress"]["step_in_epoch"] == 2
+    again: list = []
+    resumed = trainer(again, [])
+    resumed.model.load_state_dict(weights)  # plain SGD keeps no optimizer state
+    resumed.restore(snapshot)
+    resumed.fit()
+    keys = ("step", "sequences", "tokens", "train_loss", "val_loss")
+    later = [r for r in rows if r["step"] > 12]
+    assert [[r[k] for k in keys] for r in again] == [[r[k] for k in keys] for r in later]
+    assert rows[-1]["sequences"] == 80 and rows[-1]["tokens"] == 2 * sum(
+        len(s) - 1 for s in sentences
+    )
+
+
+def test_per_position_loss_of_sentences_counts_real_tokens_and_sums_to_the_evaluation() -> None:
+    from lmexp.internals import timestep_loss
+
+    torch.manual_seed(0)
+    model = build_model(MODELS[5], vocab_size=30)
+    sentences = _random_sentences(25)
+    data = SentenceBatches(sentences, batch_size=8, pad_id=0)
+    rows = timestep_loss(model, data)
+    nll, count = evaluate(model, data)
+    assert rows[0]["tokens"] == 25  # every sentence predicts a token after <s>
+    assert [r["tokens"] for r in rows] == [
+        sum(len(s) - 1 > t for s in sentences) for t in range(len(rows))
+    ]
+    assert sum(r["tokens"] for r in rows) == count
+    assert sum(r["loss"] * r["tokens"] for r in rows) == pytest.approx(nll, rel=1e-6)
