@@ -38,7 +38,11 @@ from analysis.figures import DPI, LEGEND_COLUMNS, FigureFile, _save
 from analysis.formats import MISSING, Table
 from analysis.tables import Column, fmt_num, job_label, varies, varying_hyper_columns
 
-SPLITS = (("train_loss", "Training loss"), ("val_loss", "Validation loss"))
+# metrics.csv's train_loss is a running mean over the epoch so far, which drops at every epoch
+# boundary; a sequence budget knows no epochs, so these plots show the mean over the sequences
+# trained since the previous evaluation instead (derived: `interval_train_loss`).
+TRAIN_INTERVAL = "train_loss_interval"
+SPLITS = ((TRAIN_INTERVAL, "Training loss"), ("val_loss", "Validation loss"))
 LOSS_LABEL = "loss (nats per token)"
 KIND = "study"  # the report page's section for these figures
 
@@ -57,20 +61,52 @@ def with_sequence_budget(ordered: pd.DataFrame) -> pd.DataFrame:
     return ordered[ordered["max_sequences"].map(_finite)]
 
 
+def interval_train_loss(curve: pd.DataFrame) -> np.ndarray:
+    """Per metrics row, the mean training NLL over the tokens trained since the previous row.
+
+    `train_loss` is token-weighted over the epoch so far, and the trainer evaluates at every
+    epoch end, so train_loss x (tokens since the epoch started) is the epoch's NLL sum at each
+    row; consecutive differences of it are the intervals' sums. A row that starts an epoch
+    (`epoch` crosses an integer) covers the tokens since that epoch began. NaN where the
+    columns are missing or a difference has no tokens.
+    """
+    if not {"epoch", "tokens", "train_loss"} <= set(curve):
+        return np.full(len(curve), math.nan)
+    out = []
+    current, epoch_start, prev_tokens, prev_sum = 0, 0.0, 0.0, 0.0
+    for epoch, tokens, loss in curve[["epoch", "tokens", "train_loss"]].to_numpy(float):
+        index = max(math.ceil(epoch - 1e-6) - 1, 0)  # 0-based epoch this row lies in
+        if index != current:
+            current, epoch_start, prev_sum = index, prev_tokens, 0.0
+        total = loss * (tokens - epoch_start)
+        span = tokens - prev_tokens
+        out.append((total - prev_sum) / span if span > 0 else math.nan)
+        prev_tokens, prev_sum = tokens, total
+    return np.asarray(out, dtype=float)
+
+
+def _values(curve: pd.DataFrame, column: str) -> np.ndarray | None:
+    if column == TRAIN_INTERVAL:
+        return interval_train_loss(curve)
+    return curve[column].to_numpy(float) if column in curve else None
+
+
 def loss_points(curve: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     """(sequences seen, loss) of every metrics row where both are finite, in file order."""
-    if "sequences" not in curve or column not in curve:
+    ys = _values(curve, column)
+    if "sequences" not in curve or ys is None:
         return np.array([]), np.array([])
-    xs, ys = curve["sequences"].to_numpy(float), curve[column].to_numpy(float)
+    xs = curve["sequences"].to_numpy(float)
     keep = np.isfinite(xs) & np.isfinite(ys)
     return xs[keep], ys[keep]
 
 
 def final_value(curve: pd.DataFrame, column: str) -> float:
     """`column` of the last metrics row; NaN without rows or without that column."""
-    if not len(curve) or column not in curve:
+    values = _values(curve, column)
+    if not len(curve) or values is None:
         return math.nan
-    return float(curve[column].iloc[-1])
+    return float(values[-1])
 
 
 def _line_colors(n: int) -> list[Any]:
@@ -155,8 +191,9 @@ def loss_vs_sequences_figure(
     fig.suptitle(title)
     drawn, skipped = jobs[drawable], jobs[[not d for d in drawable]]
     caption = (
-        f"Training loss (left: running mean over the epoch so far, dropout on) and validation "
-        f"loss (right) in nats per token against the number of training sequences seen so far, "
+        "Training loss (left: mean over the sequences trained since the previous point, "
+        "dropout on) and validation loss (right) in nats per token against the number of "
+        "training sequences seen so far, "
         f"one line per job trained with a sequence budget ({_numbers(drawn)}); one point per "
         "evaluation. Colour: job, ordered as in the results table; marker: experiment."
     )
@@ -202,7 +239,7 @@ def final_losses(ordered: pd.DataFrame, curves: dict[str, pd.DataFrame]) -> pd.D
             {
                 "setting": _setting(row, columns),
                 "max_sequences": float(row["max_sequences"]),
-                "train_loss": final_value(curve, "train_loss"),
+                "train_loss": final_value(curve, TRAIN_INTERVAL),
                 "val_loss": final_value(curve, "val_loss"),
                 "exp": int(row["exp"]),
                 "job_id": row["job_id"],
@@ -234,7 +271,7 @@ def final_loss_figure(
     colors = _line_colors(len(settings))
     for setting, color in zip(settings, colors, strict=True):
         group = points[points["setting"] == setting]
-        for ax, (column, _) in zip(axes, SPLITS, strict=True):
+        for ax, column in zip(axes, ("train_loss", "val_loss"), strict=True):
             keep = group[group[column].map(_finite)]
             ax.plot(keep["max_sequences"], keep[column], color=color, marker="o", label=setting)
     budgets = sorted(set(points.loc[finite, "max_sequences"]))
@@ -251,7 +288,8 @@ def final_loss_figure(
     budget_jobs = with_sequence_budget(ordered)
     left_out = budget_jobs[~budget_jobs["job_id"].isin(points["job_id"])]
     caption = (
-        "Final training loss (left: running mean over the last epoch, dropout on) and "
+        "Final training loss (left: mean over the sequences since the previous evaluation, "
+        "dropout on) and "
         "validation loss (right), in nats per token, taken from the last metrics row of each "
         f"completed job ({_numbers(points)}), against its sequence budget "
         "(trainer.max_sequences, log axis)."
@@ -301,7 +339,7 @@ def batch_time_table(ordered: pd.DataFrame, curves: dict[str, pd.DataFrame]) -> 
             "batch_size": row["batch_size"],
             **{c.source: row[c.source] for c in others},
             "wall_time_s": wall if _finite(wall) else float(row["wall_time_s"]),
-            "final_train_loss": final_value(curve, "train_loss"),
+            "final_train_loss": final_value(curve, TRAIN_INTERVAL),
             "final_val_loss": final_value(curve, "val_loss"),
             "status": row["status"],
         }
@@ -325,8 +363,9 @@ def batch_time_table(ordered: pd.DataFrame, curves: dict[str, pd.DataFrame]) -> 
         "experiment number of the results table; Time (s): the run's total wall-clock time in "
         "seconds, from its start to its final evaluation (the last metrics.csv row's "
         "wall_time_s, periodic validation included; summary.json's wall_time_s for a job "
-        "without metrics rows); Train loss: running mean training loss "
-        "over the last epoch and Val loss: validation loss, both at the last evaluation, in "
+        "without metrics rows); Train loss: mean training loss over the "
+        "sequences since the previous evaluation and Val loss: validation loss, both at the "
+        "last evaluation, in "
         "nats per token" + "".join(f"; {m}" for m in meanings) + f"; {MISSING}: not recorded."
     )
     numeric = [True, True, *(c.numeric for c in others), True, True, True, False]

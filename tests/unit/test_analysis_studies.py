@@ -16,8 +16,11 @@ import yaml
 from analysis.collect import collect
 from analysis.report import build_report
 from analysis.studies import (
+    TRAIN_INTERVAL,
     batch_time_table,
     final_losses,
+    final_value,
+    interval_train_loss,
     loss_points,
     loss_vs_sequences_figure,
 )
@@ -63,7 +66,7 @@ def test_loss_points_are_sequences_seen_and_natural_log_losses(width_report) -> 
     xs, ys = loss_points(curve, "val_loss")
     assert xs.tolist() == [5000, 10000, 15000, 20000]
     assert ys == pytest.approx([5.991465, 5.703782, 5.521461, 5.329816])  # ln 400 300 250 206.4
-    xs, ys = loss_points(curve, "train_loss")
+    xs, ys = loss_points(curve, "train_loss")  # the running mean, as metrics.csv has it
     assert ys[0] == pytest.approx(6.253829)  # ln 520
     curve.loc[1, "val_loss"] = math.inf  # a diverged point is not drawn
     assert loss_points(curve, "val_loss")[0].tolist() == [5000, 15000, 20000]
@@ -133,13 +136,14 @@ def test_batch_time_table_is_sorted_by_batch_size_with_times_and_final_losses(
     assert csv["wall_time_s"].tolist() == [80.0, 48.0, 32.0, 22.0]
     assert csv["final_val_loss"].tolist() == pytest.approx([5.298317, 5.393628, 5.480639, 5.598422])
     assert csv["final_train_loss"].tolist() == pytest.approx(
-        [5.560682, 5.655992, 5.743003, 5.860786]  # ln(1.3 x 200, 220, 240, 270)
+        # the last quarter's mean: 4 ln(1.3 v4) - 3 ln(1.3 v3), the running means being ln(1.3 v)
+        [4.891251, 5.394958, 5.502875, 5.751683]
     )
     table = md[md.index("**Table 4.**") :]
     rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| ")]
     cells = [[c.strip() for c in row] for row in rows]
     assert cells[0] == ["#", "BS", "IL", "Time (s)", "Train loss", "Val loss", "Status"]
-    assert cells[1] == ["4", "32", "0.002", "80.0", "5.561", "5.298", "completed"]
+    assert cells[1] == ["4", "32", "0.002", "80.0", "4.891", "5.298", "completed"]
     assert [row[1] for row in cells[1:]] == ["32", "64", "128", "256"]
     assert '<table id="batch_time">' in page and "wall_time_s" in page
     assert "\\begin{tabular}" in (out / "batch_time.tex").read_text()
@@ -182,7 +186,8 @@ def test_final_losses_are_the_last_rows_of_completed_jobs_by_budget(budget_sweep
     assert points["max_sequences"].tolist() == list(BUDGETS)  # the running job is left out
     assert points["val_loss"].tolist() == pytest.approx([5.703782, 5.521461, 5.298317, 5.010635])
     assert points["train_loss"].tolist() == pytest.approx(
-        [5.966147, 5.783825, 5.560682, 5.273000]  # ln(1.3 x 300, 250, 200, 150)
+        # the second half's mean: 2 ln(1.3 last) - ln(1.3 x 400)
+        [5.678465, 5.313822, 4.867534, 4.292170]
     )
     assert points["setting"].nunique() == 1 and points["setting"][0] == "RNN+Attn Adam"
 
@@ -213,3 +218,16 @@ def test_other_varying_settings_get_a_line_each(tmp_path) -> None:
 def test_results_table_shows_the_budget_only_when_it_varies(budget_sweep, width_report) -> None:
     assert "MaxSeq" in results_table(collect([budget_sweep]).jobs).headers
     assert "MaxSeq" not in results_table(collect([width_report[0]]).jobs).headers
+
+
+def test_interval_training_loss_undoes_the_running_mean_and_restarts_each_epoch() -> None:
+    # running means 4.0, 3.5 over epoch 0 (100 tokens each), then 3.0, 2.8 over epoch 1
+    curve = pd.DataFrame(
+        {"epoch": [0.5, 1.0, 1.5, 2.0], "tokens": [100, 200, 300, 400],
+         "train_loss": [4.0, 3.5, 3.0, 2.8], "sequences": [10, 20, 30, 40]}
+    )  # fmt: skip
+    # (3.5 x 200 - 400) / 100 = 3.0; epoch 1: 3.0 x 100 / 100; (2.8 x 200 - 300) / 100 = 2.6
+    assert interval_train_loss(curve).tolist() == pytest.approx([4.0, 3.0, 3.0, 2.6])
+    xs, ys = loss_points(curve, TRAIN_INTERVAL)
+    assert xs.tolist() == [10, 20, 30, 40] and ys[-1] == pytest.approx(2.6)
+    assert final_value(curve, TRAIN_INTERVAL) == pytest.approx(2.6)
