@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
+from lmexp.config import DataConfig
 from lmexp.data.bpe import bpe_itos, train_bpe
-from lmexp.data.corpus import BOS, EOS, EOS_SENTENCE, MODES, PAD, Corpus
+from lmexp.data.corpus import BOS, EOS, EOS_SENTENCE, MODES, PAD, UNK, Corpus
 from lmexp.data.tokenizers import line_tokens
 from lmexp.data.vocab import Vocab
 
@@ -88,3 +89,16 @@ def encode_texts(
         vocab = Vocab.build([*tokens["train"], *extra], unk=unk)
     ids = {k: torch.tensor(vocab.encode(v), dtype=torch.long) for k, v in tokens.items()}
     return Corpus(vocab=vocab, tokenizer=tokenizer, start=start, mode=mode, bpe=bpe, **ids)
+
+
+def encode_configured(texts: dict[str, str], cfg: DataConfig, bpe: Any = None) -> Corpus:
+    """`encode_texts` with the tokenizer (default: words), mode and BPE size of `cfg`; words
+    outside the train vocabulary (valid, test, prompts) become <unk>."""
+    return encode_texts(
+        texts,
+        tokenizer=cfg.tokenizer or "word",
+        mode=cfg.mode,
+        unk=UNK,
+        vocab_size=cfg.vocab_size,
+        bpe=bpe,
+    )

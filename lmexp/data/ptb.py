@@ -14,9 +14,9 @@ from typing import Any
 
 from lmexp.config import DataConfig
 from lmexp.data import files
-from lmexp.data.corpus import UNK, Corpus
+from lmexp.data.corpus import Corpus
 from lmexp.data.download import DataError
-from lmexp.data.encode import encode_texts
+from lmexp.data.encode import encode_configured
 from lmexp.data.tokenizers import word_tokens
 
 log = logging.getLogger(__name__)
@@ -94,14 +94,7 @@ def load_ptb(cfg: DataConfig, bpe: Any = None) -> Corpus:
     root, texts = read_ptb(cfg)
     # unk only matters for text from outside the corpus (prompts): every PTB split is closed
     # over the train vocabulary, which the checksums guarantee.
-    corpus = encode_texts(
-        texts,
-        tokenizer=cfg.tokenizer or "word",
-        mode=cfg.mode,
-        unk=UNK,
-        vocab_size=cfg.vocab_size,
-        bpe=bpe,
-    )
+    corpus = encode_configured(texts, cfg, bpe)
     log.info(
         "loaded %s from %s (%s, %s): vocab %d, tokens %s",
         cfg.name,

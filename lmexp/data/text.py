@@ -21,7 +21,7 @@ from typing import Any
 from lmexp.config import DataConfig
 from lmexp.data.corpus import UNK, Corpus
 from lmexp.data.download import DataError
-from lmexp.data.encode import SPLITS, encode_texts
+from lmexp.data.encode import SPLITS, encode_configured
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,7 @@ def load_text(cfg: DataConfig, bpe: Any = None) -> Corpus:
         raise DataError("data=text needs data.root=<folder with train.txt, valid.txt, test.txt>")
     root = Path(cfg.root).expanduser()
     texts = {split: _read(root / f"{split}.txt") for split in SPLITS}
-    corpus = encode_texts(
-        texts,
-        tokenizer=cfg.tokenizer or "word",
-        mode=cfg.mode,
-        unk=UNK,
-        vocab_size=cfg.vocab_size,
-        bpe=bpe,
-    )
+    corpus = encode_configured(texts, cfg, bpe)
     unknown = {}
     if UNK in corpus.vocab:
         unk_id = corpus.vocab.stoi[UNK]
