@@ -9,8 +9,9 @@ is greedy (argmax). `--top-k` keeps only the k most likely tokens and `--top-p` 
 whose probability reaches p, both renormalised, before drawing. Without a prompt a sample
 starts after the corpus's boundary token (`<eos>` for words, a space for characters, `<s>` in
 sentence mode), or from a token drawn uniformly from the vocabulary (`--start random`, seed 001
-§5.3). BPE pieces are shown decoded to text. By default it writes `--num` samples of seq_len
-tokens and `--num` of 2 x seq_len, as seed 001 asks, to `<run_dir>/samples/`.
+§5.3). BPE pieces are shown decoded to text; in sentence mode a sample ends at its first
+`</s>`. By default it writes `--num` samples of seq_len tokens and `--num` of 2 x seq_len, as
+seed 001 asks, to `<run_dir>/samples/`.
 
 Recurrent models step their hidden state one token at a time. The Transformer re-reads a
 sliding window of its last seq_len tokens, the context length it was trained on, at every
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor
 
 from lmexp.data.bpe import bpe_text
+from lmexp.data.corpus import EOS_SENTENCE
 from lmexp.scoring import ScoringLM, load
 
 
@@ -144,16 +146,26 @@ def render(lm: ScoringLM, ids: Sequence[int]) -> str:
     return ("" if lm.tokenizer in ("char", "ptb_char") else " ").join(tokens)
 
 
+def through_sentence_end(ids: Sequence[int], end_id: int) -> list[int]:
+    """The tokens up to and including the first `end_id`: a sentence-mode model was never
+    trained on what follows `</s>` (padding, masked out), so a sample ends there."""
+    ids = list(ids)
+    return ids[: ids.index(end_id) + 1] if end_id in ids else ids
+
+
 def write_samples(
     lm: ScoringLM,
     out: Path,
     samples: list[tuple[list[int], list[int]]],
     header: str,
 ) -> None:
-    """One sample per line: [prompt] continuation; a `#` header says how they were made."""
+    """One sample per line: [prompt] continuation; a `#` header says how they were made.
+    In sentence mode a continuation stops after its first `</s>`."""
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# {header}"]
     for prompt, continuation in samples:
+        if lm.mode == "sentences" and EOS_SENTENCE in lm.vocab:
+            continuation = through_sentence_end(continuation, lm.vocab.stoi[EOS_SENTENCE])
         shown = render(lm, prompt[1:])  # the boundary token is not part of the prompt
         lines.append((f"[{shown}] " if shown else "") + render(lm, continuation))
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -52,3 +52,10 @@ def test_sampling_follows_the_tempered_distribution() -> None:
 def test_bad_settings_are_refused(kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         Sampling(**kwargs)
+
+
+def test_a_sentence_sample_ends_at_its_first_sentence_end() -> None:
+    from lmexp.generate import through_sentence_end
+
+    assert through_sentence_end([5, 6, 2, 7, 2], end_id=2) == [5, 6, 2]
+    assert through_sentence_end([5, 6, 7], end_id=2) == [5, 6, 7]
