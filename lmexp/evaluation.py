@@ -33,13 +33,9 @@ def _grouped(
         yield torch.cat([w[0] for w in buffer]), torch.cat([w[1] for w in buffer])
 
 
-def _masked_nll(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None):
-    """Summed NLL of the real targets (padding, where `mask` is False, counts nothing)."""
-    if mask is not None:
-        targets = targets.masked_fill(~mask, IGNORE)
-    return F.cross_entropy(
-        logits.flatten(0, 1).float(), targets.flatten(), reduction="sum", ignore_index=IGNORE
-    )
+def ignore_padding(targets: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """`targets` with IGNORE where `mask` is False (padding), for `cross_entropy`."""
+    return targets if mask is None else targets.masked_fill(~mask, IGNORE)
 
 
 def evaluate(
@@ -81,7 +77,13 @@ def evaluate(
             # No backward here, so the fused loss has nothing to save; measured slower on CPU.
             with autocast(device, precision):
                 logits, state = model(inputs, state)  # (B, T, V)
-            total += _masked_nll(logits, targets, mask).double()
+            nll = F.cross_entropy(
+                logits.flatten(0, 1).float(),
+                ignore_padding(targets, mask).flatten(),
+                reduction="sum",
+                ignore_index=IGNORE,
+            )
+            total += nll.double()
             count += num_tokens
     model.train(was_training)
     return total.item(), count

@@ -25,6 +25,7 @@ from lmexp import allocator
 from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
+from lmexp.data.corpus import CORPUS_FILE
 from lmexp.device import job_device, seed_everything, set_rng_state
 from lmexp.evaluation import evaluate
 from lmexp.metrics import perplexity
@@ -137,7 +138,7 @@ def _fit_on(
     save_corpus_tokenizer(corpus, out_dir)
     info = {"name": cfg.data.name, "tokenizer": corpus.tokenizer, "start": corpus.start}
     # how scoring and generation split and start text
-    write_json_atomic({**info, "mode": corpus.mode}, out_dir / "corpus.json")
+    write_json_atomic({**info, "mode": corpus.mode}, out_dir / CORPUS_FILE)
     model = build_model(cfg.model, len(corpus.vocab)).to(device)
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     train = make_batches(corpus.train, corpus, cfg.data, train=True, seed=cfg.seed, device=device)

@@ -30,14 +30,13 @@ from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
 from lmexp.data.bpe import BPE_FILE, load_bpe
-from lmexp.data.corpus import EOS, UNK
-from lmexp.data.tokenizers import join_tokens, split_text
+from lmexp.data.corpus import CORPUS_FILE, EOS, UNK
+from lmexp.data.tokenizers import split_text
 from lmexp.device import resolve_device
 from lmexp.models import LanguageModel, build_model
 
 Text = str | Sequence[str]  # raw text (tokenized like the corpus) or a list of tokens
 CHECKPOINTS = ("best", "last")
-CORPUS_FILE = "corpus.json"  # written by lmexp.job next to vocab.json
 
 
 def config_from_dict(saved: dict) -> TrainConfig:
@@ -83,10 +82,6 @@ class ScoringLM:
         if isinstance(text, str):
             return split_text(text, self.tokenizer, self.bpe, self.mode)
         return list(text)
-
-    def text(self, tokens: Sequence[str]) -> str:
-        """The text of `tokens` (BPE pieces decoded, <eos> and </s> as newlines)."""
-        return join_tokens(list(tokens), self.tokenizer, self.bpe)
 
     def encode(self, text: Text) -> list[int]:
         """Token ids; words outside the vocabulary become <unk>."""

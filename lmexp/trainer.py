@@ -23,7 +23,7 @@ from lmexp.budget import Budget, budget_points, eval_points
 from lmexp.config import TrainerConfig
 from lmexp.data import Batches, as_batches
 from lmexp.device import synchronize
-from lmexp.evaluation import IGNORE, evaluate
+from lmexp.evaluation import IGNORE, evaluate, ignore_padding
 from lmexp.losses import linear_cross_entropy
 from lmexp.metrics import perplexity
 from lmexp.models.base import LanguageModel, State
@@ -236,17 +236,18 @@ class Trainer:
             h, hidden = self.model.features(inputs, hidden)  # (B, T, H)
             rows, wanted = h.flatten(0, 1), targets.flatten()
             if mask is not None:  # only real targets reach the output layer
-                keep = mask.flatten()
-                rows, wanted = rows[keep], wanted[keep]
+                # their count is known on the host: no device-to-host sync to find them
+                keep = torch.nonzero_static(mask.flatten(), size=num_tokens).squeeze(1)
+                rows, wanted = rows.index_select(0, keep), wanted.index_select(0, keep)
             out = self.model.output
             loss = linear_cross_entropy(rows, out.weight, out.bias, wanted)
         else:
             with autocast(self.device, self.precision):
                 logits, hidden = self.model(inputs, hidden)  # (B, T, V)
-            if mask is not None:
-                targets = targets.masked_fill(~mask, IGNORE)
             loss = F.cross_entropy(
-                logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE
+                logits.flatten(0, 1).float(),
+                ignore_padding(targets, mask).flatten(),
+                ignore_index=IGNORE,
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

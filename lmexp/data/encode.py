@@ -19,7 +19,7 @@ import torch
 from lmexp.config import DataConfig
 from lmexp.data.bpe import bpe_itos, train_bpe
 from lmexp.data.corpus import BOS, EOS, EOS_SENTENCE, MODES, PAD, UNK, Corpus
-from lmexp.data.tokenizers import line_tokens
+from lmexp.data.tokenizers import line_tokens, split_text
 from lmexp.data.vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,13 @@ def join_lines(text: str, tokenizer: str, mode: str, bpe: Any = None) -> list[st
     """All tokens of one split's text in `mode` (see the module docstring)."""
     if mode not in MODES:
         raise ValueError(f"data.mode={mode!r} unknown; choose from {list(MODES)}")
-    if mode == "stream" and tokenizer == "char":
-        return list(text)
+    if mode == "stream":  # as a prompt is split, but a corpus file's last line is closed too
+        closed = text if text.endswith("\n") or tokenizer == "char" else text + "\n"
+        return split_text(closed, tokenizer, bpe)
     tokens: list[str] = []
     for line in text.splitlines():
         pieces = line_tokens(line, tokenizer, bpe)
-        if mode == "stream":
-            tokens += [*pieces, EOS]
-        elif pieces:
+        if pieces:
             tokens += [BOS, *pieces, EOS_SENTENCE]
     return tokens
 
