@@ -70,20 +70,51 @@ def _has_curve(curve: pd.DataFrame, *columns: str) -> bool:
     return any(len(_points(curve, "epoch", y)[0]) for y in columns or ("val_ppl",))
 
 
-def _new_figure(width: float, height: float, bottom: float = 0.0) -> tuple[Figure, Any]:
-    """Two panels sharing the y axis, with `bottom` extra inches below them (for a legend).
+def _new_figure(
+    width: float, height: float, bottom: float = 0.0, sharey: bool = True
+) -> tuple[Figure, Any]:
+    """Two panels, sharing the y axis unless `sharey=False` (then each has its own ticks), with
+    `bottom` extra inches below them (for a legend: `legend_band`).
 
     Margins are fixed in inches rather than computed by a layout engine, which would double the
     time to save each figure; perplexity tick labels are at most 6 characters wide.
     """
     fig = Figure(figsize=(width, height + bottom), dpi=DPI)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2, sharey=True)
+    axes = fig.subplots(1, 2, sharey=sharey)
     w, h = fig.get_size_inches()
     fig.subplots_adjust(
-        left=0.8 / w, right=1 - 0.15 / w, top=1 - 0.62 / h, bottom=(0.55 + bottom) / h, wspace=0.04
+        left=0.8 / w,
+        right=1 - 0.15 / w,
+        top=1 - 0.62 / h,
+        bottom=(0.55 + bottom) / h,
+        wspace=0.04 if sharey else 0.2,
     )
     return fig, axes
+
+
+def legend_band(entries: int) -> float:
+    """Inches below the panels that a legend of `entries` lines in LEGEND_COLUMNS columns needs."""
+    return 0.12 + 0.19 * math.ceil(entries / LEGEND_COLUMNS) if entries else 0.0
+
+
+def legend_below(fig: Figure, axes: Any) -> None:
+    """One figure legend under the panels, one entry per label over all of them (a job may be
+    drawn in only one panel)."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(text, handle)
+    if entries:
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="lower center",
+            bbox_to_anchor=(0.5, 0.01),
+            ncol=min(LEGEND_COLUMNS, len(entries)),
+            fontsize=8,
+            frameon=False,
+        )
 
 
 def _style_axes(axes: Any, time_label: str) -> None:
@@ -173,8 +204,7 @@ def group_figure(
     title = f"Validation curves of {kind} {value}"
     longest = max((float(curves[j]["wall_time_s"].max()) for j in group["job_id"]), default=0.0)
     scale, time_label = _time_axis(longest if math.isfinite(longest) else 0.0)
-    rows = math.ceil(len(group) / LEGEND_COLUMNS)
-    fig, axes = _new_figure(11, 4.0, bottom=0.12 + 0.19 * rows)
+    fig, axes = _new_figure(11, 4.0, bottom=legend_band(len(group)))
     drawn, skipped = [], []
     for _, row in group.iterrows():
         curve, look = curves[row["job_id"]], _job_style(row)
@@ -184,17 +214,7 @@ def group_figure(
         ][0]
         (drawn if ok else skipped).append(f"#{row['exp']}")
     _style_axes(axes, time_label)
-    handles, texts = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(
-            handles,
-            texts,
-            loc="lower center",
-            bbox_to_anchor=(0.5, 0.01),
-            ncol=min(LEGEND_COLUMNS, len(handles)),
-            fontsize=8,
-            frameon=False,
-        )
+    legend_below(fig, axes)
     fig.suptitle(title)
     caption = _group_caption(value, drawn, skipped)
     return FigureFile(name, kind, title, caption, _save(fig, out_dir, name))

@@ -29,12 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FixedLocator, NullFormatter
 
 from analysis import style
-from analysis.figures import DPI, LEGEND_COLUMNS, FigureFile, _save
+from analysis.figures import FigureFile, _new_figure, _save, legend_band, legend_below
 from analysis.formats import MISSING, Table
 from analysis.tables import Column, fmt_num, job_label, varies, varying_hyper_columns
 
@@ -117,37 +116,12 @@ def _line_colors(n: int) -> list[Any]:
 
 def _two_panels(n_legend: int) -> tuple[Figure, Any]:
     """Train and validation panels side by side, each with its own y axis, legend room below."""
-    bottom = 0.12 + 0.19 * math.ceil(n_legend / LEGEND_COLUMNS) if n_legend else 0.0
-    fig = Figure(figsize=(11, 4.0 + bottom), dpi=DPI)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    w, h = fig.get_size_inches()
-    fig.subplots_adjust(
-        left=0.8 / w, right=1 - 0.15 / w, top=1 - 0.62 / h, bottom=(0.55 + bottom) / h, wspace=0.2
-    )
+    fig, axes = _new_figure(11, 4.0, bottom=legend_band(n_legend), sharey=False)
     for ax, (_, title) in zip(axes, SPLITS, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(LOSS_LABEL)
         ax.grid(True, which="both", alpha=0.3)
     return fig, axes
-
-
-def _legend_below(fig: Figure, axes: Any) -> None:
-    """One entry per label over both panels (a job may have points in only one of them)."""
-    entries: dict[str, Any] = {}
-    for ax in axes:
-        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
-            entries.setdefault(text, handle)
-    if entries:
-        fig.legend(
-            list(entries.values()),
-            list(entries),
-            loc="lower center",
-            bbox_to_anchor=(0.5, 0.01),
-            ncol=min(LEGEND_COLUMNS, len(entries)),
-            fontsize=8,
-            frameon=False,
-        )
 
 
 def _numbers(rows: pd.DataFrame) -> str:
@@ -186,7 +160,7 @@ def loss_vs_sequences_figure(
         ax.set_xlabel("sequences seen in training")
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.set_xlim(left=0)
-    _legend_below(fig, axes)
+    legend_below(fig, axes)
     title = "Loss vs sequences seen"
     fig.suptitle(title)
     drawn, skipped = jobs[drawable], jobs[[not d for d in drawable]]
@@ -282,7 +256,7 @@ def final_loss_figure(
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("sequences (budget)")
     if len(settings) > 1:
-        _legend_below(fig, axes)
+        legend_below(fig, axes)
     title = "Final loss vs number of sequences"
     fig.suptitle(title)
     budget_jobs = with_sequence_budget(ordered)
