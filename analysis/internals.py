@@ -1,6 +1,6 @@
 """The report's "Inside the models" section: per-time-step loss, gradient flow, text samples.
 
-Reads what `python -m lmexp.internals` and `python -m lmexp.generate` leave in a job directory
+Reads what `lmexp-internals` and `lmexp-generate` leave in a job directory
 (`internals/timestep_loss.csv`, `internals/grad_flow.csv`, `samples/*.txt`); computes nothing
 about the models itself. Jobs without these files are simply not in the section.
 """
@@ -142,6 +142,6 @@ def sample_files(ordered: pd.DataFrame) -> list[SampleFile]:
 
 
 def plot_internals(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
-    """The two comparison plots for `run_dirs` (what `python -m lmexp.internals --out` draws)."""
+    """The two comparison plots for `run_dirs` (`python -m analysis.internals --out`)."""
     ordered = order_jobs(collect(run_dirs).jobs)
     return [p for fig in internals_figures(ordered, out_dir) for p in fig.paths]

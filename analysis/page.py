@@ -24,7 +24,10 @@ SECTIONS = (
     ("optimizer", "Validation curves by optimizer"),
     ("architecture", "Validation curves by architecture"),
     ("study", "Loss vs sequences and sequence budget"),  # only for sequence budgets (studies)
-    ("internals", "Inside the models"),  # only when lmexp.internals has run (analysis.internals)
+    (
+        "internals",
+        "Inside the models",
+    ),  # only when lmexp.inspect.internals has run (analysis.internals)
 )
 OPTIONAL_SECTIONS = frozenset({"study", "internals"})  # shown only when they have figures
 
@@ -57,7 +60,7 @@ class Content:
     tables: list[Table]
     figures: list[FigureFile]
     jobs: pd.DataFrame  # ordered, numbered (tables.order_jobs)
-    samples: list[SampleFile] = field(default_factory=list)  # lmexp.generate's files
+    samples: list[SampleFile] = field(default_factory=list)  # lmexp.inspect.generate's files
 
 
 def _status_counts(jobs: pd.DataFrame) -> str:

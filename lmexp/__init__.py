@@ -1,6 +1,6 @@
 """lmexp: Hydra-configured sweeps of sequential language models.
 
-`lmexp.load(run_dir)` opens a finished run for scoring (lmexp/scoring.py); it is imported on
+`lmexp.load(run_dir)` opens a finished run for scoring (lmexp/inspect/scoring.py); it is imported on
 first use, so `import lmexp.<module>` stays free of torch where that module is.
 """
 
@@ -13,7 +13,7 @@ __all__ = ["load"]
 
 def __getattr__(name: str) -> Any:
     if name == "load":
-        from lmexp.scoring import load
+        from lmexp.inspect.scoring import load
 
         return load
     raise AttributeError(f"module 'lmexp' has no attribute {name!r}")

@@ -7,8 +7,8 @@
 
 Each row trains one configuration (batch 20, seq_len 35, 2 layers, vocabulary 10,000, SGD with
 clipping at 0.25). lmexp rows time `Trainer.train_step`, the step real runs take, with lmexp's
-default `cpu_allocator=tuned` (lmexp/allocator.py); the `baseline` row of each architecture and
-size is the standard recipe written plainly (fp32 `nn.RNN`/`nn.GRU`/`nn.LSTM` or
+default `cpu_allocator=tuned` (lmexp/runtime/allocator.py); the `baseline` row of each
+architecture and size is the standard recipe written plainly (fp32 `nn.RNN`/`nn.GRU`/`nn.LSTM` or
 `nn.TransformerEncoder`, embedding -> module -> linear -> cross-entropy -> clip -> SGD) run with
 the system allocator, as a plain script runs, and every row reports its speed as a ratio to it.
 `baseline+malloc` is that same code with lmexp's allocator settings, so the table separates
@@ -46,13 +46,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lmexp import allocator
 from lmexp.config import ModelConfig, TrainerConfig
-from lmexp.device import resolve_device, synchronize
 from lmexp.models import LanguageModel, build_model, compile_features
 from lmexp.models.transformer import sinusoidal_positions
-from lmexp.precision import check_precision
-from lmexp.trainer import Trainer
+from lmexp.runtime import allocator
+from lmexp.runtime.device import resolve_device, synchronize
+from lmexp.runtime.precision import check_precision
+from lmexp.training.trainer import Trainer
 
 VOCAB, BATCH, SEQ_LEN, LAYERS = 10_000, 20, 35, 2
 SIZES = {"small": 200, "medium": 650, "large": 1500}

@@ -17,8 +17,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lmexp.config import register_configs, to_train_config
-from lmexp.job import run_guarded
 from lmexp.resolvers import register_resolvers
+from lmexp.run.job import run_guarded
 
 register_configs()
 register_resolvers()

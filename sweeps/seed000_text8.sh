@@ -19,7 +19,7 @@ rc=0
     model.ff_size=1024 model.num_layers=4 model.attn_impl=sdpa optim.lr=0.001 \
     "hydra.run.dir=$dir/1-transformer-adam" "$@" || rc=$?
 for job in "$dir"/*/; do
-    "$PYTHON" -m lmexp.evaluate "${job%/}" || rc=$?
+    "$PYTHON" -m lmexp.inspect.evaluate "${job%/}" || rc=$?
 done
 "$PYTHON" -m analysis.report "$dir" --out "$dir/report"
 exit "$rc"

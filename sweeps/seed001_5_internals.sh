@@ -25,9 +25,9 @@ fi
 rc=0
 for job in "${jobs[@]}"; do
     echo "== $job"
-    "$PYTHON" -m lmexp.evaluate "$job" || rc=$?
-    "$PYTHON" -m lmexp.generate "$job" --num 10 > /dev/null
+    "$PYTHON" -m lmexp.inspect.evaluate "$job" || rc=$?
+    "$PYTHON" -m lmexp.inspect.generate "$job" --num 10 > /dev/null
 done
-"$PYTHON" -m lmexp.internals "${jobs[@]}" --out "$1/report/internals"
+"$PYTHON" -m lmexp.inspect.internals "${jobs[@]}" --out "$1/report/internals"
 "$PYTHON" -m analysis.report "$@" --out "$1/report"
 exit "$rc"

@@ -48,7 +48,7 @@ samples() {  # §5.4: one larger run, three samples at each temperature, the rep
         "trainer.max_sequences=$sequences" "hydra.run.dir=$dir/0-rnn_attn-adam" "${overrides[@]}" \
         || rc=$?
     for temperature in 0 0.3 0.8; do
-        "$PYTHON" -m lmexp.generate "$dir/0-rnn_attn-adam" --prompt "$PROMPT" \
+        "$PYTHON" -m lmexp.inspect.generate "$dir/0-rnn_attn-adam" --prompt "$PROMPT" \
             --temperature "$temperature" --num 3 --lengths 60 || rc=$?
     done
     "$PYTHON" -m analysis.report "$dir" --out "$dir/report"

@@ -98,7 +98,7 @@ TRAINED_SEQ_LEN = 6
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory) -> dict[str, Path]:
     from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
-    from lmexp.job import run
+    from lmexp.run.job import run
 
     data = str(require_data_dir() / "ptb")
     root = tmp_path_factory.mktemp("trained_runs")

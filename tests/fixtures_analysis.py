@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from lmexp.metrics import MetricsWriter
-from lmexp.summary import write_json_atomic
+from lmexp.run.summary import write_json_atomic
+from lmexp.training.metrics import MetricsWriter
 
 # The shape of a real `.hydra/config.yaml` (copied from a finished job).
 BASE_CONFIG: dict[str, Any] = {

@@ -29,7 +29,8 @@ class LanguageModel(nn.Module, ABC):
         turns into logits, and the outgoing state.
 
         Kept apart from the output layer so the training loss can fuse that layer with the
-        cross-entropy (`lmexp.losses`); a model that only defines `forward` trains through it.
+        cross-entropy (`lmexp.training.losses`); a model that only defines `forward` trains
+        through it.
         """
         raise NotImplementedError(f"{type(self).__name__} defines forward() only")
 

@@ -87,7 +87,7 @@ class RNNAttentionLM(LanguageModel):
         hs, _ = run_layer(self.cell, x, h0[0])  # (B, T, H)
         h_last = hs[:, -1].unsqueeze(0)  # (1, B, H), the state handed on
         # ŷ_T is computed from the very tensor handed on as the state, so that a gradient
-        # taken with respect to the state (lmexp.internals) sees every path through it.
+        # taken with respect to the state (lmexp.inspect.internals) sees every path through it.
         y = self.h2o(torch.cat([hs[:, :-1], h_last[0].unsqueeze(1)], dim=1))  # ŷ: (B, T, H)
         o = self.attention(y, cache, self.context)  # (B, T, H)
         new_cache = torch.cat([cache, y], dim=1)[:, -self.context :]

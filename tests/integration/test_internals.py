@@ -13,10 +13,10 @@ import torch
 
 import lmexp
 from analysis.report import build_report
-from lmexp.generate import Sampling, generate
-from lmexp.generate import main as generate_main
-from lmexp.internals import gradient_flow, timestep_loss
-from lmexp.internals import main as internals_main
+from lmexp.inspect.generate import Sampling, generate
+from lmexp.inspect.generate import main as generate_main
+from lmexp.inspect.internals import gradient_flow, timestep_loss
+from lmexp.inspect.internals import main as internals_main
 from lmexp.models.base import LanguageModel
 from tests.conftest import TRAINED_ARCHS, TRAINED_SEQ_LEN
 
@@ -74,7 +74,7 @@ def test_generate_cli_writes_samples_of_seq_len_and_twice_it(trained_runs):
 @pytest.mark.parametrize("arch", ["lstm", "transformer"])
 def test_timestep_losses_average_to_the_validation_loss(trained_runs, arch):
     from lmexp.data import batchify, load_corpus
-    from lmexp.evaluation import evaluate
+    from lmexp.training.evaluation import evaluate
 
     lm = lmexp.load(trained_runs[arch])
     streams = batchify(load_corpus(lm.config.data).valid, 40)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lmexp.metrics import COLUMNS
+from lmexp.training.metrics import COLUMNS
 from tests.conftest import TINY_OVERRIDES, run_module
 
 pytestmark = pytest.mark.slow
@@ -106,13 +106,13 @@ def test_a_text_corpus_of_user_files_trains_with_each_tokenizer_and_mode(tmp_pat
         (t, m) for t in ("word", "char", "bpe") for m in ("stream", "sentences")
     )
     # the BPE run scores and samples with its own saved tokenizer, from <s>
-    evaluation = run_module("lmexp.evaluate", [str(bpe_sentences)], data_dir, 300)
+    evaluation = run_module("lmexp.inspect.evaluate", [str(bpe_sentences)], data_dir, 300)
     assert evaluation.returncode in (0, 1), evaluation.stderr[-2000:]
     result = json.loads((bpe_sentences / "evaluation" / "test_best.json").read_text())
     test_ppl = json.loads((bpe_sentences / "summary.json").read_text())["test_ppl"]
     assert result["perplexity"] == pytest.approx(test_ppl, rel=1e-4)
     sample = run_module(
-        "lmexp.generate",
+        "lmexp.inspect.generate",
         [str(bpe_sentences), "--prompt", "the company", "--lengths", "5", "--num", "2"],
         data_dir,
         300,

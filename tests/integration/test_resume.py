@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lmexp.checkpoint import load_checkpoint, save_checkpoint
 from lmexp.data.vocab import Vocab
-from lmexp.run_files import vocab_digest
+from lmexp.run.checkpoint import load_checkpoint, save_checkpoint
+from lmexp.run.writer import vocab_digest
 from tests.conftest import REPO, require_data_dir, run_module
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
 from lmexp.data import DataError
-from lmexp.job import run
+from lmexp.run.job import run
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 import lmexp
-from lmexp.checks import normalization_check, sample_pairs, sanity_check
 from lmexp.data import batchify
-from lmexp.evaluate import main as evaluate_main
-from lmexp.evaluation import evaluate
+from lmexp.inspect.checks import normalization_check, sample_pairs, sanity_check
+from lmexp.inspect.evaluate import main as evaluate_main
+from lmexp.inspect.scoring import ScoringLM
 from lmexp.models.base import LanguageModel
-from lmexp.scoring import ScoringLM
+from lmexp.training.evaluation import evaluate
 from tests.conftest import TRAINED_ARCHS, TRAINED_SEQ_LEN
 
 pytestmark = pytest.mark.slow
@@ -138,8 +138,8 @@ def test_evaluate_cli_on_a_text_file(trained_runs, tmp_path) -> None:
 
 def test_a_character_level_text8_run_scores_and_samples_characters(tmp_path) -> None:
     from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
-    from lmexp.generate import main as generate_main
-    from lmexp.job import run
+    from lmexp.inspect.generate import main as generate_main
+    from lmexp.run.job import run
     from tests.conftest import require_data_dir
 
     cfg = TrainConfig(

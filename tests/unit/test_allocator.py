@@ -7,15 +7,15 @@ import sys
 
 import pytest
 
-from lmexp import allocator
 from lmexp.config import TrainConfig
+from lmexp.runtime import allocator
 
 # In a fresh interpreter: allocate and free a 24 MiB tensor, then report how much free memory
 # the heap holds (glibc mallinfo2().fordblks). The block is above glibc's default mmap
 # threshold, so with the system settings it is unmapped on free; tuned, it stays in the heap.
 PROBE = """
 import ctypes, sys, torch
-from lmexp import allocator
+from lmexp.runtime import allocator
 if sys.argv[1] == "tuned":
     assert allocator.configure("tuned")
 NAMES = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from lmexp.checkpoint import load_checkpoint, save_checkpoint
+from lmexp.run.checkpoint import load_checkpoint, save_checkpoint
 
 
 class _Payload:

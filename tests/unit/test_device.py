@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmexp.device import job_device, resolve_device
+from lmexp.runtime.device import job_device, resolve_device
 
 
 def test_auto_without_several_gpus_takes_no_slot(tmp_path) -> None:

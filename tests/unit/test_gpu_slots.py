@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lmexp.gpu_slots import claim_gpu, default_lock_dir
+from lmexp.runtime.gpu_slots import claim_gpu, default_lock_dir
 
 SPAWN = mp.get_context("spawn")  # fresh interpreters, as loky workers and submitit jobs are
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmexp.losses import linear_cross_entropy
+from lmexp.training.losses import linear_cross_entropy
 
 
 def _inputs(dtype=torch.float32, bias=True):

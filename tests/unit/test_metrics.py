@@ -11,11 +11,11 @@ from torch import Tensor, nn
 
 from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.data import batchify
-from lmexp.evaluation import evaluate
-from lmexp.metrics import COLUMNS, MetricsWriter, perplexity
 from lmexp.models import build_model
 from lmexp.models.base import LanguageModel, State
-from lmexp.trainer import Trainer
+from lmexp.training.evaluation import evaluate
+from lmexp.training.metrics import COLUMNS, MetricsWriter, perplexity
+from lmexp.training.trainer import Trainer
 
 
 class UniformLM(LanguageModel):

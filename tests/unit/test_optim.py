@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lmexp.config import OptimConfig
-from lmexp.optim import build_optimizer, lr_at_epoch
+from lmexp.training.optim import build_optimizer, lr_at_epoch
 
 
 def test_sgd_schedule_divides_by_decay_after_each_epoch() -> None:

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from lmexp.config import ModelConfig
-from lmexp.evaluation import evaluate
 from lmexp.models import build_model
-from lmexp.precision import check_precision, cpu_bf16_flags
+from lmexp.runtime.precision import check_precision, cpu_bf16_flags
+from lmexp.training.evaluation import evaluate
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lmexp.generate import Sampling, choose, next_token_probs
+from lmexp.inspect.generate import Sampling, choose, next_token_probs
 
 LOGITS = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
 
@@ -55,7 +55,7 @@ def test_bad_settings_are_refused(kwargs, message) -> None:
 
 
 def test_a_sentence_sample_ends_at_its_first_sentence_end() -> None:
-    from lmexp.generate import through_sentence_end
+    from lmexp.inspect.generate import through_sentence_end
 
     assert through_sentence_end([5, 6, 2, 7, 2], end_id=2) == [5, 6, 2]
     assert through_sentence_end([5, 6, 7], end_id=2) == [5, 6, 7]

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.data import SentenceBatches, Vocab
 from lmexp.data.sentences import pad_batch, split_sentences
-from lmexp.evaluation import evaluate
 from lmexp.models import build_model
-from lmexp.trainer import Trainer
+from lmexp.training.evaluation import evaluate
+from lmexp.training.trainer import Trainer
 
 SENTENCES = ["<s> the cat sits </s>", "<s> the model reads the sentence </s>"]
 VOCAB = Vocab(["<pad>", "<s>", "</s>", "the", "cat", "sits", "model", "reads", "sentence"])
@@ -203,7 +203,7 @@ def test_sentence_training_resumed_mid_epoch_replays_the_same_batches() -> None:
 
 
 def test_per_position_loss_of_sentences_counts_real_tokens_and_sums_to_the_evaluation() -> None:
-    from lmexp.internals import timestep_loss
+    from lmexp.inspect.internals import timestep_loss
 
     torch.manual_seed(0)
     model = build_model(MODELS[5], vocab_size=30)

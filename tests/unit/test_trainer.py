@@ -6,11 +6,11 @@ import math
 
 import torch
 
-from lmexp.budget import Budget, budget_points, eval_points
 from lmexp.config import ModelConfig, TrainerConfig
 from lmexp.data import batchify
 from lmexp.models import build_model
-from lmexp.trainer import Trainer
+from lmexp.training.budget import Budget, budget_points, eval_points
+from lmexp.training.trainer import Trainer
 
 
 def test_budget_first_limit_wins() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmexp.gpu_slots import claim_gpu, default_lock_dir
+from lmexp.runtime.gpu_slots import claim_gpu, default_lock_dir
 
 
 def resolve_device(name: str) -> torch.device:

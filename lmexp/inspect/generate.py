@@ -1,8 +1,8 @@
 """Text from a trained run: greedy, temperature, top-k and top-p (nucleus) sampling.
 
-    python -m lmexp.generate <run_dir>                                   # 10 + 10 samples
-    python -m lmexp.generate <run_dir> --prompt "the company said" --temperature 0.8 --top-p 0.9
-    python -m lmexp.generate <run_dir> --temperature 0 --lengths 20      # greedy
+    lmexp-generate <run_dir>                                       # 10 + 10 samples
+    lmexp-generate <run_dir> --prompt "the company said" --temperature 0.8 --top-p 0.9
+    lmexp-generate <run_dir> --temperature 0 --lengths 20          # greedy
 
 Seed 003 §7.7: the next token is drawn from Q = softmax(g / τ), g the next-token logits; τ = 0
 is greedy (argmax). `--top-k` keeps only the k most likely tokens and `--top-p` the smallest set
@@ -31,7 +31,7 @@ from torch import Tensor
 
 from lmexp.data.bpe import bpe_text
 from lmexp.data.corpus import EOS_SENTENCE
-from lmexp.scoring import ScoringLM, load
+from lmexp.inspect.scoring import ScoringLM, load
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def write_samples(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lmexp.generate",
+        prog="python -m lmexp.inspect.generate",
         description="Sample text from a run's checkpoint (greedy, temperature, top-k, top-p).",
     )
     parser.add_argument("run_dir", type=Path, help="a job directory of lmexp.train")

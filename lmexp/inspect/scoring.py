@@ -12,7 +12,8 @@ tokenizer (corpus.json; a BPE run's own tokenizer.json). The
 model reads it exactly as the training-time evaluation reads a split: windows of `seq_len`
 tokens aligned at the first token, the hidden state carried from window to window for recurrent
 models, each window scored on its own by the Transformer. So `log_prob` of a text equals the sum
-of `next_log_probs` along it, and both match `lmexp.evaluation.evaluate` on the same stream.
+of `next_log_probs` along it, and both match
+`lmexp.training.evaluation.evaluate` on the same stream.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
 from lmexp.data.bpe import BPE_FILE, load_bpe
 from lmexp.data.corpus import CORPUS_FILE, EOS, UNK
 from lmexp.data.tokenizers import split_text
-from lmexp.device import resolve_device
 from lmexp.models import LanguageModel, build_model
+from lmexp.run.checkpoint import load_checkpoint
+from lmexp.runtime.device import resolve_device
 
 Text = str | Sequence[str]  # raw text (tokenized like the corpus) or a list of tokens
 CHECKPOINTS = ("best", "last")

@@ -21,19 +21,13 @@ from typing import Any
 
 import torch
 
-from lmexp import allocator
-from lmexp.checkpoint import load_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
 from lmexp.data.corpus import CORPUS_FILE
-from lmexp.device import job_device, seed_everything, set_rng_state
-from lmexp.evaluation import evaluate
-from lmexp.metrics import perplexity
 from lmexp.models import build_model, compile_features
 from lmexp.models.base import LanguageModel
-from lmexp.optim import build_optimizer, lr_at_epoch
-from lmexp.precision import check_precision
-from lmexp.resume import (
+from lmexp.run.checkpoint import load_checkpoint
+from lmexp.run.resume import (
     JobDirInUse,
     JobDirPlan,
     check_compatible,
@@ -42,9 +36,15 @@ from lmexp.resume import (
     read_summary,
     truncate_metrics,
 )
-from lmexp.run_files import RunFiles, vocab_digest
-from lmexp.summary import Summary, write_json_atomic
-from lmexp.trainer import FitState, Trainer
+from lmexp.run.summary import Summary, write_json_atomic
+from lmexp.run.writer import RunFiles, vocab_digest
+from lmexp.runtime import allocator
+from lmexp.runtime.device import job_device, seed_everything, set_rng_state
+from lmexp.runtime.precision import check_precision
+from lmexp.training.evaluation import evaluate
+from lmexp.training.metrics import perplexity
+from lmexp.training.optim import build_optimizer, lr_at_epoch
+from lmexp.training.trainer import FitState, Trainer
 
 log = logging.getLogger(__name__)
 

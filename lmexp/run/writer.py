@@ -15,14 +15,14 @@ from typing import Any
 
 import torch
 
-from lmexp.checkpoint import save_checkpoint
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
-from lmexp.device import rng_state
-from lmexp.metrics import MetricsWriter
 from lmexp.models.base import LanguageModel
-from lmexp.summary import Summary
-from lmexp.trainer import EvalPoint, Trainer
+from lmexp.run.checkpoint import save_checkpoint
+from lmexp.run.summary import Summary
+from lmexp.runtime.device import rng_state
+from lmexp.training.metrics import MetricsWriter
+from lmexp.training.trainer import EvalPoint, Trainer
 
 log = logging.getLogger(__name__)
 

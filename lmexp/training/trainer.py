@@ -19,16 +19,16 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lmexp.budget import Budget, budget_points, eval_points
 from lmexp.config import TrainerConfig
 from lmexp.data import Batches, as_batches
-from lmexp.device import synchronize
-from lmexp.evaluation import IGNORE, evaluate, ignore_padding
-from lmexp.losses import linear_cross_entropy
-from lmexp.metrics import perplexity
 from lmexp.models.base import LanguageModel, State
-from lmexp.precision import autocast
-from lmexp.progress import make_progress
+from lmexp.runtime.device import synchronize
+from lmexp.runtime.precision import autocast
+from lmexp.training.budget import Budget, budget_points, eval_points
+from lmexp.training.evaluation import IGNORE, evaluate, ignore_padding
+from lmexp.training.losses import linear_cross_entropy
+from lmexp.training.metrics import perplexity
+from lmexp.training.progress import make_progress
 
 # A non-finite training loss is looked for this often (one host sync), besides every evaluation.
 FINITE_CHECK_EVERY = 50

@@ -1,6 +1,6 @@
 """Inside trained models (seed 001 §5.1-5.2): loss at each time step, gradient flow through time.
 
-    python -m lmexp.internals outputs/multirun/<sweep>/*-*/ --out reports/internals
+    python -m lmexp.inspect.internals outputs/multirun/<sweep>/*-*/ --out reports/internals
 
 For each run it writes `<run_dir>/internals/timestep_loss.csv` and `grad_flow.csv`; with
 `--out` it also draws one comparison plot of each (PNG + PDF), a curve per run. The report
@@ -35,9 +35,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lmexp.data import Batches, as_batches, load_corpus, make_batches
+from lmexp.inspect.scoring import ScoringLM, load
 from lmexp.models.base import LanguageModel
 from lmexp.models.transformer import TransformerLM
-from lmexp.scoring import ScoringLM, load
 
 # The file names are the contract with analysis/internals.py, which reads them for the report.
 TIMESTEP_FILE, GRAD_FILE = "timestep_loss.csv", "grad_flow.csv"
@@ -47,7 +47,7 @@ def timestep_loss(
     model: LanguageModel, data: Tensor | Batches, seq_len: int | None = None
 ) -> list[dict]:
     """Mean NLL at each position t of a split's windows (or sentences: t from <s>), padding
-    excluded: rows t, loss, tokens. `data` as `lmexp.evaluation.evaluate` takes it."""
+    excluded: rows t, loss, tokens. `data` as `lmexp.training.evaluation.evaluate` takes it."""
     batches = as_batches(data, seq_len)
     was_training = model.training
     model.eval()
@@ -181,7 +181,7 @@ def write_rows(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lmexp.internals",
+        prog="python -m lmexp.inspect.internals",
         description="Per-time-step loss and gradient flow through time of trained runs "
         "(seed 001 §5.1-5.2): CSVs in each run dir, comparison plots with --out.",
     )

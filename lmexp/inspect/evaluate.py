@@ -1,16 +1,16 @@
 """Evaluate a finished run like seed 000: sanity and normalization checks, log-prob, perplexity.
 
-    python -m lmexp.evaluate outputs/multirun/<sweep>/1-gru-adam              # test split
-    python -m lmexp.evaluate <run_dir> --split valid --checkpoint last
-    python -m lmexp.evaluate <run_dir> --text my_text.txt --out result.json
+    python -m lmexp.inspect.evaluate outputs/multirun/<sweep>/1-gru-adam              # test split
+    python -m lmexp.inspect.evaluate <run_dir> --split valid --checkpoint last
+    python -m lmexp.inspect.evaluate <run_dir> --text my_text.txt --out result.json
 
 Prints and writes (default: <run_dir>/evaluation/<split or file>_<checkpoint>.json)
 
     {"sane": true, "normalizes": true, "log_prob": ..., "avg_log_prob": ..., "perplexity": ...}
 
 plus what was evaluated (`text`, `tokens`, `checkpoint`) and the checks' largest errors. A split
-is scored exactly as training-time evaluation scores it (`lmexp.evaluation.evaluate`: the run's
-evaluation batch, seq_len windows, carried state), so its perplexity matches the run's
+is scored exactly as training-time evaluation scores it (`lmexp.training.evaluation.evaluate`:
+the run's evaluation batch, seq_len windows, carried state), so its perplexity matches the run's
 `test_ppl`/`val_ppl` for the same checkpoint. A text file is scored as one stream after a
 sentence boundary. The checks use `--pairs` (context, continuation) pairs cut from that text.
 Exit status 0 when both checks pass, 1 when one fails.
@@ -25,12 +25,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lmexp.checks import normalization_check, sample_pairs, sanity_check
 from lmexp.data import load_corpus, make_batches
-from lmexp.evaluation import evaluate
-from lmexp.metrics import perplexity
-from lmexp.scoring import ScoringLM, load
-from lmexp.summary import write_json_atomic
+from lmexp.inspect.checks import normalization_check, sample_pairs, sanity_check
+from lmexp.inspect.scoring import ScoringLM, load
+from lmexp.run.summary import write_json_atomic
+from lmexp.training.evaluation import evaluate
+from lmexp.training.metrics import perplexity
 
 SPLITS = ("train", "valid", "test")
 
@@ -101,7 +101,7 @@ def evaluate_run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lmexp.evaluate",
+        prog="python -m lmexp.inspect.evaluate",
         description="Sanity/normalization checks, log-probability and perplexity of a run's "
         "checkpoint on a split or a text file (seed 000's evaluation).",
     )

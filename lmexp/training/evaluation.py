@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from lmexp.data import Batches, as_batches
 from lmexp.models.base import LanguageModel
-from lmexp.precision import autocast
+from lmexp.runtime.precision import autocast
 
 # Stateless models (the Transformer) see each window on its own, so several windows of a split
 # can be scored in one forward pass: bigger matmuls, the very same windows and result. It pays
