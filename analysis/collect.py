@@ -24,9 +24,10 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
+from lmexp.run.rundir import RunDir
+
 log = logging.getLogger(__name__)
 
-JOB_FILES = (".hydra/config.yaml", "summary.json", "metrics.csv")
 RECURRENT = frozenset({"rnn", "gru", "lstm"})
 
 # table column -> dotted config key; values that mean nothing for a model are left empty
@@ -79,7 +80,7 @@ class Collection:
 
 def is_job_dir(path: Path) -> bool:
     """Holds any file a job writes; a sweep dir (multirun.yaml) does not."""
-    return any((path / name).is_file() for name in JOB_FILES)
+    return RunDir(path).is_job()
 
 
 def find_job_dirs(paths: Iterable[Path | str]) -> list[Path]:
@@ -99,8 +100,8 @@ def find_job_dirs(paths: Iterable[Path | str]) -> list[Path]:
     if not found:
         names = ", ".join(str(r) for r in roots)
         raise NoJobsError(
-            f"no job directories under {names} (a job directory holds .hydra/config.yaml, "
-            "summary.json or metrics.csv)"
+            f"no job directories under {names} (a job directory holds "
+            f"{', '.join(str(p) for p in RunDir('').markers())})"
         )
     return sorted(found)
 
@@ -286,10 +287,11 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
 
 
 def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    config = resolve_interpolations(read_yaml(job_dir / ".hydra" / "config.yaml") or {})
-    overrides = [str(o) for o in read_yaml(job_dir / ".hydra" / "overrides.yaml") or []]
-    summary = read_summary(job_dir / "summary.json")
-    curve = read_metrics(job_dir / "metrics.csv")
+    run = RunDir(job_dir)
+    config = resolve_interpolations(read_yaml(run.hydra_config) or {})
+    overrides = [str(o) for o in read_yaml(run.hydra_overrides) or []]
+    summary = read_summary(run.summary)
+    curve = read_metrics(run.metrics)
     model, optim = _names(job_dir, config, overrides)
     match = _JOB_NAME.match(job_dir.name)
     row: dict[str, Any] = {

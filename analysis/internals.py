@@ -19,8 +19,8 @@ from analysis import style
 from analysis.collect import collect
 from analysis.figures import DPI, FigureFile, _save
 from analysis.tables import job_label, order_jobs, varying_hyper_columns
+from lmexp.run.rundir import RunDir
 
-TIMESTEP_FILE, GRAD_FILE = "timestep_loss.csv", "grad_flow.csv"
 SAMPLE_LINES = 3  # samples shown per file in the appendix (the files hold them all)
 
 
@@ -36,7 +36,8 @@ class SampleFile:
 
 
 def _read(job_dir: str, name: str) -> pd.DataFrame | None:
-    path = Path(job_dir) / "internals" / name
+    """`name`: the RunDir attribute of the CSV (`timestep_loss` or `grad_flow`)."""
+    path = getattr(RunDir(job_dir), name)
     try:
         return pd.read_csv(path)
     except (OSError, ValueError, pd.errors.EmptyDataError):
@@ -86,7 +87,7 @@ def internals_figures(ordered: pd.DataFrame, out_dir: Path) -> list[FigureFile]:
     made = []
     specs = (
         (
-            TIMESTEP_FILE,
+            "timestep_loss",
             "loss",
             "mean validation loss L_t (nats)",
             "internals-timestep-loss",
@@ -96,7 +97,7 @@ def internals_figures(ordered: pd.DataFrame, out_dir: Path) -> list[FigureFile]:
             "alone). Jobs: {jobs}.",
         ),
         (
-            GRAD_FILE,
+            "grad_flow",
             "scaled",
             "‖∇_{h_t} L_T‖ / max (rescaled to [0, 1])",
             "internals-grad-flow",
@@ -125,7 +126,7 @@ def sample_files(ordered: pd.DataFrame) -> list[SampleFile]:
     varying = varying_hyper_columns(ordered)
     found = []
     for _, row in ordered.iterrows():
-        for path in sorted((Path(row["job_dir"]) / "samples").glob("*.txt")):
+        for path in sorted(RunDir(row["job_dir"]).samples.glob("*.txt")):
             text = path.read_text(encoding="utf-8", errors="replace").splitlines()
             header = text[0][1:].strip() if text and text[0].startswith("#") else ""
             body = [line for line in text if line and not line.startswith("#")]

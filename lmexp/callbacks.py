@@ -17,18 +17,19 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from lmexp.run.rundir import RunDir
+
 log = logging.getLogger("lmexp.sweep")
 
 
 def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     """Job directory name -> its summary (status "unknown" when unreadable or missing)."""
     statuses: dict[str, dict[str, Any]] = {}
-    for job_dir in sorted(p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml")):
-        path = job_dir / "summary.json"
+    for job in RunDir.children(sweep_dir):
         try:
-            statuses[job_dir.name] = json.loads(path.read_text(encoding="utf-8"))
+            statuses[job.root.name] = json.loads(job.summary.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
-            statuses[job_dir.name] = {"status": "unknown"}
+            statuses[job.root.name] = {"status": "unknown"}
     return statuses
 
 

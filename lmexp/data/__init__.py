@@ -22,7 +22,7 @@ from lmexp.data.batching import (
     count_targets,
     num_windows,
 )
-from lmexp.data.bpe import BPE_FILE, load_bpe, save_bpe
+from lmexp.data.bpe import load_bpe, save_bpe
 from lmexp.data.corpus import BOS, PAD, Corpus
 from lmexp.data.download import DataError
 from lmexp.data.ptb import load_ptb
@@ -43,18 +43,19 @@ CORPORA: dict[str, Callable[[DataConfig, Any], Corpus]] = {
 }
 
 
-def load_corpus(cfg: DataConfig, run_dir: str | Path | None = None) -> Corpus:
+def load_corpus(cfg: DataConfig, tokenizer_file: str | Path | None = None) -> Corpus:
     """Load the corpus named by `cfg.name` through its registered loader.
 
-    With `data.tokenizer=bpe`, a `tokenizer.json` already in `run_dir` (a resumed or scored run)
-    is reused, so the ids are the ones its checkpoints were trained on; otherwise one is trained.
+    With `data.tokenizer=bpe`, an existing `tokenizer_file` (a resumed or scored run's, see
+    `RunDir.tokenizer`) is reused, so the ids are the ones its checkpoints were trained on;
+    otherwise one is trained.
     """
     try:
         loader = CORPORA[cfg.name]
     except KeyError:
         raise ValueError(f"data.name={cfg.name!r} unknown; choose from {sorted(CORPORA)}") from None
     bpe = None
-    saved = Path(run_dir) / BPE_FILE if run_dir is not None else None
+    saved = Path(tokenizer_file) if tokenizer_file is not None else None
     if cfg.tokenizer == "bpe" and saved is not None and saved.is_file():
         bpe = load_bpe(saved)
         log.info("reusing the BPE tokenizer of %s", saved)
@@ -101,10 +102,10 @@ def make_batches(
     return SentenceBatches(sequences, size, pad_id, seed if train else None, device)
 
 
-def save_corpus_tokenizer(corpus: Corpus, run_dir: str | Path) -> None:
-    """Write the corpus's BPE model (if any) to `run_dir/tokenizer.json`."""
+def save_corpus_tokenizer(corpus: Corpus, path: str | Path) -> None:
+    """Write the corpus's BPE model (if any) to `path` (a run's `RunDir.tokenizer`)."""
     if corpus.bpe is not None:
-        save_bpe(corpus.bpe, Path(run_dir) / BPE_FILE)
+        save_bpe(corpus.bpe, path)
 
 
 __all__ = [

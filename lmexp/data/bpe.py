@@ -20,8 +20,6 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 log = logging.getLogger(__name__)
 
-BPE_FILE = "tokenizer.json"  # in the run directory, beside vocab.json
-
 
 def train_bpe(lines: Iterable[str], vocab_size: int, specials: Sequence[str]) -> Tokenizer:
     """Learn merges on `lines` until `vocab_size` types (256 bytes + specials + merges), or
@@ -54,7 +52,7 @@ def load_bpe(path: str | Path) -> Tokenizer:
     if not path.is_file():
         raise FileNotFoundError(
             f"no BPE tokenizer at {path}: a run trained with data.tokenizer=bpe writes "
-            f"{BPE_FILE} in its run directory"
+            "its tokenizer into its run directory"
         )
     return Tokenizer.from_file(str(path))
 

@@ -16,7 +16,6 @@ BOS = "<s>"  # sentence mode: opens every line
 EOS_SENTENCE = "</s>"  # sentence mode: closes every line
 PAD = "<pad>"  # sentence mode: fills a batch row after its sentence ended; never a target
 MODES = ("stream", "sentences")
-CORPUS_FILE = "corpus.json"  # in the run dir: name, tokenizer, mode and start of the corpus
 
 
 @dataclass

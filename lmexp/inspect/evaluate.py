@@ -28,6 +28,7 @@ from typing import Any
 from lmexp.data import load_corpus, make_batches
 from lmexp.inspect.checks import normalization_check, sample_pairs, sanity_check
 from lmexp.inspect.scoring import ScoringLM, load
+from lmexp.run.rundir import RunDir
 from lmexp.run.summary import write_json_atomic
 from lmexp.training.evaluation import evaluate
 from lmexp.training.metrics import perplexity
@@ -38,7 +39,7 @@ SPLITS = ("train", "valid", "test")
 def score_split(lm: ScoringLM, split: str) -> tuple[float, int, list[str]]:
     """Summed NLL, predicted tokens and the split's tokens, read as training-time evaluation."""
     cfg = lm.config
-    corpus = load_corpus(cfg.data, run_dir=lm.run_dir)
+    corpus = load_corpus(cfg.data, tokenizer_file=RunDir(lm.run_dir).tokenizer)
     if corpus.vocab.itos != lm.vocab.itos:
         raise ValueError(
             f"the corpus at data.root={cfg.data.root!r} has another vocabulary than {lm.run_dir}; "
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     name = args.text.stem if args.text else split
-    out = args.out or args.run_dir / "evaluation" / f"{name}_{Path(args.checkpoint).stem}.json"
+    out = args.out or RunDir(args.run_dir).evaluation(name, Path(args.checkpoint).stem)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(result, out)
     print(json.dumps(result, indent=2))

@@ -32,6 +32,7 @@ from torch import Tensor
 from lmexp.data.bpe import bpe_text
 from lmexp.data.corpus import EOS_SENTENCE
 from lmexp.inspect.scoring import ScoringLM, load
+from lmexp.run.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     lengths = args.lengths or [lm.seq_len, 2 * lm.seq_len]
-    out_dir = args.out_dir or args.run_dir / "samples"
+    out_dir = args.out_dir or RunDir(args.run_dir).samples
     for length in lengths:
         generator = torch.Generator().manual_seed(args.seed)
         prompts = start_prompts(lm, args.prompt, args.start, args.num, generator)

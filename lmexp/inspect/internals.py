@@ -38,9 +38,7 @@ from lmexp.data import Batches, as_batches, load_corpus, make_batches
 from lmexp.inspect.scoring import ScoringLM, load
 from lmexp.models.base import LanguageModel
 from lmexp.models.transformer import TransformerLM
-
-# The file names are the contract with analysis/internals.py, which reads them for the report.
-TIMESTEP_FILE, GRAD_FILE = "timestep_loss.csv", "grad_flow.csv"
+from lmexp.run.rundir import RunDir
 
 
 def timestep_loss(
@@ -158,7 +156,7 @@ def _transformer_grad_norms(model: TransformerLM, inputs: Tensor, targets: Tenso
 def run_internals(lm: ScoringLM, split: str = "valid") -> tuple[list[dict], list[dict]]:
     """Both measurements for one loaded run, on its own corpus and batch sizes."""
     cfg = lm.config
-    corpus = load_corpus(cfg.data, run_dir=lm.run_dir)
+    corpus = load_corpus(cfg.data, tokenizer_file=RunDir(lm.run_dir).tokenizer)
     data = make_batches(getattr(corpus, split), corpus, cfg.data, train=False, device=lm.device)
     losses = timestep_loss(lm.model, data)
     train = make_batches(corpus.train, corpus, cfg.data, train=False, device=lm.device)
@@ -198,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
         losses, grads = run_internals(lm, args.split)
-        write_rows(losses, run_dir / "internals" / TIMESTEP_FILE)
-        write_rows(grads, run_dir / "internals" / GRAD_FILE)
+        write_rows(losses, RunDir(run_dir).timestep_loss)
+        write_rows(grads, RunDir(run_dir).grad_flow)
         mean = sum(r["loss"] * r["tokens"] for r in losses) / sum(r["tokens"] for r in losses)
         print(
             f"{run_dir}: {args.split} loss {mean:.4f} (ppl {math.exp(mean):.2f}) over "

@@ -29,15 +29,15 @@ from omegaconf import OmegaConf
 
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
-from lmexp.data.bpe import BPE_FILE, load_bpe
-from lmexp.data.corpus import CORPUS_FILE, EOS, UNK
+from lmexp.data.bpe import load_bpe
+from lmexp.data.corpus import EOS, UNK
 from lmexp.data.tokenizers import split_text
 from lmexp.models import LanguageModel, build_model
 from lmexp.run.checkpoint import load_checkpoint
+from lmexp.run.rundir import CHECKPOINTS, RunDir
 from lmexp.runtime.device import resolve_device
 
 Text = str | Sequence[str]  # raw text (tokenized like the corpus) or a list of tokens
-CHECKPOINTS = ("best", "last")
 
 
 def config_from_dict(saved: dict) -> TrainConfig:
@@ -126,7 +126,7 @@ class ScoringLM:
 
 def read_corpus_info(run_dir: Path) -> dict[str, str]:
     """The run's corpus.json (tokenizer, start); runs written before it existed were PTB words."""
-    path = run_dir / CORPUS_FILE
+    path = RunDir(run_dir).corpus
     if not path.is_file():
         return {"tokenizer": "word", "start": EOS}
     return json.loads(path.read_text(encoding="utf-8"))
@@ -134,12 +134,10 @@ def read_corpus_info(run_dir: Path) -> dict[str, str]:
 
 def find_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
     """`best`/`last` inside the run's checkpoints/ folder, or a path to a .pt file."""
-    if str(checkpoint) in CHECKPOINTS:
-        path = run_dir / "checkpoints" / f"{checkpoint}.pt"
-    else:
-        path = Path(checkpoint)
+    run = RunDir(run_dir)
+    path = run.checkpoint(str(checkpoint)) if str(checkpoint) in CHECKPOINTS else Path(checkpoint)
     if not path.is_file():
-        present = sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt"))
+        present = sorted(p.name for p in run.checkpoints.glob("*.pt"))
         raise FileNotFoundError(
             f"no checkpoint {path}; this run has {present or 'none'} "
             f"(choose checkpoint= one of {list(CHECKPOINTS)} or a .pt path)"
@@ -156,10 +154,10 @@ def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cp
         device: "cpu", "cuda", "cuda:N" or "auto".
     """
     run_dir = Path(run_dir)
-    vocab_file = run_dir / "vocab.json"
+    vocab_file = RunDir(run_dir).vocab
     if not vocab_file.is_file():
         raise FileNotFoundError(
-            f"{run_dir} is not a run directory of lmexp.train: it has no vocab.json"
+            f"{run_dir} is not a run directory of lmexp.train: it has no {vocab_file.name}"
         )
     path = find_checkpoint(run_dir, checkpoint)
     target = resolve_device(device)
@@ -171,7 +169,7 @@ def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cp
     model = build_model(config.model, len(vocab)).to(target)
     model.load_state_dict(payload["model"])
     corpus = read_corpus_info(run_dir)
-    bpe = load_bpe(run_dir / BPE_FILE) if corpus["tokenizer"] == "bpe" else None
+    bpe = load_bpe(RunDir(run_dir).tokenizer) if corpus["tokenizer"] == "bpe" else None
     return ScoringLM(
         model,
         vocab,

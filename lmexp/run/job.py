@@ -1,7 +1,7 @@
 """One training job, from a validated `TrainConfig` to a finished run directory.
 
 `run` builds data, model and optimizer, resumes or skips per `resume.plan_job_dir`, and trains;
-`run_guarded` is the job boundary a sweep calls: every exception is recorded in `summary.json`
+`run_guarded` is the job boundary a sweep calls: every exception is recorded in the summary
 and the job's log, and the sweep goes on. Hydra stays in `train.py`.
 """
 
@@ -23,7 +23,6 @@ import torch
 
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
-from lmexp.data.corpus import CORPUS_FILE
 from lmexp.models import build_model, compile_features
 from lmexp.models.base import LanguageModel
 from lmexp.run.checkpoint import load_checkpoint
@@ -36,6 +35,7 @@ from lmexp.run.resume import (
     read_summary,
     truncate_metrics,
 )
+from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary, write_json_atomic
 from lmexp.run.writer import RunFiles, vocab_digest
 from lmexp.runtime import allocator
@@ -77,7 +77,7 @@ def _test_of_best(
     model: LanguageModel, corpus: Corpus, cfg: TrainConfig, out_dir: Path, device: torch.device
 ) -> float | None:
     """Test perplexity of the checkpoint chosen on validation (computed once, at the end)."""
-    best = out_dir / "checkpoints" / "best.pt"
+    best = RunDir(out_dir).best
     if not best.exists():
         return None
     model.load_state_dict(load_checkpoint(best, map_location=device)["model"])
@@ -130,15 +130,16 @@ def _fit_on(
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    corpus = load_corpus(cfg.data, run_dir=out_dir)  # a resumed run reuses its tokenizer.json
+    run = RunDir(out_dir)
+    corpus = load_corpus(cfg.data, tokenizer_file=run.tokenizer)  # a resume reuses its BPE
     if payload is not None:
         check_vocab(payload.get("vocab_sha256"), vocab_digest(corpus.vocab), plan.checkpoint)
-        truncate_metrics(out_dir / "metrics.csv", payload["trainer"]["fit"]["step"])
-    corpus.vocab.to_json(out_dir / "vocab.json")
-    save_corpus_tokenizer(corpus, out_dir)
+        truncate_metrics(run.metrics, payload["trainer"]["fit"]["step"])
+    corpus.vocab.to_json(run.vocab)
+    save_corpus_tokenizer(corpus, run.tokenizer)
     info = {"name": cfg.data.name, "tokenizer": corpus.tokenizer, "start": corpus.start}
     # how scoring and generation split and start text
-    write_json_atomic({**info, "mode": corpus.mode}, out_dir / CORPUS_FILE)
+    write_json_atomic({**info, "mode": corpus.mode}, run.corpus)
     model = build_model(cfg.model, len(corpus.vocab)).to(device)
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     train = make_batches(corpus.train, corpus, cfg.data, train=True, seed=cfg.seed, device=device)
@@ -211,7 +212,7 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
         }
         fields.pop("error_type", None)
     fields.pop("status", None)
-    return Summary(out_dir / "summary.json", **fields)
+    return Summary(RunDir(out_dir).summary, **fields)
 
 
 def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
@@ -292,7 +293,7 @@ def run_guarded(
                     "traceback": traceback.format_exc(),
                     "ended_at": _now(),
                 },
-                out_dir / "summary.json",
+                RunDir(out_dir).summary,
             )
         if reraise:
             raise

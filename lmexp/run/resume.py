@@ -2,7 +2,7 @@
 
 Re-running a sweep command into the same sweep directory with `resume=true` keeps Hydra's job
 numbering and directories: finished jobs are skipped, interrupted or failed ones continue from
-`checkpoints/last.pt`. Without `resume`, an existing run is never overwritten.
+its last checkpoint. Without `resume`, an existing run is never overwritten.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from lmexp.run.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class JobDirPlan:
 
 
 def read_summary(out_dir: Path) -> dict[str, Any] | None:
-    path = out_dir / "summary.json"
+    path = RunDir(out_dir).summary
     if not path.exists():
         return None
     try:
@@ -56,8 +58,9 @@ def read_summary(out_dir: Path) -> dict[str, Any] | None:
 
 def plan_job_dir(out_dir: Path, resume: bool) -> JobDirPlan:
     """Decide how to treat `out_dir`; raises JobDirInUse rather than overwrite a run."""
+    run = RunDir(out_dir)
     summary = read_summary(out_dir)
-    has_run = summary is not None or (out_dir / "metrics.csv").exists()
+    has_run = summary is not None or run.metrics.exists()
     if not has_run:
         return JobDirPlan("fresh")
     status = (summary or {}).get("status", "unknown")
@@ -69,12 +72,11 @@ def plan_job_dir(out_dir: Path, resume: bool) -> JobDirPlan:
         )
     if status in FINISHED:
         return JobDirPlan("skip", summary)
-    last = out_dir / "checkpoints" / "last.pt"
-    if last.exists():
-        return JobDirPlan("resume", summary, last)
+    if run.last.exists():
+        return JobDirPlan("resume", summary, run.last)
     # Nothing to continue from (it died before its first checkpoint): start it over.
-    (out_dir / "metrics.csv").unlink(missing_ok=True)
-    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    run.metrics.unlink(missing_ok=True)
+    shutil.rmtree(run.checkpoints, ignore_errors=True)
     return JobDirPlan("fresh", summary)
 
 

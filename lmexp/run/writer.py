@@ -1,8 +1,9 @@
 """What a training job writes into its run directory as it goes: rows, checkpoints, summary.
 
-`metrics.csv` gets a row per evaluation (flushed), `checkpoints/best.pt` the lowest validation
-perplexity, `checkpoints/last.pt` everything a resume needs (model, optimizer, loop position,
-carried hidden state, every RNG state), and `summary.json` the headline numbers so far.
+The metrics file (`RunDir.metrics`) gets a row per evaluation (flushed), the best checkpoint
+the lowest validation perplexity, the last checkpoint everything a resume needs (model,
+optimizer, loop position, carried hidden state, every RNG state), and the summary the headline
+numbers so far.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lmexp.config import TrainConfig
 from lmexp.data import Vocab
 from lmexp.models.base import LanguageModel
 from lmexp.run.checkpoint import save_checkpoint
+from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary
 from lmexp.runtime.device import rng_state
 from lmexp.training.metrics import MetricsWriter
@@ -47,8 +49,8 @@ class RunFiles:
         self.out_dir, self.model, self.optimizer, self.summary = out_dir, model, optimizer, summary
         self.config = dataclasses.asdict(config)
         self.vocab_sha256 = vocab_digest(vocab)
-        self.ckpt_dir = out_dir / "checkpoints"
-        self.metrics = MetricsWriter(out_dir / "metrics.csv")
+        self.run = RunDir(out_dir)
+        self.metrics = MetricsWriter(self.run.metrics)
 
     def _payload(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -63,7 +65,7 @@ class RunFiles:
         self.metrics.write(row)
         if point.improved:
             best = self._payload(epoch=row["epoch"], step=row["step"], val_ppl=row["val_ppl"])
-            save_checkpoint(best, self.ckpt_dir / "best.pt")
+            save_checkpoint(best, self.run.best)
         log.info(
             "epoch %.2f step %d | lr %.4g | train ppl %.2f | val ppl %.2f | %.0f tok/s",
             row["epoch"],
@@ -84,7 +86,7 @@ class RunFiles:
         )
 
     def on_checkpoint(self, trainer: Trainer) -> None:
-        """`last.pt`: the trainer's exact position plus every RNG state, written atomically."""
+        """The last checkpoint: the trainer's exact position and every RNG state, atomically."""
         snapshot = trainer.snapshot()
         payload = self._payload(
             optimizer=self.optimizer.state_dict(),
@@ -93,7 +95,7 @@ class RunFiles:
             epoch=snapshot["fit"]["epoch"],
             step=snapshot["fit"]["step"],
         )
-        save_checkpoint(payload, self.ckpt_dir / "last.pt")
+        save_checkpoint(payload, self.run.last)
 
     def close(self) -> None:
         self.metrics.close()

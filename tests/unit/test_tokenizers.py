@@ -9,8 +9,9 @@ import pytest
 
 from lmexp.config import DataConfig
 from lmexp.data import load_corpus, save_corpus_tokenizer
-from lmexp.data.bpe import BPE_FILE, bpe_pieces, bpe_text, load_bpe, train_bpe
+from lmexp.data.bpe import bpe_pieces, bpe_text, load_bpe, train_bpe
 from lmexp.data.tokenizers import join_tokens, split_text
+from lmexp.run.rundir import RunDir
 
 TEXT = "the cat sat on the mat\nthe dog sat\n"
 TRAIN = ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog"] * 20
@@ -77,11 +78,11 @@ def test_bpe_corpus_learns_merges_from_train_only_and_reuses_the_saved_model(tmp
     # a run directory's tokenizer.json is reused, even when the train text has changed since
     run = tmp_path / "run"
     run.mkdir()
-    save_corpus_tokenizer(corpus, run)
+    save_corpus_tokenizer(corpus, RunDir(run).tokenizer)
     (root / "train.txt").write_text("entirely different words here\n" * 30, encoding="utf-8")
-    reused = load_corpus(cfg, run_dir=run)
+    reused = load_corpus(cfg, tokenizer_file=RunDir(run).tokenizer)
     assert reused.vocab.itos == corpus.vocab.itos
-    assert load_bpe(run / BPE_FILE).get_vocab() == corpus.bpe.get_vocab()
+    assert load_bpe(RunDir(run).tokenizer).get_vocab() == corpus.bpe.get_vocab()
 
 
 @pytest.mark.parametrize("tokenizer", ["word", "char", "bpe"])
