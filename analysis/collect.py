@@ -28,10 +28,8 @@ from lmexp.run.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
-RECURRENT = frozenset({"rnn", "gru", "lstm"})
-
-# table column -> dotted config key; values that mean nothing for a model are left empty
-# (`_applies`) so that e.g. the Transformer's unused emb_size never counts as "varying".
+# table column -> dotted config key. A job's config holds its architecture's keys only (each
+# has its own schema), so e.g. a Transformer has no emb_size and it never counts as "varying".
 HYPERPARAMETERS = {
     "lr": "optim.lr",
     "batch_size": "data.batch_size",
@@ -209,17 +207,7 @@ def _lookup(config: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def _applies(column: str, model: str, optim: str) -> bool:
-    if column == "emb_size":
-        return model != "transformer"
-    if column in ("num_heads", "ff_size", "attn_impl"):
-        return model not in RECURRENT and model != "rnn_attn"
-    if column == "impl":
-        return model in RECURRENT
-    if column == "gru_variant":
-        return model == "gru"
-    if column == "nonlinearity":
-        return model in ("rnn", "rnn_attn")
+def _applies(column: str, optim: str) -> bool:
     if column == "decay":
         return optim == "sgd_schedule"
     return True
@@ -299,10 +287,12 @@ def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
         "sweep": job_dir.parent.name,
         "job_num": int(match["num"]) if match else math.nan,
         "model": model,
+        "model_label": summary.get("model_label"),  # the label of lmexp's model registry
+        "model_rank": to_float(summary.get("model_rank")),  # its place in tables
         "optim": optim,
     }
     for column, key in HYPERPARAMETERS.items():
-        row[column] = _lookup(config, key) if _applies(column, model, optim) else None
+        row[column] = _lookup(config, key) if _applies(column, optim) else None
     row["keep_prob"] = 1.0 - to_float(row["dropout"])
     row.update(_curve_stats(curve, summary))
     row.update(_run_facts(summary, curve, overrides))
@@ -319,7 +309,18 @@ def collect(paths: Iterable[Path | str]) -> Collection:
         row, curve = _job_row(job_dir, ids[job_dir])
         rows.append(row)
         curves[row["job_id"]] = curve
-    return Collection(_numeric_hyperparameters(pd.DataFrame(rows)), curves)
+    return Collection(_numeric_hyperparameters(_display_facts(pd.DataFrame(rows))), curves)
+
+
+def _display_facts(jobs: pd.DataFrame) -> pd.DataFrame:
+    """A job that recorded no label and rank (killed before its first second) takes those of
+    another job of its architecture; with none, its name, sorted after every ranked one."""
+    for column in ("model_label", "model_rank"):
+        known = jobs.dropna(subset=[column]).groupby("model")[column].first()
+        jobs[column] = jobs[column].fillna(jobs["model"].map(known))
+    jobs["model_label"] = jobs["model_label"].fillna(jobs["model"]).astype(str)
+    jobs["model_rank"] = jobs["model_rank"].astype(float).fillna(math.inf)
+    return jobs
 
 
 def _numeric_hyperparameters(jobs: pd.DataFrame) -> pd.DataFrame:

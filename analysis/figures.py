@@ -152,7 +152,7 @@ def _save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
 
 def _job_style(row: Any) -> dict[str, Any]:
     return {
-        "color": style.arch_color(row["model"]),
+        "color": style.arch_color(row),
         "linestyle": style.optim_dash(row["optim"]),
         "marker": style.job_marker(int(row["exp"])),
     }
@@ -233,7 +233,7 @@ def _group_caption(value: str, drawn: list[str], skipped: list[str]) -> str:
 
 def overview_figure(ordered: pd.DataFrame, out_dir: Path) -> FigureFile:
     """Best validation perplexity per architecture x optimizer, min over jobs in a cell."""
-    models = sorted(ordered["model"].unique(), key=lambda m: style.rank(m, style.ARCH_ORDER))
+    models = style.arch_order(ordered)
     optims = sorted(ordered["optim"].unique(), key=lambda o: style.rank(o, style.OPTIM_ORDER))
     values = np.full((len(models), len(optims)), np.nan)
     notes = np.full(values.shape, "", dtype=object)
@@ -248,7 +248,7 @@ def overview_figure(ordered: pd.DataFrame, out_dir: Path) -> FigureFile:
     )
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    _heatmap(ax, values, notes, models, optims)
+    _heatmap(ax, values, notes, [style.arch_labels(ordered)[m] for m in models], optims)
     ax.set_title("Best validation perplexity")
     name = "overview"
     caption = (
@@ -279,7 +279,7 @@ def _heatmap(ax: Any, values: np.ndarray, notes: np.ndarray, rows: list, cols: l
             cbar=bool(finite.any()),
             cbar_kws={"label": "perplexity"},
             xticklabels=[style.optim_name(o) for o in cols],
-            yticklabels=[style.arch_name(m) for m in rows],
+            yticklabels=rows,
             linewidths=1,
             linecolor="white",
         )
@@ -308,11 +308,13 @@ def make_figures(
         curve = curves[row["job_id"]]
         if _has_curve(curve, "val_ppl", "train_ppl"):
             figures.append(experiment_figure(row, curve, labels[row["job_id"]], out_dir))
-    for kind, column, namer, order in (
-        ("optimizer", "optim", style.optim_name, style.OPTIM_ORDER),
-        ("architecture", "model", style.arch_name, style.ARCH_ORDER),
+    optims = sorted(ordered["optim"].unique(), key=lambda o: style.rank(o, style.OPTIM_ORDER))
+    labels_of = style.arch_labels(ordered)
+    for kind, column, namer, values in (
+        ("optimizer", "optim", style.optim_name, optims),
+        ("architecture", "model", labels_of.__getitem__, style.arch_order(ordered)),
     ):
-        for value in sorted(ordered[column].unique(), key=lambda v: style.rank(v, order)):
+        for value in values:
             group = ordered[ordered[column] == value]
             if not any(_has_curve(curves[j]) for j in group["job_id"]):
                 continue  # empty axes say nothing; the status table lists these jobs

@@ -62,7 +62,7 @@ def _curve_figure(
         ax.plot(
             table["t"],
             table[y],
-            color=style.arch_color(row["model"]),
+            color=style.arch_color(row),
             linestyle=style.optim_dash(row["optim"]),
             marker=style.job_marker(int(row["exp"])),
             markersize=4,
@@ -143,6 +143,6 @@ def sample_files(ordered: pd.DataFrame) -> list[SampleFile]:
 
 
 def plot_internals(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
-    """The two comparison plots for `run_dirs` (`python -m analysis.internals --out`)."""
+    """The two comparison plots for `run_dirs`, alone (the report draws them among the rest)."""
     ordered = order_jobs(collect(run_dirs).jobs)
     return [p for fig in internals_figures(ordered, out_dir) for p in fig.paths]

@@ -186,7 +186,7 @@ def _setting_columns(ordered: pd.DataFrame) -> list[Column]:
 
 
 def _setting(row: Any, columns: list[Column]) -> str:
-    parts = [style.arch_name(row["model"]), style.optim_name(row["optim"])]
+    parts = [str(row["model_label"]), style.optim_name(row["optim"])]
     parts += [f"{c.header}={c.fmt(row[c.source])}" for c in columns if _finite_or_text(row, c)]
     return " ".join(parts)
 

@@ -1,34 +1,26 @@
 """The fixed visual vocabulary shared by tables and figures: display names, order, colour, dash.
 
-Every mapping is keyed by name, never by position, so an architecture keeps its colour and an
-optimizer its line style in every figure whatever subset of jobs a figure shows.
+An architecture's display name and place come from its job (`model_label`, `model_rank` in
+summary.json, written from lmexp's model registry), and its colour from its place, so it keeps
+its colour in every figure whatever subset of jobs a figure shows; an optimizer keeps its line
+style the same way, by name.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
+from typing import Any
 
-ARCH_ORDER = ("rnn", "gru", "lstm", "transformer", "rnn_attn")
 OPTIM_ORDER = ("sgd", "sgd_schedule", "adam")
 
-ARCH_NAMES = {
-    "rnn": "RNN",
-    "gru": "GRU",
-    "lstm": "LSTM",
-    "transformer": "Transformer",
-    "rnn_attn": "RNN+Attn",
-}
 OPTIM_NAMES = {"sgd": "SGD", "sgd_schedule": "SGD-LR-SC", "adam": "Adam"}
 
-# Colour-blind-safe (seaborn "colorblind"), one per architecture.
-ARCH_COLORS = {
-    "rnn": "#0173b2",
-    "gru": "#de8f05",
-    "lstm": "#029e73",
-    "transformer": "#d55e00",
-    "rnn_attn": "#cc78bc",
-}
-_SPARE_COLORS = ("#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9")
+# Colour-blind-safe (seaborn "colorblind"): the architecture of rank k takes the k-th.
+ARCH_PALETTE = (
+    "#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc",
+    "#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9",
+)  # fmt: skip
 
 OPTIM_DASHES = {"sgd": "-", "sgd_schedule": "--", "adam": "-."}
 _SPARE_DASHES = (":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
@@ -43,9 +35,13 @@ def _stable_pick(name: str, choices: tuple) -> object:
     return choices[zlib.crc32(name.encode("utf-8")) % len(choices)]
 
 
-def arch_color(name: str) -> str:
-    """The architecture's colour; an unknown name still gets the same one every time."""
-    return ARCH_COLORS.get(name) or str(_stable_pick(name, _SPARE_COLORS))
+def arch_color(row: Any) -> str:
+    """The colour of a job's architecture, by its rank; without one (a job that recorded none)
+    the same colour for the same name every time."""
+    rank_of = row.get("model_rank")
+    if isinstance(rank_of, int | float) and math.isfinite(rank_of):
+        return ARCH_PALETTE[int(rank_of) % len(ARCH_PALETTE)]
+    return str(_stable_pick(str(row["model"]), ARCH_PALETTE))
 
 
 def optim_dash(name: str) -> str | tuple:
@@ -58,9 +54,15 @@ def job_marker(experiment: int) -> str:
     return MARKERS[(experiment - 1) % len(MARKERS)]
 
 
-def arch_name(name: str) -> str:
-    """Display name of an architecture (`transformer` -> `Transformer`)."""
-    return ARCH_NAMES.get(name, str(name))
+def arch_labels(jobs: Any) -> dict[str, str]:
+    """Architecture name -> display name (`transformer` -> `Transformer`), from the jobs."""
+    return {str(r["model"]): str(r["model_label"]) for _, r in jobs.iterrows()}
+
+
+def arch_order(jobs: Any) -> list[str]:
+    """The jobs' architectures in registry order (unranked ones last, alphabetically)."""
+    ranks = {str(r["model"]): float(r["model_rank"]) for _, r in jobs.iterrows()}
+    return sorted(ranks, key=lambda m: (ranks[m], m))
 
 
 def optim_name(name: str) -> str:

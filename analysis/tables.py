@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.formats import MISSING, Table
-from analysis.style import ARCH_ORDER, OPTIM_ORDER, arch_name, optim_name, rank
+from analysis.style import OPTIM_ORDER, optim_name, rank
 
 # Sort keys after architecture and optimizer: the hyper-parameters, then the job's identity.
 SORT_KEYS = (
@@ -95,7 +95,7 @@ def order_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
     in table order on a tie), so a diverged or empty job is never bold.
     """
     frame = jobs.copy()
-    frame["_arch"] = [rank(m, ARCH_ORDER) for m in frame["model"]]
+    frame["_arch"] = list(zip(frame["model_rank"], frame["model"], strict=True))
     frame["_optim"] = [rank(o, OPTIM_ORDER) for o in frame["optim"]]
     keys = ["_arch", "_optim", *(k for k in SORT_KEYS if k in frame)]
     frame = frame.sort_values(keys, na_position="last", kind="stable").drop(columns=keys[:2])
@@ -124,7 +124,7 @@ def shown_hyper_columns(ordered: pd.DataFrame) -> list[Column]:
 
 def job_label(row: Any, varying: list[Column]) -> str:
     """`#4 RNN SGD IL=5`: number, architecture, optimizer and the hyper-parameters that vary."""
-    parts = [f"#{row['exp']}", arch_name(row["model"]), optim_name(row["optim"])]
+    parts = [f"#{row['exp']}", str(row["model_label"]), optim_name(row["optim"])]
     for column in varying:
         value = row[column.source]
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
@@ -151,7 +151,7 @@ def result_columns(ordered: pd.DataFrame) -> list[Column]:
     ppl = lambda v: fmt_num(v, ".1f")  # noqa: E731
     columns = [
         Column("#", "exp", "experiment number"),
-        Column("Model", "model", "", arch_name, numeric=False),
+        Column("Model", "model_label", "", str, numeric=False),
         Column("Optim", "optim", "", optim_name, numeric=False),
         *shown_hyper_columns(ordered),
         Column(

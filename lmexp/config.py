@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-MODEL_NAMES = ("rnn", "gru", "lstm", "transformer", "rnn_attn")
+from lmexp.models.registry import architecture, model_config_from_dict
+from lmexp.models.schema import ArchConfig
+from lmexp.validation import require_positive
+
 OPTIM_NAMES = ("sgd", "sgd_schedule", "adam")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 # corpus -> the tokenizers it can be read with; the first is its default (data.tokenizer=null)
@@ -23,13 +27,6 @@ CORPUS_TOKENIZERS = {
     "text": ("word", "char", "bpe"),
 }
 DATA_MODES = ("stream", "sentences")
-
-
-def _require_positive(section: str, **values: float | int | None) -> None:
-    prefix = f"{section}." if section else ""
-    for key, value in values.items():
-        if value is not None and value <= 0:
-            raise ValueError(f"{prefix}{key}={value} must be positive; set {prefix}{key}=<n > 0>")
 
 
 @dataclass
@@ -51,7 +48,7 @@ class DataConfig:
     vocab_size: int = 2000  # tokenizer=bpe: pieces of the BPE model trained on train
 
     def __post_init__(self) -> None:
-        _require_positive(
+        require_positive(
             "data",
             batch_size=self.batch_size,
             seq_len=self.seq_len,
@@ -78,81 +75,6 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    """One schema for every architecture; keys an architecture does not use are ignored by it."""
-
-    name: str = MISSING
-    emb_size: int = 200  # recurrent models: input embedding width
-    hidden_size: int = 200  # recurrent: hidden units per layer; transformer: d_model
-    num_layers: int = 2
-    dropout: float = 0.0  # on non-recurrent connections only; the seed's dp_keep_prob = 1 - dropout
-    nonlinearity: str = "tanh"  # rnn only: tanh | relu
-    num_heads: int = 1  # transformer only
-    ff_size: int = 2048  # transformer only: width of the position-wise feed-forward layer
-    max_len: int = 512  # transformer: longest window; rnn_attn: earlier outputs attention reaches
-    d_k: int | None = None  # rnn_attn: query/key size; None: hidden_size
-    d_v: int | None = None  # rnn_attn: value size; None: hidden_size
-    tie_weights: bool = False  # share embedding and output matrices (Press & Wolf, 2017)
-    impl: str = "scratch"  # rnn/gru/lstm: scratch (the seed's equations) | fused (nn.RNN/GRU/LSTM)
-    gru_variant: str = "reset_before"  # gru: reset_before (seed eq. 7) | reset_after (cuDNN's)
-    attn_impl: str = "scratch"  # transformer: scratch (seed's masked softmax) | sdpa (fused kernel)
-
-    def __post_init__(self) -> None:
-        if self.name == MISSING:  # the bare schema, before a model/ option is merged in
-            return
-        if self.name not in MODEL_NAMES:
-            raise ValueError(f"model.name={self.name!r} unknown; choose from {list(MODEL_NAMES)}")
-        _require_positive(
-            "model",
-            emb_size=self.emb_size,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            ff_size=self.ff_size,
-            max_len=self.max_len,
-            d_k=self.d_k,
-            d_v=self.d_v,
-        )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(
-                f"model.dropout={self.dropout} must be in [0, 1); "
-                "it is a drop probability (the seed's dp_keep_prob=0.35 is model.dropout=0.65)"
-            )
-        if self.nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"model.nonlinearity={self.nonlinearity!r}; choose tanh or relu")
-        for key, choices in (
-            ("impl", ("scratch", "fused")),
-            ("gru_variant", ("reset_before", "reset_after")),
-            ("attn_impl", ("scratch", "sdpa")),
-        ):
-            if getattr(self, key) not in choices:
-                raise ValueError(
-                    f"model.{key}={getattr(self, key)!r} unknown; choose from {list(choices)}"
-                )
-        if self.name == "gru" and self.impl == "fused" and self.gru_variant != "reset_after":
-            raise ValueError(
-                "model.impl=fused runs nn.GRU, which applies the reset gate after the recurrent "
-                "matmul (cuDNN's variant), not the seed's eq. (7): set model.gru_variant="
-                "reset_after, or keep model.impl=scratch for the seed's GRU"
-            )
-        if self.name == "rnn_attn" and self.num_layers != 1:
-            raise ValueError(
-                f"model.num_layers={self.num_layers}: rnn_attn is seed 003's one-layer RNN with "
-                "self-attention; set model.num_layers=1"
-            )
-        if self.name == "transformer" and self.hidden_size % self.num_heads != 0:
-            raise ValueError(
-                f"model.hidden_size={self.hidden_size} not divisible by "
-                f"model.num_heads={self.num_heads}; pick a width that is a multiple of the heads"
-            )
-        if self.tie_weights and self.name != "transformer" and self.emb_size != self.hidden_size:
-            raise ValueError(
-                f"model.tie_weights=true needs model.emb_size ({self.emb_size}) == "
-                f"model.hidden_size ({self.hidden_size})"
-            )
-
-
-@dataclass
 class OptimConfig:
     """Optimizer and learning-rate schedule."""
 
@@ -170,7 +92,7 @@ class OptimConfig:
             return
         if self.name not in OPTIM_NAMES:
             raise ValueError(f"optim.name={self.name!r} unknown; choose from {list(OPTIM_NAMES)}")
-        _require_positive("optim", lr=self.lr, decay=self.decay)
+        require_positive("optim", lr=self.lr, decay=self.decay)
         if self.flat_epochs < 0:
             raise ValueError(f"optim.flat_epochs={self.flat_epochs} must be >= 0")
 
@@ -185,14 +107,14 @@ class TrainerConfig:
     max_sequences: int | None = None  # training windows (batch_size per step), seed 003's budget
     max_minutes: float | None = None  # wall-clock budget per job, evaluation included
     clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
-    eval_every: float = 1.0  # fraction of an epoch between evaluations (0.25: four per epoch)
+    eval_every: float = 0.25  # fraction of an epoch between evaluations (1.0: once per epoch)
     eval_every_budget: float | None = None  # also every this fraction of the step budget (0.1)
     checkpoint_every: int | None = 500  # steps between checkpoints/last.pt (also after each eval)
     divergence_ppl: float | None = 1.0e5  # a train/val perplexity above it ends the run: diverged
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
 
     def __post_init__(self) -> None:
-        _require_positive(
+        require_positive(
             "trainer",
             max_epochs=self.max_epochs,
             max_steps=self.max_steps,
@@ -233,7 +155,9 @@ class TrainConfig:
     """The root config of one job."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # The architecture's own schema (lmexp.models: one per `model=` option), chosen by
+    # conf/model/<name>.yaml's defaults list; ArchConfig documents the keys all of them have.
+    model: Any = MISSING
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 1111
@@ -249,18 +173,17 @@ class TrainConfig:
             raise ValueError(
                 f"device={self.device!r} unknown; choose auto, cpu, cuda or cuda:<index>"
             )
-        _require_positive("", threads=self.threads)
+        require_positive("", threads=self.threads)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r} unknown; choose fp32 or bf16")
         if self.cpu_allocator not in ("tuned", "system"):
             raise ValueError(
                 f"cpu_allocator={self.cpu_allocator!r} unknown; choose tuned or system"
             )
-        if self.model.max_len < self.data.seq_len and self.model.name == "transformer":
-            raise ValueError(
-                f"data.seq_len={self.data.seq_len} exceeds model.max_len={self.model.max_len}; "
-                "raise model.max_len"
-            )
+        if isinstance(self.model, dict):  # built from a plain dict (a saved config)
+            self.model = model_config_from_dict(self.model)
+        if isinstance(self.model, ArchConfig):
+            self.model.check_window(self.data.seq_len)
 
 
 def _reject_unknown_keys(node: DictConfig, schema: type, path: str) -> None:
@@ -273,7 +196,9 @@ def _reject_unknown_keys(node: DictConfig, schema: type, path: str) -> None:
             raise ValueError(f"unknown config key {full!r}; valid keys here: {sorted(known)}")
         child_type = known[key].type
         child = node[key]
-        if isinstance(child, DictConfig) and isinstance(child_type, str):
+        if full == "model" and isinstance(child, DictConfig):
+            child_type = architecture(str(child.get("name"))).schema
+        elif isinstance(child, DictConfig) and isinstance(child_type, str):
             child_type = globals().get(child_type)
         if isinstance(child, DictConfig) and is_dataclass(child_type):
             _reject_unknown_keys(child, child_type, full)
@@ -289,7 +214,13 @@ def to_train_config(cfg: DictConfig) -> TrainConfig:
 
 
 def register_configs() -> None:
-    """Store the schema as `base_train`, the first entry of conf/train.yaml's defaults list."""
+    """Store the schema as `base_train`, the first entry of conf/train.yaml's defaults list,
+    and each architecture's as `schema/model/<name>`, the first entry of its model YAML."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="base_train", node=TrainConfig)
+    from lmexp.models import ARCHITECTURES  # imports every model module, which registers it
+
+    store = ConfigStore.instance()
+    store.store(name="base_train", node=TrainConfig)
+    for name, arch in ARCHITECTURES.items():
+        store.store(group="schema/model", name=name, node=arch.schema)

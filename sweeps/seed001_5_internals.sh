@@ -3,8 +3,8 @@
 # seed-000 evaluation JSON, then the report with its "Inside the models" section.
 #   sweeps/seed001_5_internals.sh outputs/multirun/seed001-4.1-cpu_<time> [more sweep dirs]
 # For each job: <job>/evaluation/test_best.json, <job>/internals/*.csv and
-# <job>/samples/t1_len{L,2L}.txt (10 + 10 samples); the two comparison plots go to
-# <first sweep>/report/internals/ and the report to <first sweep>/report/.
+# <job>/samples/t1_len{L,2L}.txt (10 + 10 samples); the report, with the two comparison plots
+# in its figures/, goes to <first sweep>/report/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python}
@@ -28,6 +28,6 @@ for job in "${jobs[@]}"; do
     "$PYTHON" -m lmexp.inspect.evaluate "$job" || rc=$?
     "$PYTHON" -m lmexp.inspect.generate "$job" --num 10 > /dev/null
 done
-"$PYTHON" -m lmexp.inspect.internals "${jobs[@]}" --out "$1/report/internals"
+"$PYTHON" -m lmexp.inspect.internals "${jobs[@]}"
 "$PYTHON" -m analysis.report "$@" --out "$1/report"
 exit "$rc"

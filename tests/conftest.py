@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from lmexp.models import names
+
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 
@@ -65,10 +67,7 @@ def compose():
 TINY_OVERRIDES = [
     "trainer=smoke",
     "trainer.max_steps=8",
-    "model.emb_size=16",
-    "model.hidden_size=16",
-    "model.num_heads=2",
-    "model.ff_size=32",
+    "model.hidden_size=16",  # every architecture has it; emb_size, num_heads... only some
     "threads=1",
 ]
 
@@ -91,13 +90,14 @@ def run_module(
 
 # Tiny models trained for a few steps on real PTB, shared by the scoring, generation and
 # internals tests: {arch: run_dir}. Built once per test process, only when a test asks.
-TRAINED_ARCHS = ("rnn", "gru", "lstm", "transformer", "rnn_attn")
+TRAINED_ARCHS = names()  # every registered architecture
 TRAINED_SEQ_LEN = 6
 
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory) -> dict[str, Path]:
-    from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
+    from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
+    from lmexp.models import model_config_from_dict
     from lmexp.run.job import run
 
     data = str(require_data_dir() / "ptb")
@@ -106,14 +106,16 @@ def trained_runs(tmp_path_factory) -> dict[str, Path]:
     for arch in TRAINED_ARCHS:
         cfg = TrainConfig(
             data=DataConfig(root=data, batch_size=8, seq_len=TRAINED_SEQ_LEN, eval_batch_size=40),
-            model=ModelConfig(
-                name=arch,
-                emb_size=16,
-                hidden_size=16,
-                num_layers=1 if arch == "rnn_attn" else 2,
-                num_heads=2,
-                ff_size=32,
-                max_len=8 if arch == "rnn_attn" else 512,
+            model=model_config_from_dict(  # keeps the keys this architecture has
+                {
+                    "name": arch,
+                    "emb_size": 16,
+                    "hidden_size": 16,
+                    "num_layers": 1 if arch == "rnn_attn" else 2,
+                    "num_heads": 2,
+                    "ff_size": 32,
+                    "max_len": 8 if arch == "rnn_attn" else 512,
+                }
             ),
             optim=OptimConfig(name="adam", lr=3e-3),
             trainer=TrainerConfig(max_steps=30, eval_every=1.0, progress="off"),

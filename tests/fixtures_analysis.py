@@ -7,12 +7,14 @@ read exactly the bytes a real job leaves, including `"inf"` strings in summary.j
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lmexp.models import ARCHITECTURES, display
 from lmexp.run.summary import write_json_atomic
 from lmexp.training.metrics import MetricsWriter
 
@@ -78,6 +80,9 @@ def write_job(
     (job / ".hydra").mkdir(parents=True)
     config = copy.deepcopy(BASE_CONFIG)
     config["model"].update(model or {})
+    if config["model"]["name"] in ARCHITECTURES:  # a real job saves its architecture's keys only
+        defaults = dataclasses.asdict(ARCHITECTURES[config["model"]["name"]].schema())
+        config["model"] = {key: (model or {}).get(key, value) for key, value in defaults.items()}
     config["optim"].update(optim or {})
     for key, value in (extra or {}).items():
         section, _, leaf = key.rpartition(".")
@@ -89,8 +94,10 @@ def write_job(
         with MetricsWriter(job / "metrics.csv") as writer:
             for row in rows:
                 writer.write(row)
-    if summary is not None:
-        write_json_atomic(summary, job / "summary.json")
+    if summary is not None:  # a real job records its architecture's display facts
+        name = config["model"]["name"]
+        shown = display(name) if name in ARCHITECTURES else {}
+        write_json_atomic({**shown, **summary}, job / "summary.json")
     return job
 
 

@@ -1,10 +1,9 @@
 """Inside trained models (seed 001 §5.1-5.2): loss at each time step, gradient flow through time.
 
-    python -m lmexp.inspect.internals outputs/multirun/<sweep>/*-*/ --out reports/internals
+    lmexp-internals outputs/multirun/<sweep>/*-*/
 
-For each run it writes `<run_dir>/internals/timestep_loss.csv` and `grad_flow.csv`; with
-`--out` it also draws one comparison plot of each (PNG + PDF), a curve per run. The report
-(`python -m analysis.report`) draws the same plots when these CSVs exist.
+For each run it writes `<run_dir>/internals/timestep_loss.csv` and `grad_flow.csv`; the report
+(`lmexp-report`) draws one comparison plot of each, a curve per run, when these CSVs exist.
 
 - **Per-time-step loss** L_t: the mean cross-entropy at position t of the validation windows,
   read exactly as evaluation reads them (seq_len windows, the recurrent state carried from
@@ -37,7 +36,6 @@ from torch import Tensor
 from lmexp.data import Batches, as_batches, load_corpus, make_batches
 from lmexp.inspect.scoring import ScoringLM, load
 from lmexp.models.base import LanguageModel
-from lmexp.models.transformer import TransformerLM
 from lmexp.run.rundir import RunDir
 
 
@@ -71,11 +69,6 @@ def timestep_loss(
     ]
 
 
-def _hidden_part(state) -> Tensor:
-    """The h of a recurrent state: (L, B, H) tensor, or the first of an LSTM's (h, c)."""
-    return state[0] if isinstance(state, tuple) else state
-
-
 def gradient_flow(model: LanguageModel, inputs: Tensor, targets: Tensor) -> list[dict]:
     """‖∇_{h_t} L_T‖ for t = 0..T-1, averaged over the minibatch (see the module docstring).
 
@@ -85,10 +78,7 @@ def gradient_flow(model: LanguageModel, inputs: Tensor, targets: Tensor) -> list
     model.eval()  # dropout off: the gradient of the model itself, not of one dropout mask
     try:
         with torch.enable_grad():
-            if isinstance(model, TransformerLM):
-                per_step = _transformer_grad_norms(model, inputs, targets)
-            else:
-                per_step = _recurrent_grad_norms(model, inputs, targets)
+            per_step = model.state_grad_norms(inputs, lambda logits: _final_loss(logits, targets))
     finally:
         model.train(was_training)
     norms = [n.mean().item() for n in per_step]
@@ -99,58 +89,6 @@ def gradient_flow(model: LanguageModel, inputs: Tensor, targets: Tensor) -> list
 def _final_loss(logits: Tensor, targets: Tensor) -> Tensor:
     """L_T summed over the batch, so sequence b's gradient is that of its own loss: (B, V)."""
     return F.cross_entropy(logits.float(), targets[:, -1], reduction="sum")
-
-
-def _recurrent_grad_norms(model: LanguageModel, inputs: Tensor, targets: Tensor) -> list[Tensor]:
-    """Read one token at a time, keeping the state after each token as a node of the graph.
-
-    L_T must depend on the state tensor held, not on a sibling of it: where the model's
-    logits do not descend from its last state (the stacked RNN/GRU/LSTM), they are
-    recomputed from that state's top layer.
-    """
-    if not hasattr(model, "output"):
-        raise TypeError(f"{type(model).__name__} has no output layer to score h_T with")
-    state = model.init_state(inputs.size(0), inputs.device)
-    hiddens = []
-    for t in range(inputs.size(1)):
-        step_logits, state = model(inputs[:, t : t + 1], state)
-        hiddens.append(_hidden_part(state))  # (L, B, H) after token t
-    logits = step_logits[:, -1]  # (B, V)
-    if not _feeds(logits, hiddens[-1]):
-        # The stacked RNN/GRU/LSTM hand on a state stacked beside their features: recompute
-        # the last logits from its top layer (in eval mode the features *are* that h).
-        logits = model.output(hiddens[-1][-1])
-    grads = torch.autograd.grad(_final_loss(logits, targets), hiddens, allow_unused=True)
-    return [
-        torch.zeros(inputs.size(0)) if g is None else g.transpose(0, 1).flatten(1).norm(dim=1)
-        for g in grads
-    ]
-
-
-def _feeds(output: Tensor, tensor: Tensor) -> bool:
-    """Whether `tensor` is among the autograd ancestors of `output`."""
-    target, seen, stack = tensor.grad_fn, set(), [output.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        if node is target:
-            return True
-        seen.add(node)
-        stack.extend(next_fn for next_fn, _ in node.next_functions)
-    return False
-
-
-def _transformer_grad_norms(model: TransformerLM, inputs: Tensor, targets: Tensor) -> list[Tensor]:
-    """The residual stream entering the top block, captured by a hook, as h_t per position."""
-    captured: list[Tensor] = []
-    hook = model.blocks[-1].register_forward_pre_hook(lambda _, args: captured.append(args[0]))
-    try:
-        logits, _ = model(inputs, None)
-    finally:
-        hook.remove()
-    (grad,) = torch.autograd.grad(_final_loss(logits[:, -1], targets), captured[0])  # (B, T, D)
-    return [grad[:, t].norm(dim=1) for t in range(grad.size(1))]
 
 
 def run_internals(lm: ScoringLM, split: str = "valid") -> tuple[list[dict], list[dict]]:
@@ -187,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("valid", "test"), default="valid")
     parser.add_argument("--checkpoint", default="best", help="best (default), last or a .pt path")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the two plots")
     args = parser.parse_args(argv)
     for run_dir in args.run_dirs:
         try:
@@ -203,11 +140,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{run_dir}: {args.split} loss {mean:.4f} (ppl {math.exp(mean):.2f}) over "
             f"{len(losses)} positions; grad flow at t=0 {grads[0]['scaled']:.3g} of its maximum"
         )
-    if args.out is not None:
-        from analysis.internals import plot_internals
-
-        for path in plot_internals(args.run_dirs, args.out):
-            print(f"wrote {path}")
     return 0
 
 

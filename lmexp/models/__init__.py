@@ -1,38 +1,52 @@
-"""Model registry: one name -> class table and the single `build_model` the trainer calls.
+"""The architectures: every module of this package is imported here and registers its own.
 
-Every entry implements `LanguageModel`, so nothing outside this package branches on the name.
-`model.impl=fused` swaps a recurrent entry for its `nn.RNN`/`nn.GRU`/`nn.LSTM` twin.
+`build_model` is the one call the trainer makes; nothing outside this package branches on an
+architecture's name or class (`registry.py` is the one list of them).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import torch
 
-from lmexp.config import ModelConfig
 from lmexp.models.base import LanguageModel, State
-from lmexp.models.fused import FusedRecurrentLM
-from lmexp.models.recurrent import RecurrentLM
-from lmexp.models.rnn_attention import RNNAttentionLM
-from lmexp.models.transformer import TransformerLM
+from lmexp.models.registry import (
+    ARCHITECTURES,
+    Architecture,
+    architecture,
+    display,
+    model_config,
+    model_config_from_dict,
+    names,
+)
+from lmexp.models.schema import ArchConfig
 
-MODELS: dict[str, type[LanguageModel]] = {
-    "rnn": RecurrentLM,
-    "gru": RecurrentLM,
-    "lstm": RecurrentLM,
-    "transformer": TransformerLM,
-    "rnn_attn": RNNAttentionLM,
-}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["MODELS", "LanguageModel", "State", "build_model", "compile_features"]
+__all__ = [
+    "ARCHITECTURES",
+    "ArchConfig",
+    "Architecture",
+    "LanguageModel",
+    "State",
+    "architecture",
+    "build_model",
+    "compile_features",
+    "display",
+    "model_config",
+    "model_config_from_dict",
+    "names",
+]
 
 
-def build_model(cfg: ModelConfig, vocab_size: int) -> LanguageModel:
+def build_model(cfg: ArchConfig, vocab_size: int) -> LanguageModel:
     """Instantiate the architecture `cfg.name` for a vocabulary of `vocab_size` tokens."""
-    if cfg.name not in MODELS:
-        raise ValueError(f"unknown model {cfg.name!r}; choose from {sorted(MODELS)}")
-    if cfg.impl == "fused" and MODELS[cfg.name] is RecurrentLM:
-        return FusedRecurrentLM(cfg, vocab_size)
-    return MODELS[cfg.name](cfg, vocab_size)
+    if cfg.name not in ARCHITECTURES:  # a config changed after its own check
+        raise ValueError(f"unknown model {cfg.name!r}; choose from {sorted(ARCHITECTURES)}")
+    return architecture(cfg.name).build(cfg, vocab_size)
 
 
 def compile_features(model: LanguageModel) -> LanguageModel:

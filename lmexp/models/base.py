@@ -6,6 +6,7 @@ It owns the contract (tokens + state in, logits + state out) and the state helpe
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TypeAlias
 
 import torch
@@ -64,6 +65,47 @@ class LanguageModel(nn.Module, ABC):
             return state.detach()
         return tuple(s.detach() for s in state)
 
+    def state_grad_norms(
+        self, inputs: Tensor, final_loss: Callable[[Tensor], Tensor]
+    ) -> list[Tensor]:
+        """‖∇_{h_t} L_T‖ per sequence for every position t of `inputs` (B, T): list of (B,).
+
+        `final_loss` maps the last position's logits (B, V) to L_T. This default reads one
+        token at a time, keeping the state after each token as a node of the graph, and takes
+        its hidden part (every layer's h_t) as h_t; a model whose state is not that (the
+        Transformer carries none) overrides it. L_T must depend on the state tensor held, not
+        on a sibling of it: where the logits do not descend from the last state (the stacked
+        RNN/GRU/LSTM hand on a state stacked beside their features), they are recomputed from
+        that state's top layer (in eval mode the features *are* that h).
+        """
+        state = self.init_state(inputs.size(0), inputs.device)
+        hiddens = []
+        for t in range(inputs.size(1)):
+            step_logits, state = self(inputs[:, t : t + 1], state)
+            hiddens.append(state[0] if isinstance(state, tuple) else state)  # (L, B, H)
+        logits = step_logits[:, -1]  # (B, V)
+        if not _feeds(logits, hiddens[-1]):
+            logits = self.output(hiddens[-1][-1])
+        grads = torch.autograd.grad(final_loss(logits), hiddens, allow_unused=True)
+        return [
+            torch.zeros(inputs.size(0)) if g is None else g.transpose(0, 1).flatten(1).norm(dim=1)
+            for g in grads
+        ]
+
     def num_params(self) -> int:
         """Trainable parameter count; a tied matrix counts once (`parameters()` deduplicates)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _feeds(output: Tensor, tensor: Tensor) -> bool:
+    """Whether `tensor` is among the autograd ancestors of `output`."""
+    target, seen, stack = tensor.grad_fn, set(), [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        if node is target:
+            return True
+        seen.add(node)
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+    return False

@@ -14,26 +14,40 @@ import math
 import torch
 from torch import Tensor, nn
 
-from lmexp.config import ModelConfig
-from lmexp.models.base import State
+from lmexp.models.base import LanguageModel, State
 from lmexp.models.cells import GRUResetAfterCell, LSTMCell, RNNCell
-from lmexp.models.recurrent import RecurrentLM, RecurrentShell
+from lmexp.models.recurrent import (
+    GRUConfig,
+    LSTMConfig,
+    RecurrentConfig,
+    RecurrentLM,
+    RecurrentShell,
+    RNNConfig,
+)
+from lmexp.models.registry import Architecture, register
 
 # Scratch LSTM gate blocks are [i, f, o, g] (the sigmoids contiguous); nn.LSTM's are [i, f, g, o].
 LSTM_BLOCKS_TO_TORCH = (0, 1, 3, 2)
 
 
-def _layer_class(cfg: ModelConfig) -> type[nn.RNNBase]:
-    return {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cfg.name]
+TORCH_LAYERS: dict[type[RecurrentConfig], type[nn.RNNBase]] = {
+    RNNConfig: nn.RNN,
+    GRUConfig: nn.GRU,
+    LSTMConfig: nn.LSTM,
+}
+
+
+def _layer_class(cfg: RecurrentConfig) -> type[nn.RNNBase]:
+    return TORCH_LAYERS[type(cfg)]
 
 
 class FusedRecurrentLM(RecurrentShell):
     """Embedding -> dropout -> `nn.RNN`/`nn.GRU`/`nn.LSTM` (dropout between layers) -> dropout
     -> logits: the dropout placement of `RecurrentLM`, with the recurrence in one fused call."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: RecurrentConfig, vocab_size: int) -> None:
         super().__init__(cfg, vocab_size)
-        extra = {"nonlinearity": cfg.nonlinearity} if cfg.name == "rnn" else {}
+        extra = {"nonlinearity": cfg.nonlinearity} if isinstance(cfg, RNNConfig) else {}
         self.recurrent = _layer_class(cfg)(
             cfg.emb_size,
             cfg.hidden_size,
@@ -148,3 +162,18 @@ def copy_from_scratch(scratch: RecurrentLM, fused: FusedRecurrentLM) -> None:
                 f"{type(cell).__name__} has no nn.* counterpart: nn.GRU is the reset-after GRU "
                 "(model.gru_variant=reset_after)"
             )
+
+
+def build_recurrent(cfg: RecurrentConfig, vocab_size: int) -> LanguageModel:
+    """`model.impl`: the seed's equations (scratch) or the library's fused layer."""
+    if cfg.impl == "fused":
+        return FusedRecurrentLM(cfg, vocab_size)
+    return RecurrentLM(cfg, vocab_size)
+
+
+for _order, (_schema, _label) in enumerate(
+    ((RNNConfig, "RNN"), (GRUConfig, "GRU"), (LSTMConfig, "LSTM")), start=1
+):
+    register(
+        Architecture(_schema.name, _label, _order, _schema, build_recurrent, TORCH_LAYERS[_schema])
+    )

@@ -6,10 +6,12 @@ cells.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 from torch import Tensor, nn
 
-from lmexp.config import ModelConfig
 from lmexp.models.base import LanguageModel, State
 from lmexp.models.cells import (
     CellState,
@@ -19,16 +21,75 @@ from lmexp.models.cells import (
     RecurrentCell,
     RNNCell,
 )
+from lmexp.models.schema import ArchConfig
+from lmexp.validation import require_choice, require_positive
 
 INIT_RANGE = 0.1  # embedding and output weights: uniform in ±0.1, as in the seed's scaffold
+
+
+@dataclass
+class RecurrentConfig(ArchConfig):
+    """Keys of the stacked recurrent family (rnn, gru, lstm)."""
+
+    emb_size: int = 200  # input embedding width
+    impl: str = "scratch"  # scratch (the seed's equations) | fused (nn.RNN/GRU/LSTM)
+
+    GATES: ClassVar[int] = 1  # weight blocks per layer (an RNN has one, a GRU three, an LSTM four)
+
+    def check(self) -> None:
+        require_positive("model", emb_size=self.emb_size)
+        require_choice("model.impl", self.impl, ("scratch", "fused"))
+        self.check_tied(self.emb_size)
+
+    def forward_macs_per_token(self, vocab_size: int, seq_len: int) -> float:
+        h = self.hidden_size
+        inputs = [self.emb_size] + [h] * (self.num_layers - 1)
+        return sum(self.GATES * h * (i + h) for i in inputs) + h * vocab_size
+
+
+@dataclass
+class RNNConfig(RecurrentConfig):
+    name: str = "rnn"
+    nonlinearity: str = "tanh"  # tanh | relu
+
+    def check(self) -> None:
+        super().check()
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"model.nonlinearity={self.nonlinearity!r}; choose tanh or relu")
+
+
+@dataclass
+class GRUConfig(RecurrentConfig):
+    name: str = "gru"
+    gru_variant: str = "reset_before"  # reset_before (seed eq. 7) | reset_after (cuDNN's)
+
+    GATES: ClassVar[int] = 3
+
+    def check(self) -> None:
+        super().check()
+        require_choice("model.gru_variant", self.gru_variant, ("reset_before", "reset_after"))
+        if self.impl == "fused" and self.gru_variant != "reset_after":
+            raise ValueError(
+                "model.impl=fused runs nn.GRU, which applies the reset gate after the recurrent "
+                "matmul (cuDNN's variant), not the seed's eq. (7): set model.gru_variant="
+                "reset_after, or keep model.impl=scratch for the seed's GRU"
+            )
+
+
+@dataclass
+class LSTMConfig(RecurrentConfig):
+    name: str = "lstm"
+
+    GATES: ClassVar[int] = 4
+
 
 CELLS: dict[str, type[RecurrentCell]] = {"rnn": RNNCell, "gru": GRUCell, "lstm": LSTMCell}
 
 
-def _make_cell(cfg: ModelConfig, input_size: int) -> RecurrentCell:
+def _make_cell(cfg: RecurrentConfig, input_size: int) -> RecurrentCell:
     if cfg.name == "rnn":  # the only cell with a choice of nonlinearity
         return RNNCell(input_size, cfg.hidden_size, cfg.nonlinearity)
-    if cfg.name == "gru" and cfg.gru_variant == "reset_after":
+    if isinstance(cfg, GRUConfig) and cfg.gru_variant == "reset_after":
         return GRUResetAfterCell(input_size, cfg.hidden_size)
     return CELLS[cfg.name](input_size, cfg.hidden_size)
 
@@ -64,7 +125,7 @@ class RecurrentShell(LanguageModel):
     parameters are created, and draw from the RNG, in the order input -> layers -> output.
     """
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: RecurrentConfig, vocab_size: int) -> None:
         super().__init__()
         if cfg.name not in CELLS:
             raise ValueError(f"unknown recurrent cell {cfg.name!r}; choose from {sorted(CELLS)}")
@@ -74,7 +135,7 @@ class RecurrentShell(LanguageModel):
         self.embedding = nn.Embedding(vocab_size, cfg.emb_size)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def _attach_output(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def _attach_output(self, cfg: RecurrentConfig, vocab_size: int) -> None:
         self.output = nn.Linear(cfg.hidden_size, vocab_size)
         if cfg.tie_weights:  # Press & Wolf (2017): one matrix for input and output word vectors
             self.output.weight = self.embedding.weight
@@ -101,7 +162,7 @@ class RecurrentLM(RecurrentShell):
 
     stepwise: bool = False
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: RecurrentConfig, vocab_size: int) -> None:
         super().__init__(cfg, vocab_size)
         self.layers = nn.ModuleList(
             _make_cell(cfg, cfg.emb_size if i == 0 else cfg.hidden_size)

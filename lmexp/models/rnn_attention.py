@@ -16,14 +16,50 @@ give the same outputs, which is how generation steps the model (`tests/unit/test
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from lmexp.config import ModelConfig
 from lmexp.models.base import LanguageModel, State
 from lmexp.models.cells import RNNCell
 from lmexp.models.recurrent import INIT_RANGE, run_layer
+from lmexp.models.registry import Architecture, register
+from lmexp.models.schema import ArchConfig
+from lmexp.validation import require_positive
+
+
+@dataclass
+class RNNAttentionConfig(ArchConfig):
+    """Seed 003's one-layer RNN with self-attention (`model=rnn_attn`)."""
+
+    name: str = "rnn_attn"
+    emb_size: int = 128
+    hidden_size: int = 128  # RNN units = attention width
+    num_layers: int = 1  # one RNN layer (the seed's model)
+    nonlinearity: str = "tanh"  # tanh | relu
+    d_k: int | None = None  # query/key size; None: hidden_size
+    d_v: int | None = None  # value size; None: hidden_size
+    max_len: int = 64  # attention reaches back over at most this many earlier outputs
+
+    def check(self) -> None:
+        require_positive(
+            "model", emb_size=self.emb_size, d_k=self.d_k, d_v=self.d_v, max_len=self.max_len
+        )
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"model.nonlinearity={self.nonlinearity!r}; choose tanh or relu")
+        if self.num_layers != 1:
+            raise ValueError(
+                f"model.num_layers={self.num_layers}: rnn_attn is seed 003's one-layer RNN with "
+                "self-attention; set model.num_layers=1"
+            )
+        self.check_tied(self.emb_size)
+
+    def forward_macs_per_token(self, vocab_size: int, seq_len: int) -> float:
+        h, e = self.hidden_size, self.emb_size
+        d_k, d_v = self.d_k or h, self.d_v or h
+        attention = 2 * h * d_k + h * d_v + d_v * h + self.max_len * (d_k + d_v)
+        return h * (e + h) + h * h + attention + h * vocab_size
 
 
 class CausalSelfAttention(nn.Module):
@@ -58,7 +94,7 @@ class CausalSelfAttention(nn.Module):
 class RNNAttentionLM(LanguageModel):
     """Seed 003's RNN language model with self-attention; state = (h (1, B, H), cache (B, C, H))."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: RNNAttentionConfig, vocab_size: int) -> None:
         super().__init__()
         width = cfg.hidden_size
         self.hidden_size, self.context = width, cfg.max_len
@@ -92,3 +128,6 @@ class RNNAttentionLM(LanguageModel):
         o = self.attention(y, cache, self.context)  # (B, T, H)
         new_cache = torch.cat([cache, y], dim=1)[:, -self.context :]
         return self.dropout(o), (h_last, new_cache)
+
+
+register(Architecture("rnn_attn", "RNN+Attn", 5, RNNAttentionConfig, RNNAttentionLM))

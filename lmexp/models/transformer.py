@@ -6,13 +6,51 @@ It owns positions, the pre-LayerNorm blocks and initialisation; attention itself
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from lmexp.config import ModelConfig
 from lmexp.models.attention import MultiHeadAttention, causal_mask
 from lmexp.models.base import LanguageModel, State
+from lmexp.models.registry import Architecture, register
+from lmexp.models.schema import ArchConfig
+from lmexp.validation import require_choice, require_positive
+
+
+@dataclass
+class TransformerConfig(ArchConfig):
+    """The decoder-only Transformer's keys (`model=transformer`); hidden_size is d_model."""
+
+    name: str = "transformer"
+    num_heads: int = 4  # hidden_size must be a multiple of it
+    ff_size: int = 800  # position-wise feed-forward width
+    max_len: int = 512  # longest window the sinusoidal position table covers
+    attn_impl: str = "scratch"  # scratch (the seed's masked softmax) | sdpa (fused kernel)
+
+    def check(self) -> None:
+        require_positive(
+            "model", num_heads=self.num_heads, ff_size=self.ff_size, max_len=self.max_len
+        )
+        require_choice("model.attn_impl", self.attn_impl, ("scratch", "sdpa"))
+        if self.hidden_size % self.num_heads != 0:
+            raise ValueError(
+                f"model.hidden_size={self.hidden_size} not divisible by "
+                f"model.num_heads={self.num_heads}; pick a width that is a multiple of the heads"
+            )
+
+    def check_window(self, seq_len: int) -> None:
+        if self.max_len < seq_len:
+            raise ValueError(
+                f"data.seq_len={seq_len} exceeds model.max_len={self.max_len}; raise model.max_len"
+            )
+
+    def forward_macs_per_token(self, vocab_size: int, seq_len: int) -> float:
+        """Projections, the full T x T scores and weighted sums, feed-forward, softmax layer."""
+        h = self.hidden_size
+        per_layer = 4 * h * h + 2 * h * self.ff_size + 2 * seq_len * h
+        return self.num_layers * per_layer + h * vocab_size
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
@@ -41,7 +79,7 @@ class FeedForward(nn.Module):
 class Block(nn.Module):
     """Pre-LayerNorm residual block: x + dropout(attn(norm(x))), then x + dropout(ff(norm(x)))."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
         self.attention_norm = nn.LayerNorm(cfg.hidden_size)
         self.attention = MultiHeadAttention(
@@ -63,7 +101,7 @@ class TransformerLM(LanguageModel):
     restarting at 0, so `init_state` returns None and `forward` takes and returns None.
     """
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int) -> None:
+    def __init__(self, cfg: TransformerConfig, vocab_size: int) -> None:
         super().__init__()
         self.d_model = cfg.hidden_size
         self.attn_impl = cfg.attn_impl
@@ -97,6 +135,19 @@ class TransformerLM(LanguageModel):
         """None: attention sees only the current window, there is nothing to carry."""
         return None
 
+    def state_grad_norms(
+        self, inputs: Tensor, final_loss: Callable[[Tensor], Tensor]
+    ) -> list[Tensor]:
+        """The residual stream entering the top block, captured by a hook, as h_t per position."""
+        captured: list[Tensor] = []
+        hook = self.blocks[-1].register_forward_pre_hook(lambda _, args: captured.append(args[0]))
+        try:
+            logits, _ = self(inputs, None)
+        finally:
+            hook.remove()
+        (grad,) = torch.autograd.grad(final_loss(logits[:, -1]), captured[0])  # (B, T, D)
+        return [grad[:, t].norm(dim=1) for t in range(grad.size(1))]
+
     def features(self, tokens: Tensor, state: State = None) -> tuple[Tensor, State]:
         """Features (B, T, H) for tokens (B, T); `state` is None and is returned unchanged."""
         length = tokens.shape[1]
@@ -113,3 +164,15 @@ class TransformerLM(LanguageModel):
         for block in self.blocks:
             x = block(x, mask)  # (B, T, H)
         return self.final_norm(x), None  # (B, T, H)
+
+
+register(
+    Architecture(
+        "transformer",
+        "Transformer",
+        4,
+        TransformerConfig,
+        TransformerLM,
+        nn.TransformerEncoderLayer,
+    )
+)

@@ -23,7 +23,7 @@ import torch
 
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
-from lmexp.models import build_model, compile_features
+from lmexp.models import build_model, compile_features, display
 from lmexp.models.base import LanguageModel
 from lmexp.run.checkpoint import load_checkpoint
 from lmexp.run.resume import (
@@ -187,6 +187,7 @@ def _fit_on(
 def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: str) -> Summary:
     fields: dict[str, Any] = {
         "command": command,
+        **display(cfg.model.name),  # the analysis labels and orders jobs by these
         "seed": cfg.seed,
         "device": cfg.device,
         "started_at": _now(),

@@ -25,7 +25,7 @@ FINISHED = ("completed", "diverged")
 # Keys that must agree between a checkpoint and the config that resumes it: the architecture,
 # and everything that decides what a batch position means.
 MUST_MATCH = {
-    "model": None,  # every key
+    "model": None,  # every key of the architecture's schema
     "data": ("name", "batch_size", "seq_len"),
     "optim": ("name",),
 }
@@ -84,7 +84,9 @@ def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: Path)
     """Refuse to resume a checkpoint whose architecture or batching differs from the config."""
     for section, keys in MUST_MATCH.items():
         old, new = saved.get(section, {}), current.get(section, {})
-        for key in keys or sorted(set(old) | set(new)):
+        # The current schema's keys: a checkpoint written before each architecture had its own
+        # schema also saved keys its architecture never read.
+        for key in keys or sorted(new):
             if old.get(key) != new.get(key):
                 raise CheckpointMismatch(
                     f"checkpoint {path} was trained with {section}.{key}={old.get(key)!r} but the "

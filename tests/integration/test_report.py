@@ -28,10 +28,7 @@ TINY = [
     "trainer=smoke",
     "trainer.max_steps=13",
     "trainer.eval_every=0.005",
-    "model.emb_size=16",
-    "model.hidden_size=16",
-    "model.num_heads=2",
-    "model.ff_size=32",
+    "model.hidden_size=16",  # every architecture has it; emb_size, num_heads... only some
     "threads=1",
 ]
 

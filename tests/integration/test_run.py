@@ -8,8 +8,9 @@ import socket
 
 import pytest
 
-from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
+from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
 from lmexp.data import DataError
+from lmexp.models import model_config_from_dict
 from lmexp.run.job import run
 
 pytestmark = pytest.mark.slow
@@ -20,14 +21,16 @@ PPL_COLUMNS = ("train_loss", "train_ppl", "val_loss", "val_ppl", "best_val_ppl")
 def _config(data_root: str, model: str = "lstm") -> TrainConfig:
     return TrainConfig(
         data=DataConfig(root=data_root, batch_size=8, seq_len=12),
-        model=ModelConfig(
-            name=model,
-            emb_size=16,
-            hidden_size=16,
-            num_layers=1,
-            dropout=0.2,
-            num_heads=2,
-            ff_size=32,
+        model=model_config_from_dict(  # the keys this architecture has
+            {
+                "name": model,
+                "emb_size": 16,
+                "hidden_size": 16,
+                "num_layers": 1,
+                "dropout": 0.2,
+                "num_heads": 2,
+                "ff_size": 32,
+            }
         ),
         optim=OptimConfig(name="sgd", lr=1.0),
         trainer=TrainerConfig(max_epochs=None, max_steps=12, eval_every=1.0, progress="off"),

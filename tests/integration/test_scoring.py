@@ -137,8 +137,9 @@ def test_evaluate_cli_on_a_text_file(trained_runs, tmp_path) -> None:
 
 
 def test_a_character_level_text8_run_scores_and_samples_characters(tmp_path) -> None:
-    from lmexp.config import DataConfig, ModelConfig, OptimConfig, TrainConfig, TrainerConfig
+    from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
     from lmexp.inspect.generate import main as generate_main
+    from lmexp.models import model_config
     from lmexp.run.job import run
     from tests.conftest import require_data_dir
 
@@ -146,7 +147,7 @@ def test_a_character_level_text8_run_scores_and_samples_characters(tmp_path) -> 
         data=DataConfig(
             name="text8", root=str(require_data_dir() / "text8"), batch_size=16, seq_len=20
         ),
-        model=ModelConfig(name="lstm", emb_size=8, hidden_size=16, num_layers=1),
+        model=model_config(name="lstm", emb_size=8, hidden_size=16, num_layers=1),
         optim=OptimConfig(name="adam", lr=1e-2),
         trainer=TrainerConfig(max_steps=40, eval_every=1.0, progress="off"),
         threads=1,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from analysis import style
 from analysis.collect import collect
 from analysis.figures import make_figures
 from analysis.tables import order_jobs
+from lmexp.models import display, names
 from tests.fixtures_analysis import job, mixed_sweep
 
 
@@ -57,10 +60,13 @@ def test_single_point_curve_is_drawn(tmp_path) -> None:
 
 
 def test_colours_and_dashes_are_fixed_by_name_not_position() -> None:
-    colors = [style.arch_color(m) for m in style.ARCH_ORDER]
+    # an architecture's colour follows its registry rank, which its jobs record
+    colors = [style.arch_color({"model": m, **display(m)}) for m in names()]
     assert len(set(colors)) == len(colors)
-    assert style.arch_color("gru") == style.ARCH_COLORS["gru"]
-    assert style.arch_color("mamba") == style.arch_color("mamba")  # stable for unknown names
+    gru = {"model": "gru", **display("gru")}
+    assert style.arch_color(gru) == style.ARCH_PALETTE[names().index("gru")]
+    mamba = {"model": "mamba", "model_rank": math.inf}
+    assert style.arch_color(mamba) == style.arch_color(mamba)  # stable for unknown names
     dashes = [style.optim_dash(o) for o in style.OPTIM_ORDER]
     assert len(set(dashes)) == len(dashes)
     assert style.job_marker(1) == style.job_marker(1 + len(style.MARKERS))

@@ -94,7 +94,9 @@ def test_jobs_with_almost_nothing_still_make_a_report(tmp_path) -> None:
     (tmp_path / "s" / "weird").mkdir(parents=True)
     (tmp_path / "s" / "weird" / "metrics.csv").write_text("epoch,step,val_ppl\n")
     (tmp_path / "s" / "3-lstm-adam").mkdir()
-    (tmp_path / "s" / "3-lstm-adam" / "summary.json").write_text('{"status": "running"}')
+    (tmp_path / "s" / "3-lstm-adam" / "summary.json").write_text(
+        '{"status": "running", "model_label": "LSTM", "model_rank": 2}'  # a job's first record
+    )
     write_job(tmp_path / "s", "4-gru-sgd", rows=None, summary=None)  # config only
     out = tmp_path / "out"
     assert main([str(tmp_path / "s"), "--out", str(out), "-q"]) == 0

@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd import gradcheck
 
-from lmexp.config import ModelConfig
-from lmexp.models import build_model
+from lmexp.models import build_model, model_config
 from lmexp.models.cells import GRUCell, GRUResetAfterCell, LSTMCell, RecurrentCell, RNNCell
 from lmexp.models.recurrent import run_layer
 
@@ -92,7 +91,7 @@ def test_node_matches_the_stepwise_loop(case: str) -> None:
 @pytest.mark.parametrize("name", ["rnn", "gru", "lstm"])
 def test_a_model_trains_identically_on_both_paths(name: str) -> None:
     """Three SGD steps with dropout on either path: same RNG draws, same weights after."""
-    cfg = ModelConfig(name=name, emb_size=8, hidden_size=8, num_layers=2, dropout=0.2)
+    cfg = model_config(name=name, emb_size=8, hidden_size=8, num_layers=2, dropout=0.2)
     weights = []
     for stepwise in (False, True):
         torch.manual_seed(0)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
-from lmexp.config import ModelConfig, TrainConfig, to_train_config
-from lmexp.models import build_model
+from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig, to_train_config
+from lmexp.models import build_model, model_config, names
 from tests.conftest import CONF_DIR
 
 GROUPS = ["model", "optim", "data", "trainer"]
@@ -24,6 +26,32 @@ def test_every_option_composes_and_converts(compose, group: str) -> None:
     for option in _options(group):
         cfg = to_train_config(compose([f"{group}={option}"]))
         assert isinstance(cfg, TrainConfig)
+
+
+@pytest.mark.parametrize("name", names())
+def test_each_architecture_yaml_states_its_schema_defaults(compose, name: str) -> None:
+    # one home per default: `model=<name>` on the command line and model_config(name) in
+    # Python (lmexp.load, the benchmark, the tests) build the same model
+    composed = OmegaConf.to_container(compose([f"model={name}"]).model)
+    assert composed == dataclasses.asdict(model_config(name))
+
+
+def test_every_model_option_is_a_registered_architecture() -> None:
+    assert _options("model") == sorted(names())
+
+
+@pytest.mark.parametrize(("group", "schema"), [("data", DataConfig), ("trainer", TrainerConfig)])
+def test_the_default_option_of_a_group_states_its_schema_defaults(compose, group, schema):
+    composed = OmegaConf.to_container(getattr(compose([]), group))
+    assert composed == dataclasses.asdict(schema())
+
+
+def test_the_default_optimizer_sets_only_what_the_schema_leaves_open(compose) -> None:
+    composed = OmegaConf.to_container(compose([]).optim)
+    defaults = {f.name: f.default for f in dataclasses.fields(OptimConfig)}
+    given = {k: v for k, v in defaults.items() if v not in (MISSING, dataclasses.MISSING)}
+    assert {k: composed[k] for k in given} == given
+    assert composed["betas"] == [0.9, 0.999]
 
 
 def test_groups_hold_the_issue_options() -> None:
@@ -108,7 +136,7 @@ def test_typo_in_key_fails(compose) -> None:
     with pytest.raises(ConfigCompositionException) as err:
         compose(["model.hiden_size=10"])
     assert isinstance(err.value.__cause__, ConfigAttributeError)
-    assert "Key 'hiden_size' not in 'ModelConfig'" in str(err.value.__cause__)
+    assert "Key 'hiden_size' not in 'LSTMConfig'" in str(err.value.__cause__)  # model=lstm's
 
 
 def test_adding_an_unknown_key_fails(compose) -> None:
@@ -148,7 +176,7 @@ def test_cross_field_rules_name_the_key(compose, overrides: list[str], message: 
 
 def test_model_config_rejects_unknown_name() -> None:
     with pytest.raises(ValueError, match="choose from"):
-        ModelConfig(name="mamba")
+        model_config(name="mamba")
 
 
 def test_sweep_dirs_differ_for_sweeps_started_in_the_same_second(compose) -> None:

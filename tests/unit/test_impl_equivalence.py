@@ -13,8 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmexp.config import ModelConfig
-from lmexp.models import build_model
+from lmexp.models import ArchConfig, build_model, model_config
 from lmexp.models.fused import FusedRecurrentLM, copy_from_scratch
 from lmexp.models.recurrent import RecurrentLM
 
@@ -29,8 +28,8 @@ CASES = {
 }
 
 
-def _config(**kw) -> ModelConfig:
-    return ModelConfig(emb_size=6, hidden_size=8, num_layers=2, **kw)
+def _config(**kw) -> ArchConfig:
+    return model_config(emb_size=6, hidden_size=8, num_layers=2, **kw)
 
 
 def _loss_and_grads(model, tokens, state, targets):
@@ -119,8 +118,8 @@ def test_reset_after_is_a_different_model_from_the_seeds_gru() -> None:
 def test_sdpa_attention_matches_the_seeds_masked_softmax() -> None:
     torch.manual_seed(0)
     kw = {"name": "transformer", "hidden_size": 16, "num_heads": 4, "ff_size": 32}
-    scratch = build_model(ModelConfig(**kw), VOCAB)
-    sdpa = build_model(ModelConfig(**kw, attn_impl="sdpa"), VOCAB)
+    scratch = build_model(model_config(**kw), VOCAB)
+    sdpa = build_model(model_config(**kw, attn_impl="sdpa"), VOCAB)
     sdpa.load_state_dict(scratch.state_dict())  # the same parameters: only the kernel differs
     tokens = torch.randint(VOCAB, (BATCH, LENGTH))
     targets = torch.randint(VOCAB, (BATCH, LENGTH))
@@ -134,7 +133,7 @@ def test_sdpa_attention_matches_the_seeds_masked_softmax() -> None:
 def test_sdpa_is_causal() -> None:
     """Changing a later token must not change an earlier position's logits."""
     torch.manual_seed(0)
-    cfg = ModelConfig(name="transformer", hidden_size=16, num_heads=4, ff_size=32)
+    cfg = model_config(name="transformer", hidden_size=16, num_heads=4, ff_size=32)
     model = build_model(dataclasses.replace(cfg, attn_impl="sdpa"), VOCAB).eval()
     tokens = torch.randint(VOCAB, (1, LENGTH))
     changed = tokens.clone()

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from lmexp.config import ModelConfig, TrainerConfig
+from lmexp.config import TrainerConfig
 from lmexp.data import batchify
-from lmexp.models import build_model
+from lmexp.models import build_model, model_config
 from lmexp.models.base import LanguageModel, State
 from lmexp.training.evaluation import evaluate
 from lmexp.training.metrics import COLUMNS, MetricsWriter, perplexity
@@ -89,7 +89,7 @@ def test_training_perplexity_is_token_weighted_too() -> None:
     model = BigramLM(TABLE)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-12)
     rows = []
-    cfg = TrainerConfig(max_epochs=1, clip_norm=None, progress="off")
+    cfg = TrainerConfig(max_epochs=1, clip_norm=None, eval_every=1.0, progress="off")
     trainer = Trainer(
         model,
         optimizer,
@@ -128,7 +128,7 @@ def test_metrics_writer_refuses_incomplete_rows(tmp_path) -> None:
 def test_grouping_stateless_windows_leaves_the_result_unchanged() -> None:
     torch.manual_seed(0)
     model = build_model(
-        ModelConfig(name="transformer", hidden_size=16, num_heads=2, ff_size=32), vocab_size=40
+        model_config(name="transformer", hidden_size=16, num_heads=2, ff_size=32), vocab_size=40
     )
     streams = batchify(torch.randint(40, (3 * 103,)), batch_size=3)  # 102 targets: 14 windows
     one_by_one = evaluate(model, streams, seq_len=7, stateless_group=1)

@@ -8,8 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from lmexp.config import ModelConfig
-from lmexp.models import MODELS, LanguageModel, State, build_model
+from lmexp.models import (
+    ARCHITECTURES as MODELS,
+)
+from lmexp.models import (
+    LanguageModel,
+    State,
+    build_model,
+    model_config,
+    model_config_from_dict,
+)
 from lmexp.models.attention import MultiHeadAttention, causal_mask, masked_softmax
 from lmexp.models.transformer import sinusoidal_positions
 
@@ -33,7 +41,7 @@ def make(name: str, seed: int = 0, **overrides: object) -> LanguageModel:
     if name == "rnn_attn":  # seed 003's model has one RNN layer
         fields["num_layers"] = 1
     fields.update(overrides)
-    return build_model(ModelConfig(name=name, **fields), VOCAB)
+    return build_model(model_config_from_dict({"name": name, **fields}), VOCAB)
 
 
 def tokens(length: int = T, seed: int = 1) -> torch.Tensor:
@@ -202,7 +210,7 @@ def test_detach_state_cuts_the_graph(name: str) -> None:
 
 
 def test_build_model_rejects_unknown_name() -> None:
-    cfg = ModelConfig(name="gru")
+    cfg = model_config(name="gru")
     cfg.name = "mamba"  # bypasses the config's own check: build_model must guard on its own
     with pytest.raises(ValueError, match=r"unknown model 'mamba'; choose from \['gru', 'lstm'"):
         build_model(cfg, VOCAB)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmexp.config import ModelConfig
-from lmexp.models import build_model
+from lmexp.models import build_model, model_config_from_dict
 from lmexp.runtime.precision import check_precision, cpu_bf16_flags
 from lmexp.training.evaluation import evaluate
 
@@ -21,7 +20,7 @@ from lmexp.training.evaluation import evaluate
 )
 def test_bf16_evaluation_is_close_to_fp32_but_really_runs_in_bf16(model: dict) -> None:
     torch.manual_seed(0)
-    cfg = ModelConfig(emb_size=32, hidden_size=32, ff_size=64, **model)
+    cfg = model_config_from_dict({"emb_size": 32, "hidden_size": 32, "ff_size": 64, **model})
     net = build_model(cfg, vocab_size=300)
     streams = torch.randint(300, (4, 200))
     fp32, count = evaluate(net, streams, seq_len=20, precision="fp32")

@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from lmexp.config import ModelConfig
-from lmexp.models import build_model
+from lmexp.models import build_model, model_config
 from lmexp.models.rnn_attention import CausalSelfAttention, RNNAttentionLM
 
 VOCAB = 30
@@ -16,7 +15,7 @@ VOCAB = 30
 
 def _model(max_len: int = 64, **kw) -> RNNAttentionLM:
     torch.manual_seed(0)
-    cfg = ModelConfig(
+    cfg = model_config(
         name="rnn_attn",
         emb_size=8,
         hidden_size=12,

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmexp.config import ModelConfig, TrainerConfig
+from lmexp.config import TrainerConfig
 from lmexp.data import SentenceBatches, Vocab
 from lmexp.data.sentences import pad_batch, split_sentences
-from lmexp.models import build_model
+from lmexp.models import build_model, model_config
 from lmexp.training.evaluation import evaluate
 from lmexp.training.trainer import Trainer
 
@@ -95,16 +95,16 @@ def test_bucketing_pads_less_than_batches_of_random_lengths() -> None:
 
 
 MODELS = [
-    ModelConfig(name="rnn", emb_size=12, hidden_size=12, num_layers=2),
-    ModelConfig(name="gru", emb_size=12, hidden_size=12, num_layers=1),
-    ModelConfig(name="lstm", emb_size=12, hidden_size=12, num_layers=2),
-    ModelConfig(name="lstm", emb_size=12, hidden_size=12, num_layers=2, impl="fused"),
-    ModelConfig(name="transformer", hidden_size=12, num_heads=2, ff_size=24, num_layers=2),
-    ModelConfig(name="rnn_attn", emb_size=12, hidden_size=12, num_layers=1, d_k=8, d_v=6),
+    model_config(name="rnn", emb_size=12, hidden_size=12, num_layers=2),
+    model_config(name="gru", emb_size=12, hidden_size=12, num_layers=1),
+    model_config(name="lstm", emb_size=12, hidden_size=12, num_layers=2),
+    model_config(name="lstm", emb_size=12, hidden_size=12, num_layers=2, impl="fused"),
+    model_config(name="transformer", hidden_size=12, num_heads=2, ff_size=24, num_layers=2),
+    model_config(name="rnn_attn", emb_size=12, hidden_size=12, num_layers=1, d_k=8, d_v=6),
 ]
 
 
-@pytest.mark.parametrize("cfg", MODELS, ids=lambda c: f"{c.name}-{c.impl}")
+@pytest.mark.parametrize("cfg", MODELS, ids=lambda c: f"{c.name}-{getattr(c, 'impl', 'scratch')}")
 def test_perplexity_of_padded_batches_equals_sentences_scored_one_by_one(cfg) -> None:
     torch.manual_seed(0)
     model = build_model(cfg, vocab_size=30)

@@ -6,9 +6,9 @@ import math
 
 import torch
 
-from lmexp.config import ModelConfig, TrainerConfig
+from lmexp.config import TrainerConfig
 from lmexp.data import batchify
-from lmexp.models import build_model
+from lmexp.models import build_model, model_config, model_config_from_dict
 from lmexp.training.budget import Budget, budget_points, eval_points
 from lmexp.training.trainer import Trainer
 
@@ -40,7 +40,9 @@ def test_a_sequence_budget_is_a_step_cap_of_batch_size_sequences_per_step() -> N
 
 def test_evaluation_every_tenth_of_a_sequence_budget_across_epochs() -> None:
     # 4 streams: 4 sequences a step; 280 sequences = 70 steps = 2 epochs of 35 windows.
-    cfg = TrainerConfig(max_epochs=None, max_sequences=280, eval_every_budget=0.1, progress="off")
+    cfg = TrainerConfig(
+        max_epochs=None, max_sequences=280, eval_every=1.0, eval_every_budget=0.1, progress="off"
+    )
     rows = _fit(0, cfg)
     assert [r["step"] for r in rows] == [7, 14, 21, 28, 35, 42, 49, 56, 63, 70]
     assert [r["sequences"] for r in rows] == [4 * r["step"] for r in rows]
@@ -51,14 +53,16 @@ def _fit(seed: int, cfg: TrainerConfig, model_name: str = "gru") -> list[dict]:
     torch.manual_seed(seed)
     stream = torch.tensor(([0, 1, 2, 3, 4, 5, 6, 7] * 3 + [1, 3, 5, 7]) * 40)
     model = build_model(
-        ModelConfig(
-            name=model_name,
-            emb_size=16,
-            hidden_size=16,
-            num_layers=1,
-            num_heads=2,
-            ff_size=32,
-            dropout=0.1,
+        model_config_from_dict(  # the keys model_name's architecture has
+            {
+                "name": model_name,
+                "emb_size": 16,
+                "hidden_size": 16,
+                "num_layers": 1,
+                "num_heads": 2,
+                "ff_size": 32,
+                "dropout": 0.1,
+            }
         ),
         vocab_size=8,
     )
@@ -90,7 +94,7 @@ def test_tiny_model_learns_and_rows_follow_the_cadence() -> None:
 
 
 def test_step_budget_ends_mid_epoch_with_a_final_evaluation() -> None:
-    rows = _fit(0, TrainerConfig(max_epochs=None, max_steps=5, progress="off"))
+    rows = _fit(0, TrainerConfig(max_epochs=None, max_steps=5, eval_every=1.0, progress="off"))
     assert len(rows) == 1 and rows[0]["step"] == 5 and rows[0]["epoch"] < 1.0
 
 
@@ -104,11 +108,11 @@ def test_same_seed_gives_identical_perplexities() -> None:
 
 def test_a_run_resumed_after_its_final_evaluation_does_not_train_further() -> None:
     stream = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7] * 40)
-    cfg = TrainerConfig(max_epochs=None, max_steps=4, progress="off")
+    cfg = TrainerConfig(max_epochs=None, max_steps=4, eval_every=1.0, progress="off")
 
     def trainer(rows: list, snaps: list) -> Trainer:
         torch.manual_seed(0)
-        model = build_model(ModelConfig(name="rnn", emb_size=8, hidden_size=8, num_layers=1), 8)
+        model = build_model(model_config(name="rnn", emb_size=8, hidden_size=8, num_layers=1), 8)
         return Trainer(
             model,
             torch.optim.SGD(model.parameters(), lr=0.1),

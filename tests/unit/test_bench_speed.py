@@ -6,21 +6,22 @@ import csv
 
 import pytest
 
-from lmexp.bench import VOCAB, main, train_flops_per_token
-from lmexp.config import ModelConfig
+from benchmarks.speed.__main__ import main
+from benchmarks.speed.rows import VOCAB, train_flops_per_token
+from lmexp.models import model_config
 
 
 def test_flops_per_token_of_a_recurrent_model_by_hand() -> None:
     # LSTM, emb 3, hidden 2, 2 layers: layer 1 = 4 gates * 2 * (3 + 2) = 40 MACs,
     # layer 2 = 4 * 2 * (2 + 2) = 32, softmax projection 2 * V; training = 6 x forward MACs.
-    cfg = ModelConfig(name="lstm", emb_size=3, hidden_size=2, num_layers=2)
+    cfg = model_config(name="lstm", emb_size=3, hidden_size=2, num_layers=2)
     assert train_flops_per_token(cfg) == 6 * (40 + 32 + 2 * VOCAB)
 
 
 def test_flops_per_token_of_a_transformer_by_hand() -> None:
     # d 4, ff 8, 1 layer, window 5: QKV + W_O = 4 * 16, feed-forward 2 * 4 * 8,
     # scores + weighted sum over the full window 2 * 5 * 4, softmax projection 4 * V.
-    cfg = ModelConfig(name="transformer", hidden_size=4, num_heads=2, ff_size=8, num_layers=1)
+    cfg = model_config(name="transformer", hidden_size=4, num_heads=2, ff_size=8, num_layers=1)
     assert train_flops_per_token(cfg, seq_len=5) == 6 * (64 + 64 + 40 + 4 * VOCAB)
 
 

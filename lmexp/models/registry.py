@@ -1,0 +1,75 @@
+"""The architectures lmexp can build: the one list of them.
+
+Each model module registers what it defines (`register`) when `lmexp.models` imports it, and
+that package imports every module in it, so a new architecture is one new module plus its
+`conf/model/<name>.yaml` and its test. Everything else asks the registry: the config check
+(which schema a `model.name` has), `build_model`, the benchmark and the tests; the job records
+the display label in the summary, so the analysis needs no list of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lmexp.models.base import LanguageModel
+from lmexp.models.schema import ArchConfig
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One `model=<name>` option: its schema, how to build it, how tables and figures call it."""
+
+    name: str
+    label: str  # display name, e.g. "GRU"
+    order: int  # where it sits in tables and figures (lower first); its colour follows
+    schema: type[ArchConfig]
+    build: Callable[[Any, int], LanguageModel]  # (its config, vocabulary size) -> model
+    torch_layer: type | None = None  # the plain PyTorch module of the same equations, if any
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register(arch: Architecture) -> Architecture:
+    """Add `arch`; a second architecture of the same name is a programming error."""
+    if arch.name in ARCHITECTURES:
+        raise ValueError(f"architecture {arch.name!r} is registered twice")
+    ARCHITECTURES[arch.name] = arch
+    return arch
+
+
+def names() -> tuple[str, ...]:
+    """Every architecture, in the order tables and figures use."""
+    return tuple(sorted(ARCHITECTURES, key=lambda name: ARCHITECTURES[name].order))
+
+
+def display(name: str) -> dict[str, Any]:
+    """What the analysis shows of an architecture; the job records it in its summary, so the
+    analysis needs neither this registry nor torch."""
+    return {"model_label": architecture(name).label, "model_rank": names().index(name)}
+
+
+def architecture(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"model.name={name!r} unknown; choose from {list(names())}") from None
+
+
+def model_config(name: str, **values: Any) -> ArchConfig:
+    """The validated schema of architecture `name` with `values` set (the rest defaults)."""
+    return architecture(name).schema(name=name, **values)
+
+
+def model_config_from_dict(values: dict[str, Any]) -> ArchConfig:
+    """A saved `model` section (a checkpoint's or a run's config) as its schema.
+
+    Runs written before each architecture had its own schema saved every model key; the keys
+    its architecture never read are dropped here.
+    """
+    schema = architecture(values["name"]).schema
+    known = {f.name for f in dataclasses.fields(schema)}
+    return schema(**{k: v for k, v in values.items() if k in known})
