@@ -22,8 +22,8 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from analysis import style
-from analysis.tables import job_label, varying_hyper_columns
+from . import style
+from .tables import job_label, varying_hyper_columns
 
 PPL_CAP = 1e5  # y-axis ceiling: beyond 10x the PTB vocabulary a curve has diverged anyway
 DPI = 110

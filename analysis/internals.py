@@ -15,11 +15,12 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from analysis import style
-from analysis.collect import collect
-from analysis.figures import DPI, FigureFile, _save
-from analysis.tables import job_label, order_jobs, varying_hyper_columns
 from lmexp.run.rundir import RunDir
+
+from . import style
+from .collect import collect
+from .figures import DPI, FigureFile, _save
+from .tables import job_label, order_jobs, varying_hyper_columns
 
 SAMPLE_LINES = 3  # samples shown per file in the appendix (the files hold them all)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.figures import FigureFile
-from analysis.formats import Table, to_html, to_markdown
-from analysis.internals import SampleFile
+from .figures import FigureFile
+from .formats import Table, to_html, to_markdown
+from .internals import SampleFile
 
 SECTIONS = (
     ("overview", "Overview"),

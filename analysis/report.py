@@ -12,13 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis.collect import NoJobsError, collect, find_job_dirs
-from analysis.figures import make_figures
-from analysis.formats import write_table
-from analysis.internals import internals_figures, sample_files
-from analysis.page import Content, render_html, render_markdown
-from analysis.studies import batch_time_table, study_figures
-from analysis.tables import commands_table, results_table, status_table
+from .collect import NoJobsError, collect, find_job_dirs
+from .figures import make_figures
+from .formats import write_table
+from .internals import internals_figures, sample_files
+from .page import Content, render_html, render_markdown
+from .studies import batch_time_table, study_figures
+from .tables import commands_table, results_table, status_table
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ example:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line; `--help` lists every file written."""
     parser = argparse.ArgumentParser(
-        prog="python -m analysis.report",
+        prog="lmexp-report",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -129,5 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `lmexp-report` command."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -32,10 +32,10 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FixedLocator, NullFormatter
 
-from analysis import style
-from analysis.figures import FigureFile, _new_figure, _save, legend_band, legend_below
-from analysis.formats import MISSING, Table
-from analysis.tables import Column, fmt_num, job_label, varies, varying_hyper_columns
+from . import style
+from .figures import FigureFile, _new_figure, _save, legend_band, legend_below
+from .formats import MISSING, Table
+from .tables import Column, fmt_num, job_label, varies, varying_hyper_columns
 
 # metrics.csv's train_loss is a running mean over the epoch so far, which drops at every epoch
 # boundary; a sequence budget knows no epochs, so these plots show the mean over the sequences

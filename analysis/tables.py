@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.formats import MISSING, Table
-from analysis.style import OPTIM_ORDER, optim_name, rank
+from .formats import MISSING, Table
+from .style import OPTIM_ORDER, optim_name, rank
 
 # Sort keys after architecture and optimizer: the hyper-parameters, then the job's identity.
 SORT_KEYS = (

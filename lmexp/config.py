@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -211,6 +212,12 @@ def to_train_config(cfg: DictConfig) -> TrainConfig:
     if not isinstance(config, TrainConfig):
         raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
     return config
+
+
+def conf_dir() -> Path:
+    """The YAML tree: inside the package in a wheel (lmexp/conf), else the checkout's conf/."""
+    packaged = Path(__file__).resolve().parent / "conf"
+    return packaged if (packaged / "train.yaml").is_file() else packaged.parent.parent / "conf"
 
 
 def register_configs() -> None:

@@ -16,15 +16,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lmexp.config import register_configs, to_train_config
+from lmexp.config import conf_dir, register_configs, to_train_config
 from lmexp.resolvers import register_resolvers
 from lmexp.run.job import run_guarded
 
 register_configs()
 register_resolvers()
 
-# conf/ sits at the repository root, next to this package (an editable install keeps it there).
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(conf_dir())
 
 
 def reproduce_command(overrides: list[str]) -> str:
@@ -41,6 +40,11 @@ def main(cfg: DictConfig) -> float:
         reproduce_command(list(hydra_cfg.overrides.task)),
         reraise=hydra_cfg.mode != RunMode.MULTIRUN,  # a sweep goes on; a single run fails loudly
     )
+
+
+def cli() -> None:
+    """The `lmexp-train` command: `python -m lmexp.train` under its own name."""
+    main()
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def evaluate_run(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lmexp.inspect.evaluate",
+        prog="lmexp-evaluate",
         description="Sanity/normalization checks, log-probability and perplexity of a run's "
         "checkpoint on a split or a text file (seed 000's evaluation).",
     )
@@ -134,5 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result["sane"] and result["normalizes"] and math.isfinite(result["log_prob"]) else 1
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `lmexp-evaluate` command."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

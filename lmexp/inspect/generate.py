@@ -174,7 +174,7 @@ def write_samples(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lmexp.inspect.generate",
+        prog="lmexp-generate",
         description="Sample text from a run's checkpoint (greedy, temperature, top-k, top-p).",
     )
     parser.add_argument("run_dir", type=Path, help="a job directory of lmexp.train")
@@ -228,5 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `lmexp-generate` command."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

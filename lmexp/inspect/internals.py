@@ -117,7 +117,7 @@ def write_rows(rows: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lmexp.inspect.internals",
+        prog="lmexp-internals",
         description="Per-time-step loss and gradient flow through time of trained runs "
         "(seed 001 §5.1-5.2): CSVs in each run dir, comparison plots with --out.",
     )
@@ -143,5 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `lmexp-internals` command."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,60 @@
+"""A wheel of lmexp carries its configs and the analysis, and runs a sweep from any folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_every_package_of_the_source_tree_is_in_the_wheel_list() -> None:
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "lmexp").rglob("__init__.py")
+    }
+    assert found | {"lmexp.analysis", "lmexp.conf"} == listed
+
+
+def _run(args: list, **kw) -> subprocess.CompletedProcess:
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600, **kw)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_a_wheel_runs_a_two_job_sweep_and_its_report_from_another_folder(tmp_path, data_dir):
+    wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    _run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, REPO])
+    (wheel,) = wheels.glob("lmexp-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "lmexp/conf/train.yaml" in names and "lmexp/conf/model/gru.yaml" in names
+    assert "lmexp/analysis/report.py" in names
+    assert not any(n.startswith(("analysis/", "conf/", "tests/")) for n in names)
+    _run([*pip, "install", "--no-deps", "--target", site, wheel])
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "LMEXP_DATA_DIR": str(data_dir)}
+    where = _run([sys.executable, "-c", "import lmexp; print(lmexp.__file__)"], cwd=work, env=env)
+    assert where.stdout.startswith(str(site))  # the wheel's copy, not the checkout
+    sweep = work / "sweep"
+    _run(
+        [
+            site / "bin" / "lmexp-train", "-m", "model=rnn,gru", "trainer=smoke",
+            "trainer.max_steps=5", "model.emb_size=16", "model.hidden_size=16", "threads=1",
+            "trainer.progress=off", f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=work,
+        env=env,
+    )  # fmt: skip
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0-rnn-sgd", "1-gru-sgd"]
+    _run([site / "bin" / "lmexp-report", sweep, "--out", work / "report", "-q"], cwd=work, env=env)
+    table = (work / "report" / "results.md").read_text()
+    assert "| RNN " in table and "| GRU " in table
