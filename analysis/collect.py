@@ -46,11 +46,11 @@ HYPERPARAMETERS = {
     "gru_variant": "model.gru_variant",
     "attn_impl": "model.attn_impl",
     "precision": "precision",
-    "decay": "optim.decay",
+    "decay": "schedule.decay",
     "weight_decay": "optim.weight_decay",
     "max_epochs": "trainer.max_epochs",
     "max_steps": "trainer.max_steps",
-    "max_sequences": "trainer.max_sequences",  # seed 003's budget; absent in older jobs: None
+    "max_sequences": "trainer.max_sequences",  # CMU 10-601 HW7's budget; absent in older jobs: None
     "max_minutes": "trainer.max_minutes",
     "clip_norm": "trainer.clip_norm",
     "seed": "seed",
@@ -207,10 +207,16 @@ def _lookup(config: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def _applies(column: str, optim: str) -> bool:
-    if column == "decay":
-        return optim == "sgd_schedule"
-    return True
+def _decay(config: dict[str, Any]) -> Any:
+    """The per-epoch lr divisor of a decaying schedule; None for a constant rate.
+
+    Runs written before schedules were a group of their own kept it in optim (sgd_schedule).
+    """
+    if _lookup(config, "schedule.name") == "decay":
+        return _lookup(config, "schedule.decay")
+    if "schedule" not in config and _lookup(config, "optim.name") == "sgd_schedule":
+        return _lookup(config, "optim.decay")
+    return None
 
 
 def _names(job_dir: Path, config: dict[str, Any], overrides: list[str]) -> tuple[str, str]:
@@ -292,7 +298,7 @@ def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
         "optim": optim,
     }
     for column, key in HYPERPARAMETERS.items():
-        row[column] = _lookup(config, key) if _applies(column, optim) else None
+        row[column] = _decay(config) if column == "decay" else _lookup(config, key)
     row["keep_prob"] = 1.0 - to_float(row["dropout"])
     row.update(_curve_stats(curve, summary))
     row.update(_run_facts(summary, curve, overrides))

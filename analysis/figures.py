@@ -1,4 +1,4 @@
-"""Learning-curve and overview figures (seed 001 items 1, 4, 5), each saved as PNG and PDF.
+"""Learning-curve and overview figures (IFT6135 A2 items 1, 4, 5), each saved as PNG and PDF.
 
 Draws on `matplotlib.figure.Figure` with the Agg canvas, never pyplot, so it leaves no global
 figure state behind and works headless. Colour = architecture, line style = optimizer, marker =
@@ -199,7 +199,7 @@ def group_figure(
 ) -> FigureFile:
     """All validation curves of one optimizer or architecture vs epochs and wall-clock.
 
-    Seed 001 items 4 and 5 ask for two plots each; here they are the two panels of one figure.
+    IFT6135 A2 items 4 and 5 ask for two plots each; here they are the two panels of one figure.
     """
     title = f"Validation curves of {kind} {value}"
     longest = max((float(curves[j]["wall_time_s"].max()) for j in group["job_id"]), default=0.0)

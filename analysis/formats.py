@@ -1,7 +1,7 @@
 """Table files: Markdown, LaTeX (booktabs), HTML and CSV renderings of one `Table`.
 
 Formats only: which rows, columns and bold cells a table has is decided in `analysis.tables`.
-Captions always precede the table body (seed 001: table captions go above).
+Captions always precede the table body (IFT6135 assignment 2: table captions go above).
 """
 
 from __future__ import annotations

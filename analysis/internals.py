@@ -93,7 +93,7 @@ def internals_figures(ordered: pd.DataFrame, out_dir: Path) -> list[FigureFile]:
             "mean validation loss L_t (nats)",
             "internals-timestep-loss",
             "Loss at each time step",
-            "Average cross-entropy L_t at each position t of the validation windows (seed 001 "
+            "Average cross-entropy L_t at each position t of the validation windows (IFT6135 A2 "
             "§5.1; recurrent state carried between windows, the Transformer seeing each window "
             "alone). Jobs: {jobs}.",
         ),
@@ -106,7 +106,7 @@ def internals_figures(ordered: pd.DataFrame, out_dir: Path) -> list[FigureFile]:
             "Norm of the gradient of the final step's loss L_T with respect to the hidden state "
             "after each step t (every layer's h_t; the Transformer: the residual stream entering "
             "its top block), averaged over one training minibatch and divided by each curve's "
-            "maximum (seed 001 §5.2). A curve that falls to 0 towards t = 0 shows vanishing "
+            "maximum (IFT6135 A2 §5.2). A curve that falls to 0 towards t = 0 shows vanishing "
             "gradients. Jobs: {jobs}.",
         ),
     )

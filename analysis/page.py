@@ -1,7 +1,7 @@
 """The report pages: one self-contained HTML file and one Markdown file over the same content.
 
 Assembles tables and figures that are already built; computes nothing about the jobs itself.
-Table captions go above tables, figure captions below figures (seed 001, "Figures and Tables").
+Table captions go above tables, figure captions below figures (IFT6135 A2, "Figures and Tables").
 """
 
 from __future__ import annotations

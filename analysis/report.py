@@ -40,7 +40,7 @@ writes into --out:
                          Table 4, only when data.batch_size varies: each job's wall-clock time
                          (last metrics row) and final train/validation loss, sorted by batch size
   figures/*.{png,pdf}    learning curves per experiment, per optimizer, per architecture,
-                         and an architecture x optimizer overview; for seed 003's studies also
+                         and an architecture x optimizer overview; for CMU 10-601 HW7's studies also
   figures/loss-vs-sequences.{png,pdf}
                          only for jobs with trainer.max_sequences set: train and validation
                          loss vs sequences seen, one line per job

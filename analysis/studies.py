@@ -1,4 +1,5 @@
-"""Seed 003 §5 studies: loss vs sequences seen, final loss vs sequence budget, time per batch size.
+"""CMU 10-601 HW7 §5 studies: loss vs sequences seen, final loss vs sequence budget, time per
+batch size.
 
 Each output is made only when the collected jobs call for it, whatever the values swept:
 
@@ -16,8 +17,8 @@ Each output is made only when the collected jobs call for it, whatever the value
 
 The lines of a study usually share architecture and optimizer, so colour here tells jobs apart
 (a sequential map, in table order, i.e. by the swept value); the marker is the experiment's, as in
-every figure (`analysis.style`). Seed 003 asks for separate train and validation plots: they are
-the two panels, titled "Training loss" and "Validation loss", of one figure.
+every figure (`analysis.style`). CMU 10-601 HW7 asks for separate train and validation plots:
+they are the two panels, titled "Training loss" and "Validation loss", of one figure.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def arch_order(jobs: Any) -> list[str]:
 
 
 def optim_name(name: str) -> str:
-    """Display name of an optimizer (`sgd_schedule` -> `SGD-LR-SC`, the seed's label)."""
+    """Display name of an optimizer (`sgd_schedule` -> `SGD-LR-SC`, IFT6135 A2's label)."""
     return OPTIM_NAMES.get(name, str(name))
 
 

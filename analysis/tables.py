@@ -1,4 +1,4 @@
-"""The results (seed 001 item 2), commands (item 3) and status tables: rows, columns, bold.
+"""The results (IFT6135 A2 item 2), commands (item 3) and status tables: rows, columns, bold.
 
 Owns the experiment order, numbering, shown columns and the per-architecture bold; the file
 formats (Markdown, LaTeX, HTML, CSV) are `analysis.formats`, the plots `analysis.figures`.
@@ -117,7 +117,7 @@ def varying_hyper_columns(ordered: pd.DataFrame) -> list[Column]:
 
 
 def shown_hyper_columns(ordered: pd.DataFrame) -> list[Column]:
-    """The seed table's hyper-parameters, plus any other that varies across the jobs."""
+    """IFT6135 A2's table's hyper-parameters, plus any other that varies across the jobs."""
     varying = varying_hyper_columns(ordered)
     return [c for c in HYPER_COLUMNS if c.always or c in varying]
 
@@ -147,7 +147,7 @@ def _time_column(ordered: pd.DataFrame) -> Column:
 
 
 def result_columns(ordered: pd.DataFrame) -> list[Column]:
-    """Columns of the results table, in the seed's order, then size, time and status."""
+    """Columns of the results table, in IFT6135 assignment 2's order, then size, time and status."""
     ppl = lambda v: fmt_num(v, ".1f")  # noqa: E731
     columns = [
         Column("#", "exp", "experiment number"),
@@ -187,7 +187,7 @@ def _caption(columns: list[Column], ordered: pd.DataFrame) -> str:
 
 
 def results_table(jobs: pd.DataFrame) -> Table:
-    """Seed 001's Table 1: one numbered row per job, best per architecture in bold."""
+    """IFT6135 assignment 2's Table 1: one numbered row per job, best per architecture in bold."""
     ordered = order_jobs(jobs)
     columns = result_columns(ordered)
     cells = [[c.fmt(row[c.source]) for c in columns] for _, row in ordered.iterrows()]
@@ -206,7 +206,7 @@ def results_table(jobs: pd.DataFrame) -> Table:
 
 
 def commands_table(jobs: pd.DataFrame) -> Table:
-    """Seed 001 item 3: the exact command that reruns each numbered experiment alone."""
+    """IFT6135 assignment 2 item 3: the exact command that reruns each numbered experiment alone."""
     ordered = order_jobs(jobs)
     cells = [[str(r.exp), str(r.job_id), str(r.command)] for r in ordered.itertuples()]
     caption = (

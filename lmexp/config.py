@@ -16,9 +16,10 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from lmexp.models.registry import architecture, model_config_from_dict
 from lmexp.models.schema import ArchConfig
-from lmexp.validation import require_positive
+from lmexp.training.optim import OPTIMIZERS
+from lmexp.training.schedules import SCHEDULES
+from lmexp.validation import require_choice, require_positive
 
-OPTIM_NAMES = ("sgd", "sgd_schedule", "adam")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 # corpus -> the tokenizers it can be read with; the first is its default (data.tokenizer=null)
 CORPUS_TOKENIZERS = {
@@ -77,13 +78,10 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Optimizer and learning-rate schedule."""
+    """The optimizer and its initial learning rate (the schedule is `ScheduleConfig`)."""
 
-    name: str = MISSING
+    name: str = MISSING  # lmexp.training.optim.OPTIMIZERS
     lr: float = MISSING
-    decay: float = 1.15  # sgd_schedule: lr is divided by this after each epoch
-    flat_epochs: int = 0  # sgd_schedule: epochs at the initial lr before decay starts
-    compounding: bool = False  # sgd_schedule: the course scaffold's lr *= (1/decay)**(epoch - flat)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
     eps: float = 1e-8  # adam
     weight_decay: float = 0.0
@@ -91,11 +89,24 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if MISSING in (self.name, self.lr):  # the bare schema, before an optim/ option is merged
             return
-        if self.name not in OPTIM_NAMES:
-            raise ValueError(f"optim.name={self.name!r} unknown; choose from {list(OPTIM_NAMES)}")
-        require_positive("optim", lr=self.lr, decay=self.decay)
+        require_choice("optim.name", self.name, OPTIMIZERS)
+        require_positive("optim", lr=self.lr)
+
+
+@dataclass
+class ScheduleConfig:
+    """How the learning rate moves from epoch to epoch; any optimizer takes any schedule."""
+
+    name: str = "constant"  # lmexp.training.schedules.SCHEDULES: constant | decay
+    decay: float = 1.15  # decay: lr is divided by this after each epoch
+    flat_epochs: int = 0  # decay: epochs at the initial lr before the decay starts
+    compounding: bool = False  # decay: the course scaffold's lr *= (1/decay)**(epoch - flat)
+
+    def __post_init__(self) -> None:
+        require_choice("schedule", self.name, SCHEDULES)
+        require_positive("schedule", decay=self.decay)
         if self.flat_epochs < 0:
-            raise ValueError(f"optim.flat_epochs={self.flat_epochs} must be >= 0")
+            raise ValueError(f"schedule.flat_epochs={self.flat_epochs} must be >= 0")
 
 
 @dataclass
@@ -105,7 +116,9 @@ class TrainerConfig:
     max_epochs: float | None = 1.0  # may be fractional: 0.5 = half an epoch
     max_steps: int | None = None  # optimizer steps
     max_tokens: int | None = None  # training tokens (batch_size * seq_len per full window)
-    max_sequences: int | None = None  # training windows (batch_size per step), seed 003's budget
+    max_sequences: int | None = (
+        None  # training windows (batch_size per step), CMU 10-601 HW7's budget
+    )
     max_minutes: float | None = None  # wall-clock budget per job, evaluation included
     clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
     eval_every: float = 0.25  # fraction of an epoch between evaluations (1.0: once per epoch)
@@ -160,6 +173,7 @@ class TrainConfig:
     # conf/model/<name>.yaml's defaults list; ArchConfig documents the keys all of them have.
     model: Any = MISSING
     optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 1111
     device: str = "auto"  # auto | cpu | cuda | cuda:N

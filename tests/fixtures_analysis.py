@@ -25,8 +25,8 @@ BASE_CONFIG: dict[str, Any] = {
     "model": {"name": "rnn", "emb_size": 200, "hidden_size": 200, "num_layers": 2,
               "dropout": 0.0, "nonlinearity": "tanh", "num_heads": 1, "ff_size": 2048,
               "max_len": 512, "tie_weights": False},
-    "optim": {"name": "sgd", "lr": 5.0, "decay": 1.15, "flat_epochs": 0, "compounding": False,
-              "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0},
+    "optim": {"name": "sgd", "lr": 5.0, "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0},
+    "schedule": {"name": "constant", "decay": 1.15, "flat_epochs": 0, "compounding": False},
     "trainer": {"max_epochs": 1, "max_steps": None, "max_tokens": None, "max_sequences": None,
                 "max_minutes": None, "clip_norm": 0.25, "eval_every": 0.25,
                 "eval_every_budget": None, "progress": "auto"},
@@ -84,6 +84,8 @@ def write_job(
         defaults = dataclasses.asdict(ARCHITECTURES[config["model"]["name"]].schema())
         config["model"] = {key: (model or {}).get(key, value) for key, value in defaults.items()}
     config["optim"].update(optim or {})
+    if config["optim"]["name"] == "sgd_schedule":  # conf/optim/sgd_schedule.yaml's schedule
+        config["schedule"]["name"] = "decay"
     for key, value in (extra or {}).items():
         section, _, leaf = key.rpartition(".")
         (config[section] if section else config)[leaf] = value
@@ -147,7 +149,7 @@ def study_job(
     seconds_per_point: float = 10.0,
     status: str = "completed",
 ) -> Path:
-    """A seed-003 job `<num>-rnn_attn-adam`: validation ppls `vals` at evenly spaced points.
+    """A CMU 10-601 HW7 job `<num>-rnn_attn-adam`: validation ppls `vals` at evenly spaced points.
 
     With a budget the points sit at k/len(vals) of `max_sequences` (the last one at the budget),
     without one 2000 sequences apart. train_loss = ln(1.3 val), val_loss = ln(val), wall time

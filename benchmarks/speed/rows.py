@@ -54,14 +54,14 @@ def variants(arch: str, with_compile: bool) -> list[Variant]:
         Variant("baseline", baseline=True, allocator="system"),
         Variant("baseline+malloc", baseline=True),
     ]
-    if "attn_impl" in keys:  # attention: the seed's masked softmax, or the fused kernel
+    if "attn_impl" in keys:  # attention: IFT6135 assignment 2's masked softmax, or the fused kernel
         rows += [
             Variant("scratch", {"attn_impl": "scratch"}),
             Variant("sdpa", {"attn_impl": "sdpa"}),
             Variant("sdpa+bf16", {"attn_impl": "sdpa"}, "bf16"),
         ]
         compiled = Variant("sdpa+compile", {"attn_impl": "sdpa"}, compile=True)
-    else:  # recurrence: the seed's equations, or the library's fused layer
+    else:  # recurrence: the assignment's equations, or the library's fused layer
         rows += [
             Variant("scratch", {"impl": "scratch"}),
             Variant("scratch+bf16", {"impl": "scratch"}, "bf16"),

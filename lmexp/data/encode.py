@@ -2,7 +2,7 @@
 
     stream     one contiguous text, each line closed by <eos> (characters keep the newline
                character): PTB's convention, batched into truncated-BPTT windows
-    sentences  each non-empty line is one sequence `<s> ... </s>` (seed 004), batched as padded
+    sentences  each non-empty line is one sequence `<s> ... </s>` (LING 574 HW7), batched as padded
                rows with a loss mask; `<pad>` joins the vocabulary but is never a target
 
 The vocabulary comes from train only. With `tokenizer=bpe` it is the BPE model's pieces,

@@ -1,7 +1,7 @@
 """Character-level Penn Treebank, derived from the word-level files (so the same download and
 digests): every word's characters, `_` between the words of a line (the visible word boundary
 of the standard char-PTB release), `<eos>` at each line end (or `<s> ... </s>` around each line
-in sentence mode, seed 004). `<unk>`, the word release's stand-in for a rare word, stays one
+in sentence mode, LING 574 HW7). `<unk>`, the word release's stand-in for a rare word, stays one
 symbol rather than five characters nobody wrote.
 """
 

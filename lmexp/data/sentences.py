@@ -1,6 +1,6 @@
 """Sentence mode: each `<s> ... </s>` line is one sequence, batched as padded rows with a mask.
 
-Seed 004 Q1, for the two sentences `<s> the cat sits </s>` and `<s> the model reads the
+LING 574 HW7 Q1, for the two sentences `<s> the cat sits </s>` and `<s> the model reads the
 sentence </s>` in one batch: rows are padded to the longest with <pad>, then inputs are all but
 the last column and targets all but the first.
 
@@ -12,7 +12,7 @@ the last column and targets all but the first.
 
 The mask is 1 exactly where a target is a real token, so padding is in neither the summed loss
 nor the token count that divides it, and a padded batch scores every sentence as it would
-alone. (The seed's answer has two slips its own masked-loss matrix does not follow: the second
+alone. (The homework's answer has two slips its own masked-loss matrix does not follow: the second
 row's last target written `<s>`, and a mask of the non-pad *inputs*, 1 1 1 1 1 0, which would
 train the first row to predict <pad> after </s>.)
 

@@ -1,4 +1,4 @@
-"""text8 at character level: the course slices of seed 000 (27 symbols: a-z and space).
+"""text8 at character level: the course slices of the char-LM report (27 symbols: a-z and space).
 
 `text8-100k.txt` is the first 100,000 characters of Matt Mahoney's text8 (the first 10^8
 bytes of an English Wikipedia dump, lower-cased, letters and single spaces only); `text8-dev.txt`

@@ -1,4 +1,5 @@
-"""Evaluate a finished run like seed 000: sanity and normalization checks, log-prob, perplexity.
+"""Evaluate a finished run as the char-LM report does: sanity and normalization checks,
+log-probabilities, perplexity.
 
     python -m lmexp.inspect.evaluate outputs/multirun/<sweep>/1-gru-adam              # test split
     python -m lmexp.inspect.evaluate <run_dir> --split valid --checkpoint last
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lmexp-evaluate",
         description="Sanity/normalization checks, log-probability and perplexity of a run's "
-        "checkpoint on a split or a text file (seed 000's evaluation).",
+        "checkpoint on a split or a text file (the character-level LM report's evaluation).",
     )
     parser.add_argument("run_dir", type=Path, help="a job directory of lmexp.train")
     source = parser.add_mutually_exclusive_group()

@@ -4,14 +4,14 @@
     lmexp-generate <run_dir> --prompt "the company said" --temperature 0.8 --top-p 0.9
     lmexp-generate <run_dir> --temperature 0 --lengths 20          # greedy
 
-Seed 003 §7.7: the next token is drawn from Q = softmax(g / τ), g the next-token logits; τ = 0
+CMU 10-601 HW7 §7.7: the next token is drawn from Q = softmax(g / τ), g the next-token logits; τ = 0
 is greedy (argmax). `--top-k` keeps only the k most likely tokens and `--top-p` the smallest set
 whose probability reaches p, both renormalised, before drawing. Without a prompt a sample
 starts after the corpus's boundary token (`<eos>` for words, a space for characters, `<s>` in
-sentence mode), or from a token drawn uniformly from the vocabulary (`--start random`, seed 001
+sentence mode), or from a token drawn uniformly from the vocabulary (`--start random`, IFT6135 A2
 §5.3). BPE pieces are shown decoded to text; in sentence mode a sample ends at its first
 `</s>`. By default it writes `--num` samples of seq_len tokens and `--num` of 2 x seq_len, as
-seed 001 asks, to `<run_dir>/samples/`.
+IFT6135 assignment 2 asks, to `<run_dir>/samples/`.
 
 Recurrent models step their hidden state one token at a time. The Transformer re-reads a
 sliding window of its last seq_len tokens, the context length it was trained on, at every

@@ -1,4 +1,4 @@
-"""Inside trained models (seed 001 §5.1-5.2): loss at each time step, gradient flow through time.
+"""Inside trained models (IFT6135 A2 §5.1-5.2): loss at each time step, gradient flow through time.
 
     lmexp-internals outputs/multirun/<sweep>/*-*/
 
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lmexp-internals",
         description="Per-time-step loss and gradient flow through time of trained runs "
-        "(seed 001 §5.1-5.2): CSVs in each run dir, comparison plots with --out.",
+        "(IFT6135 assignment 2 §5.1-5.2): CSVs in each run dir, comparison plots with --out.",
     )
     parser.add_argument("run_dirs", type=Path, nargs="+", help="job directories of lmexp.train")
     parser.add_argument("--split", choices=("valid", "test"), default="valid")

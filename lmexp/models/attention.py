@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MASK_PENALTY = 1e9  # the seed's 10^9 in eq. (15): large enough that exp(x - 1e9) underflows to 0
+MASK_PENALTY = (
+    1e9  # IFT6135 assignment 2's 10^9 in eq. (15): large enough that exp(x - 1e9) underflows to 0
+)
 
 
 def causal_mask(length: int, device: torch.device | None = None) -> Tensor:
@@ -36,7 +38,7 @@ class MultiHeadAttention(nn.Module):
     three projections for all heads are a single matmul; W_O is a separate Linear.
     `impl="sdpa"` computes the same softmax(QK^T/√d_k + mask) V with
     `F.scaled_dot_product_attention` (flash / memory-efficient kernels on GPU, no (T, T) weights
-    kept for backward); `impl="scratch"` is the seed's masked softmax, written out.
+    kept for backward); `impl="scratch"` is the assignment's masked softmax, written out.
     """
 
     def __init__(

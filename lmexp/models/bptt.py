@@ -4,7 +4,7 @@ Autograd through cells.py's step loop records every per-step op and replays each
 including a small weight-gradient matmul per step. Here a whole layer over a window is one
 autograd node. Its forward runs the same equations step by step and keeps the gate activations.
 Its backward walks time in reverse, paying per step only for what the recurrence forces: the
-gradient to h_{t-1} (one recurrent matmul, two for the seed's GRU) and a few elementwise ops.
+gradient to h_{t-1} (one recurrent matmul, two for the assignment's GRU) and a few elementwise ops.
 Everything that does not feed the recurrence (the activation derivatives, the recurrent
 weight gradient as one (G*H x T*B) @ (T*B x H) matmul, the bias gradient) is computed for all
 steps at once outside the loop.
@@ -160,7 +160,7 @@ class LSTMLayer(Function):
 
 
 class GRULayer(Function):
-    """The seed's GRU, eqs. (5)-(8): [r, z] = σ(xproj_t[:2H] + h_{t-1} U_rzᵀ);
+    """IFT6135 assignment 2's GRU, eqs. (5)-(8): [r, z] = σ(xproj_t[:2H] + h_{t-1} U_rzᵀ);
     h~ = tanh(xproj_t[2H:] + (r ⊙ h_{t-1}) U_hᵀ); h_t = h_{t-1} + z ⊙ (h~ - h_{t-1})."""
 
     @staticmethod

@@ -34,7 +34,7 @@ class RecurrentCell(nn.Module, ABC):
         self.input_weights = nn.Linear(input_size, self.num_gates * hidden_size)
 
     def reset_parameters(self) -> None:
-        """Every weight and bias uniform in ±1/√hidden_size, as the seed's scaffold does."""
+        """Every weight and bias uniform in ±1/√hidden_size, as the assignment's scaffold does."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for param in self.parameters():
             nn.init.uniform_(param, -bound, bound)
@@ -92,7 +92,7 @@ class RNNCell(RecurrentCell):
 
 
 class GRUCell(RecurrentCell):
-    """GRU layer exactly as the seed's eqs. (5)-(8): the reset gate scales h_{t-1} *before* U_h.
+    """GRU layer exactly as IFT6135 A2's eqs. (5)-(8): the reset gate scales h_{t-1} before U_h.
 
     (PyTorch's nn.GRU applies r after the matmul, r ⊙ (U_h h + b); the two are different models.)
     Input-projection gate order: [r, z, h~].
@@ -127,8 +127,8 @@ class GRUCell(RecurrentCell):
 class GRUResetAfterCell(RecurrentCell):
     """GRU with the reset gate applied *after* the recurrent matmul, as cuDNN and nn.GRU do:
 
-    h~_t = tanh(W_h x_t + b_h + r_t ⊙ (U_h h_{t-1} + b_hh)); r_t, z_t and eq. (8) as the seed.
-    Not the seed's eq. (7) (r ⊙ h_{t-1} inside U_h): a different model, offered so the scratch
+    h~_t = tanh(W_h x_t + b_h + r_t ⊙ (U_h h_{t-1} + b_hh)); r_t, z_t and eq. (8) as the assignment.
+    Not IFT6135 A2's eq. (7) (r ⊙ h_{t-1} inside U_h): a different model, offered so the scratch
     loop can be checked against `nn.GRU` and so both runs use the same function. Since r no
     longer feeds the matmul, all three recurrent blocks [U_r; U_z; U_h] are one matmul per step.
     The candidate keeps a recurrent bias b_hh of its own, because r scales it.

@@ -124,8 +124,8 @@ def copy_from_scratch(scratch: RecurrentLM, fused: FusedRecurrentLM) -> None:
 
     - RNN, LSTM: W_ih, b_ih and W_hh are the scratch input/recurrent matrices (LSTM blocks
       reordered); b_hh = 0, since scratch has one bias per gate.
-    - GRU (reset_after only): nn.GRU writes h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}, the seed
-      h_t = (1 - z) ⊙ h_{t-1} + z ⊙ h~; so its z is the seed's 1 - z = σ(-a): the update
+    - GRU (reset_after only): nn.GRU writes h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}, IFT6135 assignment 2's
+      h_t = (1 - z) ⊙ h_{t-1} + z ⊙ h~; so its z is the assignment's 1 - z = σ(-a): the update
       block's weights and bias are negated.
     """
     if scratch.cell_name != fused.cell_name or scratch.num_layers != fused.num_layers:
@@ -165,7 +165,7 @@ def copy_from_scratch(scratch: RecurrentLM, fused: FusedRecurrentLM) -> None:
 
 
 def build_recurrent(cfg: RecurrentConfig, vocab_size: int) -> LanguageModel:
-    """`model.impl`: the seed's equations (scratch) or the library's fused layer."""
+    """`model.impl`: the assignment's equations (scratch) or the library's fused layer."""
     if cfg.impl == "fused":
         return FusedRecurrentLM(cfg, vocab_size)
     return RecurrentLM(cfg, vocab_size)

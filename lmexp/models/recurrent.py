@@ -24,7 +24,7 @@ from lmexp.models.cells import (
 from lmexp.models.schema import ArchConfig
 from lmexp.validation import require_choice, require_positive
 
-INIT_RANGE = 0.1  # embedding and output weights: uniform in ±0.1, as in the seed's scaffold
+INIT_RANGE = 0.1  # embedding and output weights: uniform in ±0.1, as in the assignment's scaffold
 
 
 @dataclass
@@ -32,7 +32,7 @@ class RecurrentConfig(ArchConfig):
     """Keys of the stacked recurrent family (rnn, gru, lstm)."""
 
     emb_size: int = 200  # input embedding width
-    impl: str = "scratch"  # scratch (the seed's equations) | fused (nn.RNN/GRU/LSTM)
+    impl: str = "scratch"  # scratch (the assignment's equations) | fused (nn.RNN/GRU/LSTM)
 
     GATES: ClassVar[int] = 1  # weight blocks per layer (an RNN has one, a GRU three, an LSTM four)
 
@@ -71,8 +71,8 @@ class GRUConfig(RecurrentConfig):
         if self.impl == "fused" and self.gru_variant != "reset_after":
             raise ValueError(
                 "model.impl=fused runs nn.GRU, which applies the reset gate after the recurrent "
-                "matmul (cuDNN's variant), not the seed's eq. (7): set model.gru_variant="
-                "reset_after, or keep model.impl=scratch for the seed's GRU"
+                "matmul (cuDNN's variant), not IFT6135 A2's eq. (7): set model.gru_variant="
+                "reset_after, or keep model.impl=scratch for the assignment's GRU"
             )
 
 
@@ -141,7 +141,7 @@ class RecurrentShell(LanguageModel):
             self.output.weight = self.embedding.weight
 
     def _reset_embedding_and_output(self) -> None:
-        """Embedding/output weights in ±0.1, output bias 0, as the seed's scaffold."""
+        """Embedding/output weights in ±0.1, output bias 0, as the assignment's scaffold."""
         nn.init.uniform_(self.embedding.weight, -INIT_RANGE, INIT_RANGE)
         nn.init.uniform_(self.output.weight, -INIT_RANGE, INIT_RANGE)
         nn.init.zeros_(self.output.bias)
@@ -156,7 +156,7 @@ class RecurrentLM(RecurrentShell):
     """Embedding -> dropout -> `num_layers` recurrent layers, each followed by dropout -> logits.
 
     Dropout sits only on non-recurrent connections (between layers, never on h_{t-1} -> h_t), as
-    in the seed (Zaremba et al., 2014). State: (num_layers, B, H); for the LSTM a tuple (h, c).
+    in IFT6135 A2 (Zaremba et al., 2014). State: (num_layers, B, H); for the LSTM a tuple (h, c).
     `stepwise` (off by default) runs the recurrence under autograd step by step (`run_layer`).
     """
 

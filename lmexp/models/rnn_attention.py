@@ -1,4 +1,4 @@
-"""RNN with causal self-attention (seed 003 §7.5): embedding -> RNN -> ŷ -> attention -> LM head.
+"""RNN with causal self-attention (CMU 10-601 HW7 §7.5): embedding, RNN, ŷ, attention, LM head.
 
     h_t = φ(W_i2h i_t + W_h2h h_{t-1})           (φ = tanh or relu; one layer, cells.RNNCell)
     ŷ_t = W_h2o h_t
@@ -31,12 +31,12 @@ from lmexp.validation import require_positive
 
 @dataclass
 class RNNAttentionConfig(ArchConfig):
-    """Seed 003's one-layer RNN with self-attention (`model=rnn_attn`)."""
+    """CMU 10-601 HW7's one-layer RNN with self-attention (`model=rnn_attn`)."""
 
     name: str = "rnn_attn"
     emb_size: int = 128
     hidden_size: int = 128  # RNN units = attention width
-    num_layers: int = 1  # one RNN layer (the seed's model)
+    num_layers: int = 1  # one RNN layer (CMU 10-601 HW7's model)
     nonlinearity: str = "tanh"  # tanh | relu
     d_k: int | None = None  # query/key size; None: hidden_size
     d_v: int | None = None  # value size; None: hidden_size
@@ -50,7 +50,8 @@ class RNNAttentionConfig(ArchConfig):
             raise ValueError(f"model.nonlinearity={self.nonlinearity!r}; choose tanh or relu")
         if self.num_layers != 1:
             raise ValueError(
-                f"model.num_layers={self.num_layers}: rnn_attn is seed 003's one-layer RNN with "
+                f"model.num_layers={self.num_layers}: rnn_attn is CMU 10-601 HW7's one-layer RNN "
+                "with "
                 "self-attention; set model.num_layers=1"
             )
         self.check_tied(self.emb_size)
@@ -92,7 +93,7 @@ class CausalSelfAttention(nn.Module):
 
 
 class RNNAttentionLM(LanguageModel):
-    """Seed 003's RNN language model with self-attention; state = (h (1, B, H), cache (B, C, H))."""
+    """CMU 10-601 HW7's RNN LM with self-attention; state = (h (1, B, H), cache (B, C, H))."""
 
     def __init__(self, cfg: RNNAttentionConfig, vocab_size: int) -> None:
         super().__init__()

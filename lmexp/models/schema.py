@@ -22,7 +22,9 @@ class ArchConfig:
     name: str = MISSING
     hidden_size: int = 200  # recurrent: hidden units per layer; transformer: d_model
     num_layers: int = 2
-    dropout: float = 0.0  # on non-recurrent connections only; the seed's dp_keep_prob = 1 - dropout
+    dropout: float = (
+        0.0  # on non-recurrent connections only; IFT6135 assignment 2's dp_keep_prob = 1 - dropout
+    )
     tie_weights: bool = False  # share embedding and output matrices (Press & Wolf, 2017)
 
     def __post_init__(self) -> None:
@@ -32,7 +34,7 @@ class ArchConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(
                 f"model.dropout={self.dropout} must be in [0, 1); "
-                "it is a drop probability (the seed's dp_keep_prob=0.35 is model.dropout=0.65)"
+                "it is a drop probability (IFT6135 A2's dp_keep_prob=0.35 is model.dropout=0.65)"
             )
         self.check()
 

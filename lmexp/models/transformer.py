@@ -1,4 +1,4 @@
-"""Decoder-only Transformer language model as in the seed's course scaffold (Annotated Transformer).
+"""Decoder-only Transformer LM as in IFT6135 A2's course scaffold (the Annotated Transformer).
 
 It owns positions, the pre-LayerNorm blocks and initialisation; attention itself is in attention.py.
 """
@@ -27,7 +27,7 @@ class TransformerConfig(ArchConfig):
     num_heads: int = 4  # hidden_size must be a multiple of it
     ff_size: int = 800  # position-wise feed-forward width
     max_len: int = 512  # longest window the sinusoidal position table covers
-    attn_impl: str = "scratch"  # scratch (the seed's masked softmax) | sdpa (fused kernel)
+    attn_impl: str = "scratch"  # scratch (the assignment's masked softmax) | sdpa (fused kernel)
 
     def check(self) -> None:
         require_positive(

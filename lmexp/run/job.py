@@ -43,7 +43,8 @@ from lmexp.runtime.device import job_device, seed_everything, set_rng_state
 from lmexp.runtime.precision import check_precision
 from lmexp.training.evaluation import evaluate
 from lmexp.training.metrics import perplexity
-from lmexp.training.optim import build_optimizer, lr_at_epoch
+from lmexp.training.optim import build_optimizer
+from lmexp.training.schedules import lr_at_epoch
 from lmexp.training.trainer import FitState, Trainer
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def _fit_on(
     trainer = Trainer(
         model,
         optimizer,
-        lambda e: lr_at_epoch(cfg.optim, e),
+        lambda e: lr_at_epoch(cfg.schedule, cfg.optim.lr, e),
         train,
         valid,
         None,

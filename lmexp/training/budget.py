@@ -40,7 +40,7 @@ class Budget:
 
 
 def budget_points(max_steps: int | None, every: float | None) -> set[int]:
-    """Global steps at which to evaluate every `every` of a step budget (seed 003: every 10 %).
+    """Global steps at which to evaluate every `every` of a step budget (CMU 10-601 HW7: 10 %).
 
     Empty without a step cap (a wall-clock budget has no fraction to count in) or without
     `every`; the last step of the budget is among them.

@@ -50,7 +50,7 @@ class FitState:
     epoch: int = 0  # 0-based index of the current epoch
     step: int = 0  # optimizer steps so far
     tokens: int = 0  # training tokens so far (real tokens: padding is not counted)
-    sequences: int = 0  # training sequences so far: rows of every batch (seed 003's budget)
+    sequences: int = 0  # training sequences so far: rows of every batch (CMU 10-601 HW7's budget)
     elapsed_s: float = 0.0  # wall seconds of earlier sessions of this run (a resumed run)
     best_val_ppl: float = math.inf
     best_epoch: float | None = None
@@ -252,7 +252,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.clip_norm is not None:
-            # Recurrent nets have exploding gradients; the seed clips the global norm at 0.25.
+            # Recurrent nets have exploding gradients; IFT6135 A2 clips the global norm at 0.25.
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)
         self.optimizer.step()
         # Accumulate on the device (no host sync per step): token-weighted sum of the NLL.

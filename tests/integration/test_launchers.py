@@ -89,7 +89,8 @@ def _optuna_args(storage: str) -> list[str]:
     # GRU search with the architecture pinned tiny; lr is the only searched value, and with
     # sampler seed 1111 TPE's random start proposes 1e4, 1e-3, 1e4, 1e4 (Adam at 1e4 diverges).
     return [
-        "sweep=optuna_gru",
+        "sweep=optuna",
+        "model=gru",
         *TINY,
         "model.num_layers=1",
         "model.dropout=0.0",

@@ -107,7 +107,7 @@ def test_checks_fail_on_deliberately_broken_models(trained_runs) -> None:
     assert not sanity_check(peeking, pairs).passed  # ...but not the chain rule's
 
 
-def test_evaluate_cli_writes_seed000_json_and_matches_the_runs_test_ppl(
+def test_evaluate_cli_writes_the_char_lm_json_and_matches_the_runs_test_ppl(
     trained_runs, capsys
 ) -> None:
     run_dir = trained_runs["gru"]

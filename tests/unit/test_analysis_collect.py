@@ -119,7 +119,7 @@ def test_a_report_written_inside_the_sweep_is_not_a_job(tmp_path) -> None:
 
 
 def test_interpolations_in_the_saved_config_are_resolved(tmp_path) -> None:
-    # Hydra saves `hidden_size: ${model.emb_size}` (conf/experiment/seed003.yaml) unresolved
+    # Hydra saves `hidden_size: ${model.emb_size}` unresolved (experiment=cmu10601_hw7/rnn_attn)
     sweep = tmp_path / "widths"
     for num, width in enumerate((64, 256)):
         model = {"emb_size": width, "hidden_size": "${model.emb_size}"}

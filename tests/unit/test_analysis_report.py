@@ -35,7 +35,7 @@ def test_all_files_are_written(report) -> None:
         assert (report / name).stat().st_size > 0, name
     assert len(list((report / "figures").glob("*.png"))) == 17
     assert len(list((report / "figures").glob("*.pdf"))) == 17
-    # no sequence budget and one batch size: none of seed 003's study outputs
+    # no sequence budget and one batch size: none of CMU 10-601 HW7's study outputs
     assert not list(report.glob("batch_time.*"))
     assert not list((report / "figures").glob("*loss-vs-*"))
 

@@ -1,7 +1,9 @@
-"""analysis.studies: seed 003 §5's loss-vs-sequences, final-loss-vs-budget and batch-time outputs.
+"""analysis.studies: CMU 10-601 HW7 §5's loss-vs-sequences, final-loss-vs-budget and
+batch-time outputs.
 
-Each sweep below differs in one setting, as seed 003's studies do; the numbers checked are worked
-out by hand from `tests.fixtures_analysis.study_job` (train loss ln(1.3 val), val loss ln(val)).
+Each sweep below differs in one setting, as CMU 10-601 HW7's studies do; the numbers checked are
+worked out by hand from `tests.fixtures_analysis.study_job` (train loss ln(1.3 val), val loss
+ln(val)).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 gradcheck (float64) checks each node's backward against finite differences of its own forward;
 the comparison with the stepwise loop (cells' `step` under autograd) checks that the forward is
-the seed's equations and that a whole model trains the same on either path.
+the assignment's equations and that a whole model trains the same on either path.
 """
 
 from __future__ import annotations

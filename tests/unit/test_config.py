@@ -57,19 +57,27 @@ def test_the_default_optimizer_sets_only_what_the_schema_leaves_open(compose) ->
 def test_groups_hold_the_issue_options() -> None:
     assert _options("model") == ["gru", "lstm", "rnn", "rnn_attn", "transformer"]
     assert _options("optim") == ["adam", "sgd", "sgd_schedule"]
+    assert _options("schedule") == ["constant", "decay"] and _options("scale") == ["cpu"]
     assert "ptb" in _options("data") and "default" in _options("trainer")
 
 
-def test_every_seed001_preset_has_a_cpu_twin() -> None:
-    # seed003 runs at the seed's own settings on a CPU (README: Studies), so it has none
-    seed001 = [name for name in _options("experiment") if name.startswith("seed001_")]
-    assert seed001 == sorted(p.stem for p in (CONF_DIR / "experiment/cpu").glob("*"))
+def _presets(study: str) -> list[str]:
+    """The run presets of one study (files starting with _ are the deltas' shared bases)."""
+    folder = CONF_DIR / "experiment" / study
+    return sorted(f"{study}/{p.stem}" for p in folder.glob("*.yaml") if not p.stem.startswith("_"))
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF_DIR / "experiment/cpu").glob("*")))
-def test_cpu_twins_keep_the_grid_and_shrink_the_budget(compose, name: str) -> None:
+IFT6135 = _presets("ift6135_a2")
+
+
+def test_the_assignment_has_its_eighteen_runs() -> None:
+    assert len(IFT6135) == 18  # Table 1 (3 architectures x 3 optimizers) and Table 2 (3 x 3)
+
+
+@pytest.mark.parametrize("name", IFT6135)
+def test_scale_cpu_keeps_the_grid_and_shrinks_the_budget(compose, name: str) -> None:
     full = to_train_config(compose([f"experiment={name}"]))
-    cpu = to_train_config(compose([f"experiment=cpu/{name}"]))
+    cpu = to_train_config(compose([f"experiment={name}", "scale=cpu"]))
     assert (cpu.model.name, cpu.optim.name, cpu.optim.lr) == (
         full.model.name,
         full.optim.name,
@@ -82,35 +90,40 @@ def test_cpu_twins_keep_the_grid_and_shrink_the_budget(compose, name: str) -> No
     assert cpu.model.dropout == full.model.dropout
     assert cpu.model.hidden_size < full.model.hidden_size and cpu.trainer.max_epochs == 1
     assert cpu.trainer.max_minutes == 2.5  # 9 jobs x 2.5 min + evaluation fits in 30 minutes
+    # a tenth of the recurrent width, a quarter of the Transformer's
+    assert cpu.model.hidden_size == full.model.hidden_size // (
+        4 if cpu.model.name == "transformer" else 10
+    )
 
 
-@pytest.mark.parametrize("name", [n for n in _options("experiment") if n.startswith("seed001_")])
-def test_every_seed001_preset_composes(compose, name: str) -> None:
+@pytest.mark.parametrize("name", IFT6135)
+def test_every_ift6135_preset_composes(compose, name: str) -> None:
     cfg = to_train_config(compose([f"experiment={name}"]))
-    if name.startswith("seed001_hp_"):  # seed001_hp_<model>_<k>: §4.3 settings
-        assert cfg.model.name == name.split("_")[2]
-    else:  # seed001_<model>_<optim>: §4.1-4.2
-        model, optim = name.removeprefix("seed001_").split("_", 1)
+    run = name.removeprefix("ift6135_a2/")
+    if run.startswith("table2_"):  # table2_<model>_<k>: §4.3 settings
+        assert cfg.model.name == run.split("_")[1]
+    else:  # table1_<model>_<optim>: §4.1-4.2
+        model, optim = run.removeprefix("table1_").split("_", 1)
         assert cfg.model.name == model and cfg.optim.name == optim
     assert cfg.trainer.max_epochs == 40 and cfg.seed == 1111
 
 
-def test_seed003_preset_has_the_seeds_defaults_and_moves_embed_and_hidden_together(compose):
-    cfg = to_train_config(compose(["experiment=seed003"]))
+def test_cmu_preset_has_the_homeworks_defaults_and_moves_embed_and_hidden_together(compose):
+    cfg = to_train_config(compose(["experiment=cmu10601_hw7/rnn_attn"]))
     assert (cfg.model.name, cfg.model.emb_size, cfg.model.hidden_size) == ("rnn_attn", 128, 128)
     assert (cfg.model.d_k, cfg.model.d_v, cfg.data.batch_size) == (128, 128, 128)
     assert (cfg.data.tokenizer, cfg.data.mode) == ("bpe", "sentences")
     assert (cfg.trainer.max_sequences, cfg.trainer.eval_every_budget) == (50000, 0.1)
-    wide = to_train_config(compose(["experiment=seed003", "model.emb_size=512"]))
+    wide = to_train_config(compose(["experiment=cmu10601_hw7/rnn_attn", "model.emb_size=512"]))
     assert wide.model.hidden_size == 512
 
 
-def test_seed001_presets_match_the_seed_table(compose) -> None:
-    cfg = to_train_config(compose(["experiment=seed001_gru_sgd_schedule"]))
+def test_ift6135_presets_match_the_assignment_table(compose) -> None:
+    cfg = to_train_config(compose(["experiment=ift6135_a2/table1_gru_sgd_schedule"]))
     assert (cfg.model.hidden_size, cfg.model.num_layers, cfg.optim.lr) == (1500, 2, 10)
     assert cfg.model.dropout == pytest.approx(0.65)  # dp_keep_prob 0.35
-    assert (cfg.optim.flat_epochs, cfg.optim.compounding) == (14, True)
-    cfg = to_train_config(compose(["experiment=seed001_transformer_adam"]))
+    assert (cfg.schedule.flat_epochs, cfg.schedule.compounding) == (14, True)
+    cfg = to_train_config(compose(["experiment=ift6135_a2/table1_transformer_adam"]))
     assert (cfg.data.batch_size, cfg.model.hidden_size, cfg.model.num_heads) == (128, 512, 16)
     assert cfg.model.dropout == pytest.approx(0.1)
 

@@ -5,35 +5,50 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmexp.config import OptimConfig
-from lmexp.training.optim import build_optimizer, lr_at_epoch
+from lmexp.config import OptimConfig, ScheduleConfig
+from lmexp.training.optim import build_optimizer
+from lmexp.training.schedules import lr_at_epoch
 
 
 def test_sgd_schedule_divides_by_decay_after_each_epoch() -> None:
-    cfg = OptimConfig(name="sgd_schedule", lr=10.0, decay=1.15)
-    assert lr_at_epoch(cfg, 0) == 10.0
-    assert lr_at_epoch(cfg, 1) == pytest.approx(10.0 / 1.15)
-    assert lr_at_epoch(cfg, 5) == pytest.approx(10.0 / 1.15**5)
+    cfg = ScheduleConfig(name="decay", decay=1.15)
+    assert lr_at_epoch(cfg, 10.0, 0) == 10.0
+    assert lr_at_epoch(cfg, 10.0, 1) == pytest.approx(10.0 / 1.15)
+    assert lr_at_epoch(cfg, 10.0, 5) == pytest.approx(10.0 / 1.15**5)
 
 
 def test_sgd_schedule_flat_epochs() -> None:
-    cfg = OptimConfig(name="sgd_schedule", lr=1.0, decay=2.0, flat_epochs=3)
-    assert [lr_at_epoch(cfg, e) for e in range(6)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25]
+    cfg = ScheduleConfig(name="decay", decay=2.0, flat_epochs=3)
+    assert [lr_at_epoch(cfg, 1.0, e) for e in range(6)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25]
 
 
 def test_compounding_schedule_matches_the_course_scaffold() -> None:
     # The scaffold: at the start of each epoch, lr *= (1/1.15) ** max(epoch - 14, 0).
-    cfg = OptimConfig(name="sgd_schedule", lr=20.0, decay=1.15, flat_epochs=14, compounding=True)
+    cfg = ScheduleConfig(name="decay", decay=1.15, flat_epochs=14, compounding=True)
     lr = 20.0
     for epoch in range(40):
         lr = lr * (1 / 1.15) ** max(epoch - 14, 0)
-        assert lr_at_epoch(cfg, epoch) == pytest.approx(lr, rel=1e-9)
+        assert lr_at_epoch(cfg, 20.0, epoch) == pytest.approx(lr, rel=1e-9)
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam"])
-def test_other_optimizers_keep_the_rate(name: str) -> None:
-    cfg = OptimConfig(name=name, lr=0.5)
-    assert lr_at_epoch(cfg, 0) == lr_at_epoch(cfg, 30) == 0.5
+def test_the_constant_schedule_keeps_the_rate() -> None:
+    cfg = ScheduleConfig(name="constant")
+    assert lr_at_epoch(cfg, 0.5, 0) == lr_at_epoch(cfg, 0.5, 30) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("overrides", "schedule"),
+    [
+        (["optim=sgd"], "constant"),
+        (["optim=adam"], "constant"),
+        (["optim=sgd_schedule"], "decay"),  # the assignment's name for SGD + decay
+        (["optim=adam", "schedule=decay"], "decay"),  # any optimizer takes any schedule
+    ],
+)
+def test_any_optimizer_takes_any_schedule(compose, overrides, schedule) -> None:
+    from lmexp.config import to_train_config
+
+    assert to_train_config(compose(overrides)).schedule.name == schedule
 
 
 def test_plain_sgd_step_is_p_minus_lr_grad() -> None:

@@ -1,4 +1,4 @@
-"""rnn_attn (seed 003 §7.5): causal, steps like its full forward, attention by hand."""
+"""rnn_attn (CMU 10-601 HW7 §7.5): causal, steps like its full forward, attention by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Next-token choice: greedy, temperature (seed 003 §7.7), top-k, top-p, by hand."""
+"""Next-token choice: greedy, temperature (CMU 10-601 HW7 §7.7), top-k, top-p, by hand."""
 
 from __future__ import annotations
 

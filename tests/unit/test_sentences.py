@@ -1,4 +1,4 @@
-"""Sentence mode: padded batches, the loss mask (seed 004 Q1), bucketing, and perplexity that
+"""Sentence mode: padded batches, the loss mask (LING 574 HW7 Q1), bucketing, and perplexity that
 padding does not change."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _ids(sentence: str) -> torch.Tensor:
     return torch.tensor(VOCAB.encode(sentence.split()))
 
 
-def test_seed004_q1_inputs_targets_and_mask() -> None:
+def test_ling574_q1_inputs_targets_and_mask() -> None:
     batch = pad_batch([_ids(s) for s in SENTENCES], pad_id=VOCAB.stoi["<pad>"])
     decode = [VOCAB.decode(row) for row in batch.inputs]
     assert decode == [
@@ -35,16 +35,16 @@ def test_seed004_q1_inputs_targets_and_mask() -> None:
         ["the", "cat", "sits", "</s>", "<pad>", "<pad>"],
         ["the", "model", "reads", "the", "sentence", "</s>"],
     ]
-    # 1 where the target is real (the seed's answer, 1 1 1 1 1 0, marks the non-pad inputs)
+    # 1 where the target is real (the homework's answer, 1 1 1 1 1 0, marks the non-pad inputs)
     assert batch.mask.int().tolist() == [[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]]
     assert batch.num_tokens == 10
 
 
-def test_seed004_q1_masked_loss_matrix_and_its_mean() -> None:
+def test_ling574_q1_masked_loss_matrix_and_its_mean() -> None:
     losses = torch.tensor([[0.1, 0.3, 0.2, 0.4, 0.7, 0.5], [0.2, 0.6, 0.1, 0.8, 0.9, 0.4]])
     batch = pad_batch([_ids(s) for s in SENTENCES], pad_id=0)
     masked = losses * batch.mask
-    # the seed's masked loss matrix: the two <pad> targets of the first row are zeroed
+    # the homework's masked loss matrix: the two <pad> targets of the first row are zeroed
     expected = torch.tensor([[0.1, 0.3, 0.2, 0.4, 0.0, 0.0], [0.2, 0.6, 0.1, 0.8, 0.9, 0.4]])
     assert torch.allclose(masked, expected)
     # the mean divides by the 10 real tokens, not by the 12 cells: (1.0 + 3.0) / 10
