@@ -1,0 +1,120 @@
+"""README and docs/ stay true: the commands they show name real modules, scripts, config options
+and compose; the README stays a short front door; CI runs the README's test command."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from lmexp.config import register_configs, to_train_config
+from lmexp.resolvers import register_resolvers
+from tests.conftest import CONF_DIR, REPO
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+GROUPS = (
+    "experiment",
+    "model",
+    "optim",
+    "schedule",
+    "data",
+    "trainer",
+    "launcher",
+    "sweep",
+    "scale",
+)
+SCRIPTS = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"])
+
+
+def _commands(page: Path) -> list[list[str]]:
+    """The shell commands of a page's ```bash blocks, as argument lists (comments dropped)."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S)
+    commands = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in re.split(r"&&|\|\|", line):
+                words = shlex.split(part, comments=True)
+                if words:
+                    commands.append(words)
+    return commands
+
+
+def _command_ids(pages: list[Path]) -> list[tuple[str, list[str]]]:
+    return [(p.name, c) for p in pages for c in _commands(p)]
+
+
+ALL = _command_ids(PAGES)
+
+
+def _program(words: list[str]) -> tuple[str | None, list[str]]:
+    """(`python -m` module or console script, its arguments); (None, []) for other commands."""
+    words = [w.removeprefix(".venv/bin/") for w in words]
+    if len(words) >= 3 and words[0] in ("python", "python3") and words[1] == "-m":
+        return words[2], words[3:]
+    if words[0] in SCRIPTS:
+        return words[0], words[1:]
+    return None, []
+
+
+def test_the_readme_is_a_short_front_door() -> None:
+    assert len((REPO / "README.md").read_text().splitlines()) < 250
+    assert len(ALL) > 40  # the pages do show commands, and this test reads them
+
+
+@pytest.mark.parametrize(("page", "words"), ALL, ids=[f"{p}:{' '.join(w)[:60]}" for p, w in ALL])
+def test_every_command_names_what_exists(page: str, words: list[str]) -> None:
+    program, args = _program(words)
+    if program is not None and program not in SCRIPTS:
+        assert importlib.util.find_spec(program) is not None, f"{page}: no module {program}"
+    for word in words:
+        if word.startswith("sweeps/") or word.startswith("scripts/"):
+            assert (REPO / word).is_file(), f"{page}: no file {word}"
+    for arg in args:
+        group, sep, values = arg.lstrip("+").partition("=")
+        if sep and group in GROUPS and "<" not in values:
+            for value in values.split(","):
+                option = CONF_DIR / group / f"{value}.yaml"
+                assert value == "null" or option.is_file(), f"{page}: {arg}: no {option}"
+
+
+TRAIN = [
+    (page, args)
+    for page, words in ALL
+    for program, args in [_program(words)]
+    if program in ("lmexp.train", "lmexp-train") and not any("<" in a for a in args)
+]
+
+
+@pytest.mark.parametrize(("page", "args"), TRAIN, ids=[f"{p}:{' '.join(a)[:60]}" for p, a in TRAIN])
+def test_every_training_command_composes_and_validates(page: str, args: list[str]) -> None:
+    # A sweep's first job stands for the rest (each value is an option checked above); Hydra's
+    # own keys and Optuna's search expressions are the launcher's and the sweeper's business.
+    overrides, words = [], iter(args)
+    for a in words:
+        if a in ("--cfg", "-c", "--package", "-p", "--info", "-i"):
+            next(words, None)  # Hydra's own flags and their values
+        elif "=" in a and not a.startswith(("hydra.", "hydra/")) and "(" not in a:
+            overrides.append(a.split(",")[0])
+    register_configs()
+    register_resolvers()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # as inside a job: launcher presets read it
+    task = cfg.copy()
+    with open_dict(task):
+        del task["hydra"]
+    to_train_config(task)
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quickstart = re.search(r"^```bash\n(.*?)^```", readme, re.M | re.S).group(1).splitlines()
+    (test_command,) = [line for line in quickstart if "pytest" in line]
+    assert test_command in (REPO / ".ci" / "run").read_text()
