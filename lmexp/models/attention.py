@@ -1,4 +1,4 @@
-"""Masked multi-head scaled dot-product attention, seed eqs. (10)-(16), from tensor ops.
+"""Masked multi-head scaled dot-product attention, IFT6135 A2 eqs. (10)-(16), from tensor ops.
 
 It owns the causal mask, the masked softmax and the attention layer; not the block around it.
 """
@@ -22,7 +22,7 @@ def causal_mask(length: int, device: torch.device | None = None) -> Tensor:
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
-    """Softmax over the last axis restricted to mask == 1, seed eqs. (15)-(16).
+    """Softmax over the last axis restricted to mask == 1, IFT6135 A2 eqs. (15)-(16).
 
     x~ = x ⊙ s - 1e9 (1 - s) instead of eq. (13)'s exp(x) ⊙ s: the max-subtracting softmax then
     never sees exp of a large score, and masked entries get weight exp(-1e9) = 0.

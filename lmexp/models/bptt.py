@@ -58,7 +58,7 @@ def _gru_update_factors(
 
 
 class ElmanLayer(Function):
-    """h_t = σ(xproj_t + h_{t-1} W_hᵀ), σ = tanh or relu (seed eq. 2)."""
+    """h_t = σ(xproj_t + h_{t-1} W_hᵀ), σ = tanh or relu (IFT6135 A2 eq. 2)."""
 
     @staticmethod
     def forward(ctx: Any, xproj: Tensor, h0: Tensor, weight: Tensor, relu: bool) -> Tensor:

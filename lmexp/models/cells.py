@@ -66,7 +66,7 @@ class RecurrentCell(nn.Module, ABC):
 
 
 class RNNCell(RecurrentCell):
-    """Elman layer, seed eq. (2): h_t = σ(W_x x_t + W_h h_{t-1} + b_h), σ = tanh or relu."""
+    """Elman layer, IFT6135 A2 eq. (2): h_t = σ(W_x x_t + W_h h_{t-1} + b_h), σ = tanh or relu."""
 
     num_gates = 1
 

@@ -61,7 +61,7 @@ class RNNConfig(RecurrentConfig):
 @dataclass
 class GRUConfig(RecurrentConfig):
     name: str = "gru"
-    gru_variant: str = "reset_before"  # reset_before (seed eq. 7) | reset_after (cuDNN's)
+    gru_variant: str = "reset_before"  # reset_before (IFT6135 A2 eq. 7) | reset_after (cuDNN's)
 
     GATES: ClassVar[int] = 3
 
