@@ -21,13 +21,6 @@ from lmexp.training.schedules import SCHEDULES
 from lmexp.validation import require_choice, require_positive
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-# corpus -> the tokenizers it can be read with; the first is its default (data.tokenizer=null)
-CORPUS_TOKENIZERS = {
-    "ptb": ("word", "bpe"),
-    "ptb_char": ("char",),
-    "text8": ("char",),
-    "text": ("word", "char", "bpe"),
-}
 DATA_MODES = ("stream", "sentences")
 
 
@@ -45,7 +38,7 @@ class DataConfig:
     seq_len: int = 35
     eval_batch_size: int | None = None  # streams for evaluation; None: same as batch_size
     valid_fraction: float = 0.1  # text8: the end of the training text held out for validation
-    tokenizer: str | None = None  # word | char | bpe (CORPUS_TOKENIZERS); None: the corpus's own
+    tokenizer: str | None = None  # word | char | bpe (the corpus's CorpusSpec); None: its own
     mode: str = "stream"  # stream (contiguous, BPTT windows) | sentences (padded <s>...</s> rows)
     vocab_size: int = 2000  # tokenizer=bpe: pieces of the BPE model trained on train
 
@@ -57,18 +50,25 @@ class DataConfig:
             eval_batch_size=self.eval_batch_size,
             vocab_size=self.vocab_size,
         )
-        allowed = CORPUS_TOKENIZERS.get(self.name)
-        if allowed is not None and self.tokenizer is not None and self.tokenizer not in allowed:
+        # Imported here: lmexp.data's corpus modules import this module for DataConfig.
+        from lmexp.data.registry import CORPORA
+
+        spec = CORPORA.get(self.name)  # an unknown name fails where it is loaded
+        if (
+            spec is not None
+            and self.tokenizer is not None
+            and self.tokenizer not in spec.tokenizers
+        ):
             raise ValueError(
                 f"data.tokenizer={self.tokenizer!r} is not available for data={self.name}; "
-                f"choose from {list(allowed)}"
+                f"choose from {list(spec.tokenizers)}"
             )
         if self.mode not in DATA_MODES:
             raise ValueError(f"data.mode={self.mode!r} unknown; choose from {list(DATA_MODES)}")
-        if self.mode == "sentences" and self.name == "text8":
+        if self.mode == "sentences" and spec is not None and spec.single_line:
             raise ValueError(
-                "data.mode=sentences needs a corpus of lines; text8 is one line of 100,000 "
-                "characters: keep data.mode=stream"
+                f"data.mode=sentences needs a corpus of lines; {spec.single_line}: "
+                "keep data.mode=stream"
             )
         if not 0 < self.valid_fraction < 1:
             raise ValueError(

@@ -5,10 +5,10 @@ Each corpus module owns finding, verifying and encoding its files; this package 
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable
+import pkgutil
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -25,22 +25,14 @@ from lmexp.data.batching import (
 from lmexp.data.bpe import load_bpe, save_bpe
 from lmexp.data.corpus import BOS, PAD, Corpus
 from lmexp.data.download import DataError
-from lmexp.data.ptb import load_ptb
-from lmexp.data.ptb_char import load_ptb_char
+from lmexp.data.registry import CORPORA, corpus_spec
 from lmexp.data.sentences import SentenceBatches, split_sentences
-from lmexp.data.text import load_text
-from lmexp.data.text8 import load_text8
 from lmexp.data.vocab import Vocab
 
-log = logging.getLogger(__name__)
+for _module in pkgutil.iter_modules(__path__):  # each corpus module registers itself
+    importlib.import_module(f"{__name__}.{_module.name}")
 
-# name -> loader(cfg, bpe): `bpe` is a trained BPE model to reuse instead of training one
-CORPORA: dict[str, Callable[[DataConfig, Any], Corpus]] = {
-    "ptb": load_ptb,
-    "ptb_char": load_ptb_char,
-    "text": load_text,
-    "text8": load_text8,
-}
+log = logging.getLogger(__name__)
 
 
 def load_corpus(cfg: DataConfig, tokenizer_file: str | Path | None = None) -> Corpus:
@@ -50,10 +42,7 @@ def load_corpus(cfg: DataConfig, tokenizer_file: str | Path | None = None) -> Co
     `RunDir.tokenizer`) is reused, so the ids are the ones its checkpoints were trained on;
     otherwise one is trained.
     """
-    try:
-        loader = CORPORA[cfg.name]
-    except KeyError:
-        raise ValueError(f"data.name={cfg.name!r} unknown; choose from {sorted(CORPORA)}") from None
+    loader = corpus_spec(cfg.name).load
     bpe = None
     saved = Path(tokenizer_file) if tokenizer_file is not None else None
     if cfg.tokenizer == "bpe" and saved is not None and saved.is_file():

@@ -17,6 +17,7 @@ from lmexp.data import files
 from lmexp.data.corpus import Corpus
 from lmexp.data.download import DataError
 from lmexp.data.encode import encode_configured
+from lmexp.data.registry import CorpusSpec, register
 from lmexp.data.tokenizers import word_tokens
 
 log = logging.getLogger(__name__)
@@ -105,3 +106,6 @@ def load_ptb(cfg: DataConfig, bpe: Any = None) -> Corpus:
         corpus.counts(),
     )
     return corpus
+
+
+register(CorpusSpec("ptb", load_ptb, ("word", "bpe")))

@@ -14,6 +14,7 @@ from lmexp.config import DataConfig
 from lmexp.data.corpus import UNK, Corpus
 from lmexp.data.encode import encode_texts
 from lmexp.data.ptb import read_ptb
+from lmexp.data.registry import CorpusSpec, register
 
 log = logging.getLogger(__name__)
 
@@ -30,3 +31,6 @@ def load_ptb_char(cfg: DataConfig, bpe: Any = None) -> Corpus:
         corpus.counts(),
     )
     return corpus
+
+
+register(CorpusSpec("ptb_char", load_ptb_char, ("char",)))

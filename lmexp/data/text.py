@@ -22,6 +22,7 @@ from lmexp.config import DataConfig
 from lmexp.data.corpus import UNK, Corpus
 from lmexp.data.download import DataError
 from lmexp.data.encode import SPLITS, encode_configured
+from lmexp.data.registry import CorpusSpec, register
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +63,6 @@ def load_text(cfg: DataConfig, bpe: Any = None) -> Corpus:
         unknown,
     )
     return corpus
+
+
+register(CorpusSpec("text", load_text, ("word", "char", "bpe")))

@@ -22,6 +22,7 @@ from lmexp.config import DataConfig
 from lmexp.data import files
 from lmexp.data.corpus import Corpus
 from lmexp.data.download import DataError
+from lmexp.data.registry import CorpusSpec, register
 from lmexp.data.tokenizers import char_tokens
 from lmexp.data.vocab import Vocab
 
@@ -67,3 +68,10 @@ def load_text8(cfg: DataConfig, bpe: Any = None) -> Corpus:
     corpus = Corpus(vocab=vocab, tokenizer="char", start=WORD_BOUNDARY, **ids)
     log.info("loaded text8 from %s: %d symbols, characters %s", root, len(vocab), corpus.counts())
     return corpus
+
+
+register(
+    CorpusSpec(
+        "text8", load_text8, ("char",), single_line="text8 is one line of 100,000 characters"
+    )
+)

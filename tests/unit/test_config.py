@@ -40,6 +40,12 @@ def test_every_model_option_is_a_registered_architecture() -> None:
     assert _options("model") == sorted(names())
 
 
+def test_every_data_option_is_a_registered_corpus() -> None:
+    from lmexp.data import CORPORA
+
+    assert _options("data") == sorted(CORPORA)
+
+
 @pytest.mark.parametrize(("group", "schema"), [("data", DataConfig), ("trainer", TrainerConfig)])
 def test_the_default_option_of_a_group_states_its_schema_defaults(compose, group, schema):
     composed = OmegaConf.to_container(getattr(compose([]), group))
