@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -23,6 +24,18 @@ def test_every_package_of_the_source_tree_is_in_the_wheel_list() -> None:
     assert found | {"lmexp.analysis", "lmexp.conf"} == listed
 
 
+BUILD_LEFTOVERS = (
+    ".git",
+    ".venv",
+    "outputs",
+    "multirun",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+)
+
+
 def _run(args: list, **kw) -> subprocess.CompletedProcess:
     out = subprocess.run(args, capture_output=True, text=True, timeout=600, **kw)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -32,8 +45,11 @@ def _run(args: list, **kw) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_a_wheel_runs_a_two_job_sweep_and_its_report_from_another_folder(tmp_path, data_dir):
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    # built from a copy, so the checkout gets no build/ or egg-info of this test's
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*BUILD_LEFTOVERS))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    _run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, REPO])
+    _run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, source])
     (wheel,) = wheels.glob("lmexp-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "lmexp/conf/train.yaml" in names and "lmexp/conf/model/gru.yaml" in names
