@@ -116,9 +116,7 @@ class TrainerConfig:
     max_epochs: float | None = 1.0  # may be fractional: 0.5 = half an epoch
     max_steps: int | None = None  # optimizer steps
     max_tokens: int | None = None  # training tokens (batch_size * seq_len per full window)
-    max_sequences: int | None = (
-        None  # training windows (batch_size per step), CMU 10-601 HW7's budget
-    )
+    max_sequences: int | None = None  # training windows (batch_size a step): CMU 10-601 HW7
     max_minutes: float | None = None  # wall-clock budget per job, evaluation included
     clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
     eval_every: float = 0.25  # fraction of an epoch between evaluations (1.0: once per epoch)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# the character-level LM report: character-level language models on text8 (an LSTM for 5 minutes, a Transformer for 3) on a
-# 2-core CPU (the report allows 10 and asks for dev perplexity <= 7), then the character-level LM report's
-# evaluation JSON of each on the 500-character dev slice and the report.
+# The character-level LM report: character-level language models on text8 (an LSTM for 5
+# minutes, a Transformer for 3) on a 2-core CPU (the report allows 10 and asks for dev
+# perplexity <= 7), then its evaluation JSON of each on the 500-character dev slice and the
+# report.
 #   sweeps/charlm_text8.sh [hydra overrides for both runs, e.g. trainer.max_minutes=10]
 # Checkpoints are chosen on the validation split carved from the end of the training text; the dev
 # slice is reported separately (test_ppl, evaluation/test_best.json).

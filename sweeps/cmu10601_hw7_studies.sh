@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CMU 10-601 HW7 §5: the empirical studies of the RNN + self-attention LM
-# (experiment=cmu10601_hw7/rnn_attn: embed = hidden = 128, d_k = d_v = 128, batch 128, 50,000 sequences, validation every 10 %), on PTB
-# sentences as BPE pieces. Each study is one multirun over one setting, then its report:
+# (experiment=cmu10601_hw7/rnn_attn: embed = hidden = 128, d_k = d_v = 128, batch 128, 50,000
+# sequences, validation every 10 %), on PTB sentences as BPE pieces. Each study is one multirun
+# over one setting, then its report:
 #   sweeps/cmu10601_hw7_studies.sh width       # §5.1 embed = hidden in {64, 128, 256, 512}
 #   sweeps/cmu10601_hw7_studies.sh batch       # §5.2 batch size in {32, 64, 128, 256} + time table
 #   sweeps/cmu10601_hw7_studies.sh sequences   # §5.3 num_sequences in {10k, 20k, 50k, 100k}

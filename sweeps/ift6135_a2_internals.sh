@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# IFT6135 assignment 2 §5 for the jobs of finished sweeps: per-time-step loss, gradient flow, samples, the
-# the character-level LM report evaluation JSON, then the report with its "Inside the models" section.
+# IFT6135 assignment 2 §5 for the jobs of finished sweeps: per-time-step loss, gradient flow,
+# samples, the character-level LM report's evaluation JSON, then the report with its "Inside the
+# models" section.
 #   sweeps/ift6135_a2_internals.sh outputs/multirun/ift6135_a2-models-cpu_<time> [more sweep dirs]
 # For each job: <job>/evaluation/test_best.json, <job>/internals/*.csv and
 # <job>/samples/t1_len{L,2L}.txt (10 + 10 samples); the report, with the two comparison plots

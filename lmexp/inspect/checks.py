@@ -1,4 +1,4 @@
-"""the char-LM report's checks of a language model: sanity (chain rule) and normalization.
+"""The char-LM report's checks of a language model: sanity (chain rule) and normalization.
 
 - **sanity**: the log-probability the model gives a whole continuation equals the sum of the
   next-token log-probabilities it gives one token at a time, each from the prefix alone. A
