@@ -120,13 +120,16 @@ class SentenceBatches:
             raise ValueError(f"start={start} is outside [0, {len(plan)}] batches")
         for index in plan[start:]:
             batch = pad_batch([self.sequences[i] for i in index.tolist()], self.pad_id)
-            if self.device.type != "cpu":
+            if self.device.type == "cuda":  # from pinned pages, so the copy runs asynchronously
+                inputs, targets, mask, count = batch
                 batch = Batch(
-                    batch.inputs.to(self.device, non_blocking=True),
-                    batch.targets.to(self.device, non_blocking=True),
-                    batch.mask.to(self.device, non_blocking=True),
-                    batch.num_tokens,
+                    inputs.pin_memory().to(self.device, non_blocking=True),
+                    targets.pin_memory().to(self.device, non_blocking=True),
+                    mask.pin_memory().to(self.device, non_blocking=True),
+                    count,
                 )
+            elif self.device.type != "cpu":
+                batch = Batch(*(t.to(self.device) for t in batch[:3]), batch.num_tokens)
             yield batch
 
     def __iter__(self) -> Iterator[Batch]:
