@@ -16,6 +16,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from lmexp.models.registry import architecture, model_config_from_dict
 from lmexp.models.schema import ArchConfig
+from lmexp.training.graph import GRAPH_CHOICES
 from lmexp.training.optim import OPTIMIZERS
 from lmexp.training.schedules import SCHEDULES
 from lmexp.validation import require_choice, require_positive
@@ -178,6 +179,8 @@ class TrainConfig:
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes; weights stay fp32)
     compile: bool = False  # torch.compile the model (needs a C++ compiler on CPU)
+    cuda_graph: str = "auto"  # auto | on | off: replay the training step from a CUDA graph
+    jobs_per_gpu: int = 1  # concurrent jobs sharing each GPU (launcher=joblib packs them)
     cpu_allocator: str = "tuned"  # tuned | system: glibc malloc keeps large blocks (allocator.py)
     resume: bool = False  # continue a job dir that already holds a run (skip it if finished)
 
@@ -186,7 +189,8 @@ class TrainConfig:
             raise ValueError(
                 f"device={self.device!r} unknown; choose auto, cpu, cuda or cuda:<index>"
             )
-        require_positive("", threads=self.threads)
+        require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu)
+        require_choice("cuda_graph", self.cuda_graph, GRAPH_CHOICES)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r} unknown; choose fp32 or bf16")
         if self.cpu_allocator not in ("tuned", "system"):

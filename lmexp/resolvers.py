@@ -1,8 +1,9 @@
 """OmegaConf resolvers for config values that depend on the machine a sweep runs on.
 
-`${lmexp.parallel_jobs:}` and `${lmexp.threads_per_job:<n_jobs>}` size the launcher presets in
-`conf/launcher/`; `${lmexp.sqlite_url:<path>}` places an Optuna study's database (`conf/sweep/`).
-They read the machine (CPU affinity, visible GPUs, the file system), never a job's config.
+`${lmexp.parallel_jobs:<jobs_per_gpu>}` and `${lmexp.threads_per_job:<n_jobs>}` size the
+launcher presets in `conf/launcher/`; `${lmexp.sqlite_url:<path>}` places an Optuna study's
+database (`conf/sweep/`). They read the machine (CPU affinity, visible GPUs, the file
+system), never a job's config.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def parallel_jobs() -> int:
-    """Jobs to run at once: one per visible GPU, else half the CPU cores (at least 1).
+def parallel_jobs(jobs_per_gpu: int | None = None) -> int:
+    """Jobs to run at once: `jobs_per_gpu` per visible GPU, else half the CPU cores (at least 1).
 
     Half, not all: each job's torch then gets two threads, and the launching process, data
     loading and evaluation keep some headroom.
     """
     gpus = gpu_count()
-    return gpus if gpus > 0 else max(1, cpu_cores() // 2)
+    per_gpu = max(1, int(jobs_per_gpu or 1))
+    return gpus * per_gpu if gpus > 0 else max(1, cpu_cores() // 2)
 
 
 def effective_jobs(n_jobs: int | None) -> int:

@@ -37,11 +37,13 @@ from lmexp.run.resume import (
 )
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary, write_json_atomic
+from lmexp.run.timings import Phases
 from lmexp.run.writer import RunFiles, vocab_digest
 from lmexp.runtime import allocator
-from lmexp.runtime.device import job_device, seed_everything, set_rng_state
+from lmexp.runtime.device import device_name, job_device, seed_everything, set_rng_state
 from lmexp.runtime.precision import check_precision
 from lmexp.training.evaluation import evaluate
+from lmexp.training.graph import graph_wanted
 from lmexp.training.metrics import perplexity
 from lmexp.training.optim import build_optimizer
 from lmexp.training.schedules import lr_at_epoch
@@ -111,7 +113,7 @@ def _fit(
         assert plan.checkpoint is not None
         payload = load_checkpoint(plan.checkpoint)
         check_compatible(payload["config"], dataclasses.asdict(cfg), plan.checkpoint)
-    with job_device(cfg.device) as (device, gpu_slot):
+    with job_device(cfg.device, jobs_per_gpu=cfg.jobs_per_gpu) as (device, gpu_slot):
         if gpu_slot is not None:
             summary.update(gpu_slot=gpu_slot)
         return _fit_on(cfg, out_dir, summary, plan, payload, device)
@@ -127,39 +129,49 @@ def _fit_on(
 ) -> tuple[FitState, float | None]:
     """Load data, build model and optimizer on `device`, resume if `payload`, and train."""
     check_precision(cfg.precision, device)
+    graph = graph_wanted(cfg.cuda_graph, device, cfg.data.mode, cfg.compile)
     allocator.configure(cfg.cpu_allocator)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":  # jobs of one process (basic launcher) each report their own peak
+        torch.cuda.reset_peak_memory_stats(device)
     seed_everything(cfg.seed)
+    phases = Phases()
     run = RunDir(out_dir)
-    corpus = load_corpus(cfg.data, tokenizer_file=run.tokenizer)  # a resume reuses its BPE
-    if payload is not None:
-        check_vocab(payload.get("vocab_sha256"), vocab_digest(corpus.vocab), plan.checkpoint)
-        truncate_metrics(run.metrics, payload["trainer"]["fit"]["step"])
-    corpus.vocab.to_json(run.vocab)
-    save_corpus_tokenizer(corpus, run.tokenizer)
-    info = {"name": cfg.data.name, "tokenizer": corpus.tokenizer, "start": corpus.start}
-    # how scoring and generation split and start text
-    write_json_atomic({**info, "mode": corpus.mode}, run.corpus)
-    model = build_model(cfg.model, len(corpus.vocab)).to(device)
-    optimizer = build_optimizer(model.parameters(), cfg.optim)
-    train = make_batches(corpus.train, corpus, cfg.data, train=True, seed=cfg.seed, device=device)
-    valid = make_batches(corpus.valid, corpus, cfg.data, train=False, device=device)
+    with phases.phase("data_s"):
+        corpus = load_corpus(cfg.data, tokenizer_file=run.tokenizer)  # a resume reuses its BPE
+        if payload is not None:
+            check_vocab(payload.get("vocab_sha256"), vocab_digest(corpus.vocab), plan.checkpoint)
+            truncate_metrics(run.metrics, payload["trainer"]["fit"]["step"])
+        corpus.vocab.to_json(run.vocab)
+        save_corpus_tokenizer(corpus, run.tokenizer)
+        info = {"name": cfg.data.name, "tokenizer": corpus.tokenizer, "start": corpus.start}
+        # how scoring and generation split and start text
+        write_json_atomic({**info, "mode": corpus.mode}, run.corpus)
+    with phases.phase("build_s"):
+        model = build_model(cfg.model, len(corpus.vocab)).to(device)
+        optimizer = build_optimizer(model.parameters(), cfg.optim, capturable=graph)
+        train = make_batches(
+            corpus.train, corpus, cfg.data, train=True, seed=cfg.seed, device=device
+        )
+        valid = make_batches(corpus.valid, corpus, cfg.data, train=False, device=device)
     log.info("output dir %s", out_dir)
     log.info(
-        "device %s (%d CPU threads), vocab %d, %s parameters",
+        "device %s (%d CPU threads), vocab %d, %s parameters%s",
         device,
         torch.get_num_threads(),
         len(corpus.vocab),
         f"{model.num_params():,}",
+        ", training step replayed from a CUDA graph" if graph else "",
     )
     summary.update(
         device=str(device),
+        device_name=device_name(device),
         params=model.num_params(),
         vocab_size=len(corpus.vocab),
         data_tokens=corpus.counts(),
     )
-    files = RunFiles(out_dir, model, optimizer, summary, cfg, corpus.vocab)
+    files = RunFiles(out_dir, model, optimizer, summary, cfg, corpus.vocab, phases)
     if cfg.compile:
         compile_features(model)
     trainer = Trainer(
@@ -173,16 +185,43 @@ def _fit_on(
         files.on_eval,
         files.on_checkpoint,
         precision=cfg.precision,
+        cuda_graph=graph,
     )
     if payload is not None:
         _resume(trainer, model, optimizer, payload, plan)
     try:
-        state = trainer.fit()
+        with phases.phase("fit_s"):
+            state = trainer.fit()
     finally:
         files.close()
+        summary.update(**_device_report(trainer, device), timings=_timings(phases))
     diverged = state.stop_reason == "diverged"
-    test_ppl = None if diverged else _test_of_best(model, corpus, cfg, out_dir, device)
+    with phases.phase("test_s"):
+        test_ppl = None if diverged else _test_of_best(model, corpus, cfg, out_dir, device)
+    summary.update(timings=_timings(phases))
     return state, test_ppl
+
+
+def _timings(phases: Phases) -> dict[str, float]:
+    """The phase totals; `train_s` is the fit's time left after evaluation and checkpoints."""
+    seconds = phases.rounded()
+    fit = seconds.pop("fit_s", None)
+    if fit is not None:
+        other = seconds.get("eval_s", 0.0) + seconds.get("checkpoint_s", 0.0)
+        seconds["train_s"] = round(max(0.0, fit - other), 3)
+    return seconds
+
+
+def _device_report(trainer: Trainer, device: torch.device) -> dict[str, Any]:
+    """What the summary says about how the job used its device."""
+    report: dict[str, Any] = {}
+    if trainer.graphed is not None:
+        graphed = trainer.graphed
+        report["cuda_graph"] = "eager (capture failed)" if graphed.failed else "captured"
+        report["cuda_graph_captures"] = graphed.captures
+    if device.type == "cuda":
+        report["peak_gpu_mem_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return report
 
 
 def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: str) -> Summary:

@@ -22,6 +22,7 @@ from lmexp.models.base import LanguageModel
 from lmexp.run.checkpoint import save_checkpoint
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary
+from lmexp.run.timings import Phases
 from lmexp.runtime.device import rng_state
 from lmexp.training.metrics import MetricsWriter
 from lmexp.training.trainer import EvalPoint, Trainer
@@ -45,8 +46,10 @@ class RunFiles:
         summary: Summary,
         config: TrainConfig,
         vocab: Vocab,
+        phases: Phases | None = None,
     ) -> None:
         self.out_dir, self.model, self.optimizer, self.summary = out_dir, model, optimizer, summary
+        self.phases = phases or Phases()
         self.config = dataclasses.asdict(config)
         self.vocab_sha256 = vocab_digest(vocab)
         self.run = RunDir(out_dir)
@@ -62,10 +65,12 @@ class RunFiles:
 
     def on_eval(self, point: EvalPoint) -> None:
         row = point.row
+        self.phases.add("eval_s", float(row["eval_time_s"]))
         self.metrics.write(row)
         if point.improved:
             best = self._payload(epoch=row["epoch"], step=row["step"], val_ppl=row["val_ppl"])
-            save_checkpoint(best, self.run.best)
+            with self.phases.phase("checkpoint_s"):
+                save_checkpoint(best, self.run.best)
         log.info(
             "epoch %.2f step %d | lr %.4g | train ppl %.2f | val ppl %.2f | %.0f tok/s",
             row["epoch"],
@@ -87,6 +92,10 @@ class RunFiles:
 
     def on_checkpoint(self, trainer: Trainer) -> None:
         """The last checkpoint: the trainer's exact position and every RNG state, atomically."""
+        with self.phases.phase("checkpoint_s"):
+            self._save_last(trainer)
+
+    def _save_last(self, trainer: Trainer) -> None:
         snapshot = trainer.snapshot()
         payload = self._payload(
             optimizer=self.optimizer.state_dict(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,25 +28,50 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def needs_slot(name: str, n_gpus: int, jobs_per_gpu: int) -> bool:
+    """Whether a job must hold a GPU slot: to pick a GPU among several, or to cap sharing.
+
+    `auto` with several GPUs picks one no other job holds; `jobs_per_gpu` > 1 caps how many
+    jobs share each GPU, even a single one. An explicit device (`cuda:1`, `cpu`) is never
+    locked: the caller chose.
+    """
+    if name != "auto" or n_gpus == 0:
+        return False
+    return n_gpus >= 2 or jobs_per_gpu > 1
+
+
 @contextmanager
 def job_device(
-    name: str, lock_dir: Path | None = None
+    name: str, lock_dir: Path | None = None, jobs_per_gpu: int = 1
 ) -> Iterator[tuple[torch.device, int | None]]:
-    """The device one job trains on, and its GPU slot, held for the body of the `with` block.
+    """The device one job trains on, and its GPU, held for the body of the `with` block.
 
-    `auto` with several visible GPUs claims one that no other running job on this machine holds
-    (`gpu_slots`), so parallel workers spread out instead of all landing on `cuda:0`; the slot
-    is given back when the block ends or the process dies. With one GPU, none, or an explicit
-    device (`cuda:1`, `cpu`), nothing is locked: the caller chose, or there is nothing to share.
+    Where `needs_slot`, the job claims one of the `jobs_per_gpu` slots of a GPU (`gpu_slots`),
+    so parallel workers spread out instead of all landing on `cuda:0`, and no GPU runs more
+    than `jobs_per_gpu` of them; the slot is given back when the block ends or the process
+    dies. Otherwise nothing is locked.
     """
     n_gpus = torch.cuda.device_count() if name == "auto" and torch.cuda.is_available() else 0
-    if n_gpus < 2:
+    if not needs_slot(name, n_gpus, jobs_per_gpu):
         yield resolve_device(name), None
         return
-    with claim_gpu(lock_dir or default_lock_dir(), n_gpus) as slot:
-        assert slot is not None
-        torch.cuda.set_device(slot)  # library calls that use "the current device" follow it
-        yield torch.device("cuda", slot), slot
+    with claim_gpu(lock_dir or default_lock_dir(), n_gpus, per_gpu=jobs_per_gpu) as gpu:
+        assert gpu is not None
+        torch.cuda.set_device(gpu)  # library calls that use "the current device" follow it
+        yield torch.device("cuda", gpu), gpu
+
+
+def device_name(device: torch.device) -> str:
+    """The hardware's own name (GPU model, or the CPU's), for the record of a run."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def seed_everything(seed: int) -> None:

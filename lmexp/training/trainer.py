@@ -26,6 +26,7 @@ from lmexp.runtime.device import synchronize
 from lmexp.runtime.precision import autocast
 from lmexp.training.budget import Budget, budget_points, eval_points
 from lmexp.training.evaluation import IGNORE, evaluate, ignore_padding
+from lmexp.training.graph import GraphedStep
 from lmexp.training.losses import linear_cross_entropy
 from lmexp.training.metrics import perplexity
 from lmexp.training.progress import make_progress
@@ -85,6 +86,7 @@ class Trainer:
         on_eval: Callable[[EvalPoint], None],
         on_checkpoint: Callable[[Trainer], None] | None = None,
         precision: str = "fp32",
+        cuda_graph: bool = False,
     ) -> None:
         self.model, self.optimizer, self.lr_for_epoch = model, optimizer, lr_for_epoch
         self.precision = precision
@@ -104,6 +106,12 @@ class Trainer:
         self.state, self.progress = FitState(), EpochProgress()
         self.hidden: State = None
         self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        # stream windows have one shape: replay the step from a CUDA graph (graph.py)
+        self.graphed = (
+            GraphedStep(lambda i, t, h: self._step(i, t, h, None, t.numel()), optimizer)
+            if cuda_graph and self.train_data.carries_state
+            else None
+        )
         self._session_start = self._epoch_start = time.monotonic()
 
     def elapsed(self) -> float:
@@ -225,10 +233,28 @@ class Trainer:
 
         The loss is the mean NLL over the real targets: where `mask` (B, T) is False (padding)
         a position is in neither the sum nor the count. The whole of what a training step
-        costs, so `lmexp.bench` times exactly this.
+        costs, so the speed benchmark times exactly this. With a CUDA graph (stream windows
+        only) the step is replayed from it; no host sync either way.
         """
         if num_tokens is None:
             num_tokens = targets.numel() if mask is None else int(mask.sum())
+        if self.graphed is not None and mask is None:
+            hidden, loss = self.graphed(inputs, targets, hidden)
+        else:
+            hidden, loss = self._step(inputs, targets, hidden, mask, num_tokens)
+        # Accumulate on the device (no host sync per step): token-weighted sum of the NLL.
+        self._loss_sum += loss.detach().double() * num_tokens
+        return hidden
+
+    def _step(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        hidden: State,
+        mask: torch.Tensor | None,
+        num_tokens: int,
+    ) -> tuple[State, torch.Tensor]:
+        """The eager step: forward, backward, clip, optimizer step; returns (state, mean loss)."""
         # Truncated BPTT: keep the state's values across windows but cut its graph, so memory
         # and compute stay bounded by one window.
         hidden = self.model.detach_state(hidden)
@@ -255,9 +281,7 @@ class Trainer:
             # Recurrent nets have exploding gradients; IFT6135 A2 clips the global norm at 0.25.
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)
         self.optimizer.step()
-        # Accumulate on the device (no host sync per step): token-weighted sum of the NLL.
-        self._loss_sum += loss.detach().double() * num_tokens
-        return hidden
+        return hidden, loss
 
     def _diverged(self, train_loss: float, val_ppl: float) -> bool:
         """Non-finite losses, or a perplexity above `trainer.divergence_ppl`."""

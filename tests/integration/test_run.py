@@ -54,6 +54,18 @@ def test_same_seed_gives_identical_perplexity_columns(tmp_path, data_dir, model)
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["best_val_ppl"] == best_a
     assert summary["test_ppl"] > 1.0 and summary["params"] > 0
+    timings = summary["timings"]  # where the wall time went, phase by phase
+    assert {"data_s", "build_s", "train_s", "eval_s", "checkpoint_s", "test_s"} <= set(timings)
+    assert all(v >= 0 for v in timings.values()) and timings["train_s"] > 0
+    assert summary["device_name"] and "cuda_graph" not in summary  # CPU: nothing captured
+    assert "peak_gpu_mem_mb" not in summary
+
+
+def test_a_cuda_graph_insisted_on_without_cuda_fails_before_any_data(tmp_path) -> None:
+    cfg = _config("/nonexistent/ptb")  # never read: the check comes first
+    cfg.device, cfg.cuda_graph = "cpu", "on"
+    with pytest.raises(ValueError, match=r"cuda_graph=on cannot capture: device is cpu"):
+        run(cfg, tmp_path / "a", "cmd")
 
 
 def test_missing_data_offline_fails_with_a_clear_message(tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import queue
 from pathlib import Path
@@ -91,3 +92,28 @@ def test_default_lock_dir_is_keyed_by_visible_devices(monkeypatch) -> None:
     two_three = default_lock_dir()
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert two_three != default_lock_dir() and two_three.name == "2_3"
+
+
+def test_slots_per_gpu_spread_over_the_gpus_before_sharing_one(tmp_path) -> None:
+    # two GPUs, two jobs each: the claims go 0, 1, 0, 1, and a fifth finds every slot taken
+    with contextlib.ExitStack() as stack:
+        got = [stack.enter_context(claim_gpu(tmp_path, 2, per_gpu=2)) for _ in range(4)]
+        assert got == [0, 1, 0, 1]
+        with pytest.raises(TimeoutError, match="all 4 GPU slots"):
+            stack.enter_context(claim_gpu(tmp_path, 2, poll_s=0.01, timeout_s=0.05, per_gpu=2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "gpu0.1.lock",
+        "gpu0.lock",
+        "gpu1.1.lock",
+        "gpu1.lock",
+    ]
+    with claim_gpu(tmp_path, 2, per_gpu=2) as again:  # all given back
+        assert again == 0
+
+
+def test_a_one_slot_sweep_and_a_packed_one_share_the_first_slot(tmp_path) -> None:
+    third = claim_gpu(tmp_path, 1, poll_s=0.01, timeout_s=0.05, per_gpu=2)
+    with claim_gpu(tmp_path, 1) as first, claim_gpu(tmp_path, 1, per_gpu=2) as second:
+        assert (first, second) == (0, 0)
+        with pytest.raises(TimeoutError):
+            third.__enter__()  # both slots of the one GPU are held

@@ -256,6 +256,7 @@ def test_rnn_nonlinearity_is_configurable() -> None:
     assert not torch.allclose(tanh_logits, relu_logits)
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_runs_on_cuda(name: str) -> None:

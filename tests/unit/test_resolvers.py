@@ -46,6 +46,7 @@ def _machine(monkeypatch, cores: int, gpus: int) -> None:
 def test_parallel_jobs_one_per_gpu_else_half_the_cores(monkeypatch, cores, gpus, jobs) -> None:
     _machine(monkeypatch, cores, gpus)
     assert resolvers.parallel_jobs() == jobs
+    assert resolvers.parallel_jobs(3) == (3 * gpus if gpus else jobs)
 
 
 @pytest.mark.parametrize(
@@ -82,6 +83,21 @@ def test_joblib_preset_bounds_the_jobs(monkeypatch) -> None:
     assert cfg.hydra.launcher.n_jobs == 8 and cfg.hydra.launcher.backend == "loky"
     _machine(monkeypatch, 16, 2)
     assert cfg.hydra.launcher.n_jobs == 2  # one per GPU
+
+
+@pytest.mark.parametrize(("gpus", "per_gpu", "jobs", "threads"), [(1, 9, 9, 1), (2, 3, 6, 2)])
+def test_jobs_per_gpu_packs_that_many_jobs_on_each_gpu(
+    monkeypatch, gpus, per_gpu, jobs, threads
+) -> None:
+    _machine(monkeypatch, 16, gpus)
+    cfg = _compose(["launcher=joblib", f"jobs_per_gpu={per_gpu}"])
+    assert cfg.hydra.launcher.n_jobs == jobs
+    assert _convert(cfg).threads == threads and _convert(cfg).jobs_per_gpu == per_gpu
+    _machine(monkeypatch, 16, 0)  # no GPU: the CPU rule, whatever jobs_per_gpu says
+    assert cfg.hydra.launcher.n_jobs == 8
+    capped = _compose(["launcher=submitit_local", f"jobs_per_gpu={per_gpu}"])
+    _machine(monkeypatch, 16, gpus)
+    assert capped.hydra.sweeper.max_batch_size == jobs
 
 
 def test_submitit_local_preset_caps_the_batch(monkeypatch) -> None:
