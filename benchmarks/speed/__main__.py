@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.speed.measure import matmul_ceiling, measure_group, worker
+from benchmarks.speed.measure import matmul_ceiling, measure_group, measure_packing, worker
 from benchmarks.speed.rows import LOAD_WARNING, SIZES, benchmarked, variants
 from lmexp.runtime.device import resolve_device
 from lmexp.runtime.precision import check_precision
@@ -71,6 +71,36 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _write_csv(rows: list[dict], path: Path | None, stem: str) -> None:
+    path = path or Path("outputs/bench") / f"{stem}_{datetime.now():%Y-%m-%d_%H-%M-%S}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"\nwrote {path}")
+
+
+def _pack(args, archs: list[str], sizes: list[str], only: set[str], device) -> int:
+    """`--pack`: K concurrent copies of one row per K (what jobs_per_gpu=K buys)."""
+    jobs = [int(k) for k in args.pack.split(",") if k]
+    rows: list[dict] = []
+    for size in sizes:
+        for arch in archs:
+            chosen = [v for v in variants(arch, False, device.type == "cuda") if v.name in only]
+            if len(chosen) != 1:
+                raise SystemExit(f"--pack needs exactly one --variants name that {arch} has")
+            for row in measure_packing(arch, size, chosen[0], jobs, args.steps, args):
+                rows.append(row)
+                print(
+                    f"{arch:>11} {row['width']:>4} {row['variant']:<18} x{row['jobs']:<2} "
+                    f"{row['total_tokens_per_s']:>10,.0f} tok/s in all  x{row['vs_one']}",
+                    flush=True,
+                )
+    _write_csv(rows, args.csv, "pack")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.speed",
@@ -94,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="also profile N steps of every row and print its top ops by self time",
     )
+    parser.add_argument(
+        "--pack",
+        default="",
+        metavar="K,K,...",
+        help="instead: total tok/s of K concurrent copies of the one --variants row, per K",
+    )
     parser.add_argument("--csv", type=Path, default=None, help="CSV path (default outputs/bench/)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal, see worker()
     args = parser.parse_args(argv)
@@ -116,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     if "large" in sizes and device.type != "cuda":
         parser.error("--sizes large (1500 units) is meant for a GPU; drop it on CPU")
     only = {v for v in args.variants.split(",") if v}
+    if args.pack:
+        return _pack(args, archs, sizes, only, device)
     precisions = ["fp32"]
     try:
         check_precision("bf16", device)
@@ -135,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         for arch in archs:
             group = [
                 v
-                for v in variants(arch, args.compile)
+                for v in variants(arch, args.compile, device.type == "cuda")
                 if (v.name == "baseline" or not only or v.name in only) and v.precision in ceilings
             ]
             timed = measure_group(arch, size, group, args)
@@ -161,13 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmatmul ceiling (best {len(sizes) * len(archs) + 1} measurements): {peaks}")
     print()
     print(_table(rows))
-    path = args.csv or Path("outputs/bench") / f"bench_{datetime.now():%Y-%m-%d_%H-%M-%S}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"\nwrote {path}")
+    _write_csv(rows, args.csv, "bench")
     return 0
 
 

@@ -114,8 +114,9 @@ def worker(spec: dict, device_name: str, steps: int, warmup: int) -> None:
     Its own process, so each row runs with its own allocator settings and its peak memory is
     its own; driven in lockstep with the other rows' workers, so all rows share the same drift.
     Protocol: prints "ready" after warm-up; "step i" -> runs window i, prints wall and CPU
-    seconds; "profile a b" -> prints the top ops of windows a..b as JSON; "done" -> prints the
-    peak memory (MB) as JSON and exits.
+    seconds; "run n" -> runs n windows back to back, prints their wall seconds (the packing
+    measurement); "profile a b" -> prints the top ops of windows a..b as JSON; "done" -> prints
+    the peak memory (MB) as JSON and exits.
     """
     variant = Variant(**spec["variant"])
     allocator.configure(variant.allocator)
@@ -135,6 +136,14 @@ def worker(spec: dict, device_name: str, steps: int, warmup: int) -> None:
             step(inputs, targets)
             synchronize(device)
             print(time.perf_counter() - t0, time.process_time() - cpu0, flush=True)
+        elif command == "run":
+            synchronize(device)
+            t0 = time.perf_counter()
+            for i in range(int(args[0])):
+                inputs, targets = windows[warmup + i % steps]
+                step(inputs, targets)
+            synchronize(device)
+            print(time.perf_counter() - t0, flush=True)
         elif command == "profile":
             chosen = windows[warmup + int(args[0]) : warmup + int(args[1])]
             print(json.dumps(profile_ops(step, chosen, device)), flush=True)
@@ -163,13 +172,15 @@ class _Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
-        self.reply()  # "ready"
+        )  # it prints "ready" once warm: the caller reads it, so workers start side by side
 
-    def ask(self, command: str) -> str:
+    def send(self, command: str) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
+
+    def ask(self, command: str) -> str:
+        self.send(command)
         return self.reply()
 
     def reply(self) -> str:
@@ -201,6 +212,8 @@ def measure_group(
         for variant in group:
             spec = {"arch": arch, "size": size, "variant": asdict(variant)}
             workers.append(_Worker(spec, args))
+        for w in workers:
+            w.reply()  # "ready": all started at once, each warmed up in its own process
         times: list[list[float]] = [[] for _ in group]
         worker_cpu = 0.0
         load = CpuLoad()
@@ -243,4 +256,45 @@ def measure_group(
                 "top_ops": ops,
             }
         )
+    return rows
+
+
+def measure_packing(
+    arch: str, size: str, variant: Variant, jobs: list[int], steps: int, args: argparse.Namespace
+) -> list[dict]:
+    """Total tokens/s of K copies of one row training at once on one device, for each K.
+
+    Each copy is a process of its own, as packed sweep jobs are (jobs_per_gpu); all run
+    `steps` windows back to back, started together. K = 1 is the same work done one job after
+    another, so `vs_one` says what packing buys.
+    """
+    rows: list[dict] = []
+    for k in jobs:
+        spec = {"arch": arch, "size": size, "variant": asdict(variant)}
+        workers = [_Worker(spec, args) for _ in range(k)]
+        try:
+            for w in workers:
+                w.reply()
+            for w in workers:
+                w.send(f"run {steps}")
+            walls = [float(w.reply()) for w in workers]
+            for w in workers:
+                w.ask("done")
+        finally:
+            for w in workers:
+                w.close()
+        tok_s = k * steps * BATCH * SEQ_LEN / max(walls)
+        rows.append(
+            {
+                "arch": arch,
+                "width": SIZES[size],
+                "variant": variant.name,
+                "jobs": k,
+                "total_tokens_per_s": round(tok_s, 1),
+                "per_job_tokens_per_s": round(tok_s / k, 1),
+            }
+        )
+    one = rows[0]["total_tokens_per_s"] if rows and rows[0]["jobs"] == 1 else None
+    for row in rows:
+        row["vs_one"] = None if one is None else round(row["total_tokens_per_s"] / one, 2)
     return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -38,6 +38,7 @@ class Variant:
     model: dict = field(default_factory=dict)
     precision: str = "fp32"
     compile: bool = False
+    graph: bool = False  # the step replayed from a CUDA graph (lmexp/training/graph.py)
     baseline: bool = False
     allocator: str = "tuned"  # lmexp's cpu_allocator default; the plain baseline: "system"
 
@@ -47,8 +48,9 @@ def benchmarked() -> tuple[str, ...]:
     return tuple(name for name in names() if architecture(name).torch_layer is not None)
 
 
-def variants(arch: str, with_compile: bool) -> list[Variant]:
-    """The rows of one architecture, baseline first: each implementation its schema offers."""
+def variants(arch: str, with_compile: bool, cuda: bool = False) -> list[Variant]:
+    """The rows of one architecture, baseline first: each implementation its schema offers,
+    and on CUDA each again with its step replayed from a CUDA graph."""
     keys = {f.name for f in fields(architecture(arch).schema)}
     rows = [
         Variant("baseline", baseline=True, allocator="system"),
@@ -60,6 +62,7 @@ def variants(arch: str, with_compile: bool) -> list[Variant]:
             Variant("sdpa", {"attn_impl": "sdpa"}),
             Variant("sdpa+bf16", {"attn_impl": "sdpa"}, "bf16"),
         ]
+        graphed = ["sdpa", "sdpa+bf16"]
         compiled = Variant("sdpa+compile", {"attn_impl": "sdpa"}, compile=True)
     else:  # recurrence: the assignment's equations, or the library's fused layer
         rows += [
@@ -71,7 +74,18 @@ def variants(arch: str, with_compile: bool) -> list[Variant]:
             rows.append(Variant("scratch reset_after", {"gru_variant": "reset_after"}))
             fused = {"impl": "fused", "gru_variant": "reset_after"}
         rows += [Variant("fused", fused), Variant("fused+bf16", fused, "bf16")]
+        graphed = ["scratch", "scratch+bf16", "fused"]
         compiled = Variant("scratch+compile", {"impl": "scratch"}, compile=True)
+    if cuda:
+        by_name = {v.name: v for v in rows}
+        rows += [
+            replace(
+                by_name[n],
+                name=n.replace("+", "+graph+", 1) if "+" in n else f"{n}+graph",
+                graph=True,
+            )
+            for n in graphed
+        ]
     return [*rows, compiled] if with_compile else rows
 
 
@@ -168,6 +182,7 @@ def _lmexp_step(
         TrainerConfig(max_steps=1, clip_norm=0.25, checkpoint_every=None, progress="off"),
         on_eval=lambda point: None,
         precision=variant.precision,
+        cuda_graph=variant.graph,
     )
     state = {"h": model.init_state(BATCH, device)}
 

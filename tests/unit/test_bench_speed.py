@@ -39,3 +39,15 @@ def test_one_architecture_runs_end_to_end_and_writes_its_csv(tmp_path, capsys) -
         assert 0 < float(row["frac_of_ceiling"]) < 2
     printed = capsys.readouterr().out
     assert "| rnn | 200 | fused |" in printed and "matmul ceiling (best" in printed
+
+
+def test_graph_rows_exist_only_on_cuda() -> None:
+    from benchmarks.speed.rows import variants
+
+    cpu = [v.name for v in variants("gru", False)]
+    cuda = {v.name: v for v in variants("gru", False, cuda=True)}
+    assert not any(v.endswith("graph") or "+graph+" in v for v in cpu)
+    assert {"scratch+graph", "scratch+graph+bf16", "fused+graph"} <= set(cuda)
+    assert cuda["scratch+graph+bf16"].precision == "bf16" and cuda["fused+graph"].graph
+    attention = {v.name for v in variants("transformer", False, cuda=True)}
+    assert {"sdpa+graph", "sdpa+graph+bf16"} <= attention
