@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The GPU check: CUDA tests, the speed benchmark at three widths (eager vs CUDA graph, fp32 vs
+# bf16), packed jobs, and one epoch of the nine IFT6135 A2 Table 1 runs at full size, printed as
+# one table (about 6 minutes on one H100/H200-class GPU). docs/gpu.md explains each row.
+#   scripts/gpu_check.sh                    on a GPU machine, after bash scripts/setup.sh
+#   scripts/gpu_check.sh --dry-run          anywhere: the same plumbing at toy sizes on the CPU
+#   scripts/gpu_check.sh --parts tests,bench
+# Needs PTB: LMEXP_DATA_DIR (default: ../shared/data beside the checkout, else ./data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+[[ -x "$PYTHON" ]] || PYTHON=python
+if [[ -z "${LMEXP_DATA_DIR:-}" && -d ../shared/data/ptb ]]; then
+    LMEXP_DATA_DIR=$(cd ../shared/data && pwd)
+    export LMEXP_DATA_DIR
+fi
+exec "$PYTHON" -m benchmarks.gpu_check "$@"
