@@ -7,16 +7,18 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from lmexp.training.sgd import PlainSGD
+
 if TYPE_CHECKING:  # lmexp.config asks OPTIMIZERS for the valid names
     from lmexp.config import OptimConfig
 
 Params = Iterable[torch.nn.Parameter]
 
 
-def _sgd(params: Params, cfg: OptimConfig, capturable: bool) -> torch.optim.Optimizer:
-    # SGD keeps no step counter on the host, so it is capturable as it is.
-    # No momentum, no dampening: exactly the assignment's `p -= lr * grad` (plus optional L2).
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.0, weight_decay=cfg.weight_decay)
+def _sgd(params: Params, cfg: OptimConfig, capturable: bool) -> PlainSGD:
+    # No momentum, no dampening: exactly the assignment's `p -= lr * grad` (plus optional L2),
+    # without torch.optim's one-off import of torch._dynamo (sgd.py); capturable as it is.
+    return PlainSGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _adam(params: Params, cfg: OptimConfig, capturable: bool) -> torch.optim.Optimizer:
@@ -37,16 +39,15 @@ def _adam(params: Params, cfg: OptimConfig, capturable: bool) -> torch.optim.Opt
     )
 
 
-OPTIMIZERS: dict[str, Callable[[Params, OptimConfig, bool], torch.optim.Optimizer]] = {
+Optimizer = torch.optim.Optimizer | PlainSGD
+OPTIMIZERS: dict[str, Callable[[Params, OptimConfig, bool], Optimizer]] = {
     "sgd": _sgd,
     "sgd_schedule": _sgd,  # IFT6135 assignment 2's name for SGD with schedule=decay
     "adam": _adam,
 }
 
 
-def build_optimizer(
-    params: Params, cfg: OptimConfig, capturable: bool = False
-) -> torch.optim.Optimizer:
+def build_optimizer(params: Params, cfg: OptimConfig, capturable: bool = False) -> Optimizer:
     """The optimizer named by `cfg.name`, over `params`.
 
     `capturable`: its step may be recorded in a CUDA graph (lmexp/training/graph.py); CUDA only.

@@ -97,3 +97,54 @@ def test_weight_decay_is_l2_added_to_the_gradient(name: str) -> None:
     else:  # Adam's first step moves by lr * sign(grad) whatever its size: the L2 term did
         assert p.item() == pytest.approx(2.0 - 0.1, rel=1e-6)
         assert optimizer.state[p]["exp_avg"].item() == pytest.approx(0.1 * 0.7)
+
+
+def test_plain_sgd_matches_torch_sgd_and_loads_its_state() -> None:
+    # the same updates as torch.optim.SGD (with L2) over a few steps, and state dicts that
+    # load both ways (checkpoints written before lmexp had its own SGD)
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(4))]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    a = build_optimizer(ours, OptimConfig(name="sgd", lr=0.3, weight_decay=0.01))
+    b = torch.optim.SGD(theirs, lr=0.3, weight_decay=0.01)
+    for _ in range(3):
+        for params, opt in ((ours, a), (theirs, b)):
+            opt.zero_grad(set_to_none=True)
+            sum((p**2).sum() for p in params).backward()
+            opt.step()
+    for p, q in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(p, q)
+    b.param_groups[0]["lr"] = 0.05
+    a.load_state_dict(b.state_dict())
+    assert a.param_groups[0]["lr"] == 0.05
+    b.load_state_dict(a.state_dict())
+    assert b.param_groups[0]["lr"] == 0.05 and b.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_plain_sgd_refuses_state_that_does_not_fit() -> None:
+    opt = build_optimizer([torch.nn.Parameter(torch.zeros(1))], OptimConfig(name="sgd", lr=1.0))
+    other = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))] * 2, lr=1.0)
+    with pytest.raises(ValueError, match="does not fit"):
+        opt.load_state_dict(other.state_dict())
+    momentum = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.9)
+    with pytest.raises(ValueError, match="momentum"):
+        opt.load_state_dict(momentum.state_dict())
+
+
+def test_a_plain_sgd_run_never_imports_torch_dynamo() -> None:
+    # the point of PlainSGD: torch.optim's first optimizer imports torch._dynamo (over a second)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from lmexp.config import OptimConfig\n"
+        "from lmexp.training.optim import build_optimizer\n"
+        "p = torch.nn.Parameter(torch.ones(2))\n"
+        "o = build_optimizer([p], OptimConfig(name='sgd', lr=0.1))\n"
+        "p.sum().backward(); o.step(); o.zero_grad(); o.state_dict()\n"
+        "torch.nn.utils.clip_grad_norm_([p], 1.0)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
