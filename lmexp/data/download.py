@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
+from lmexp.atomic import replacing
+
 log = logging.getLogger(__name__)
 
+PROGRESS_BYTES = 64 * 1024  # at least this much every `timeout` seconds, or the mirror stalled
 _CHUNK_BYTES = 1 << 20
 
 
@@ -41,22 +43,30 @@ def fetch(url: str, dest: str | Path, sha256: str, timeout: float = 30.0) -> Non
             knows whether another mirror is worth trying.
     """
     dest = Path(dest)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        log.info("downloading %s -> %s", url, dest)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            digest = hashlib.sha256()
-            while chunk := response.read(_CHUNK_BYTES):
-                digest.update(chunk)
-                out.write(chunk)
+    log.info("downloading %s -> %s", url, dest)
+    with (
+        replacing(dest, suffix=".part") as out,
+        urllib.request.urlopen(url, timeout=timeout) as response,
+    ):
+        digest = hashlib.sha256()
+        # urlopen's timeout bounds each read, so a mirror that trickles a byte at a time never
+        # trips it: also give up when `timeout` seconds bring less than PROGRESS_BYTES.
+        progress_at, since = time.monotonic(), 0
+        read = getattr(response, "read1", response.read)  # read1: whatever has arrived
+        while chunk := read(_CHUNK_BYTES):
+            digest.update(chunk)
+            out.write(chunk)
+            since += len(chunk)
+            now = time.monotonic()
+            if since >= PROGRESS_BYTES:
+                progress_at, since = now, 0
+            elif now - progress_at > timeout:
+                raise TimeoutError(
+                    f"{url} stalled: under {PROGRESS_BYTES // 1024} KiB in {timeout:.0f} s"
+                )
         actual = digest.hexdigest()
-        if actual != sha256:
+        if actual != sha256:  # raised inside the block: the partial file is removed
             raise DataError(
                 f"checksum mismatch for {url}: expected sha256 {sha256}, got {actual}; "
                 "the server sent a different or truncated file; try another mirror"
             )
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

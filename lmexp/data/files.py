@@ -152,6 +152,18 @@ def ensure_files(
     """
     root = Path(root)
     paths = {key: root / name for key, (name, _) in spec.files.items()}
+    for path in paths.values():
+        if path.is_symlink() and not path.exists():  # is_file() alone would call it missing
+            try:
+                path.resolve(strict=True)
+            except FileNotFoundError:
+                raise DataError(
+                    f"{path} is a symlink to {os.readlink(path)}, which does not exist"
+                ) from None
+            except (OSError, RuntimeError) as err:  # a loop: ELOOP, or RuntimeError (< 3.13)
+                raise DataError(
+                    f"{path} is a symlink loop ({err}); replace it with the file"
+                ) from err
     missing = [key for key, path in paths.items() if not path.is_file()]
     for key, path in paths.items():
         if key not in missing:

@@ -14,6 +14,7 @@ No public host serves these two slices: put them in the data folder, or name a m
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -51,7 +52,7 @@ def load_text8(cfg: DataConfig, bpe: Any = None) -> Corpus:
     """Verify the two slices, carve validation from the end of train, encode characters."""
     root = files.resolve_root(cfg.root, cfg.name)
     paths = files.ensure_files(TEXT8, root, cfg.download, list(cfg.mirrors) or TEXT8.mirrors)
-    text = {key: path.read_text(encoding="utf-8") for key, path in paths.items()}
+    text = {key: _read_utf8(path) for key, path in paths.items()}
     cut = int(len(text["train"]) * (1 - cfg.valid_fraction))
     if cut < 2 or len(text["train"]) - cut < 2:
         raise DataError(f"data.valid_fraction={cfg.valid_fraction} leaves a split too short")
@@ -75,3 +76,10 @@ register(
         "text8", load_text8, ("char",), single_line="text8 is one line of 100,000 characters"
     )
 )
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from err

@@ -61,8 +61,15 @@ class MetricsWriter:
         missing = set(self.columns) - set(row)
         if missing:
             raise KeyError(f"metrics row lacks columns {sorted(missing)}")
-        self._writer.writerow({k: _format(v) for k, v in row.items()})
-        self._file.flush()
+        try:
+            self._writer.writerow({k: _format(v) for k, v in row.items()})
+            self._file.flush()
+        except OSError as exc:  # ENOSPC, EROFS: say which file, and that earlier rows stay
+            raise OSError(
+                exc.errno,
+                f"{exc.strerror}: cannot append to {self.path} (earlier rows kept)",
+                str(self.path),
+            ) from exc
 
     def close(self) -> None:
         self._file.close()
