@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
+from lmexp.run.liveness import effective_status
 from lmexp.run.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,14 @@ def read_metrics(path: Path) -> pd.DataFrame:
     for column in CURVE_COLUMNS:
         if column not in frame:
             frame[column] = math.nan
+    key = ["epoch", "step"]  # what two writers of one evaluation both wrote
+    if set(key) <= set(frame) and frame[key].duplicated().any():
+        # two writers at once (before lmexp locked job directories) wrote evaluations twice:
+        # flag it, and keep each step's first row rather than draw the curve twice
+        repeated = int(frame[key].duplicated().sum())
+        log.warning("%s: %d rows repeat an earlier step; the first of each is kept", path, repeated)
+        frame = frame.drop_duplicates(key, keep="first").reset_index(drop=True)
+        frame.attrs["duplicate_steps"] = repeated
     return frame
 
 
@@ -177,8 +186,17 @@ def _read(path: Path, parse: Callable[[str], Any]) -> Any:
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    """`summary.json` as written (inf/nan still strings: see `to_float`); {} when absent."""
-    return _read(path, json.loads) or {}
+    """`summary.json` as written (inf/nan still strings: see `to_float`); {} when absent.
+
+    Anything but a JSON object (a list, a number: a file another program wrote) makes the job
+    `unknown` with the reason, never a crash of the report.
+    """
+    data = _read(path, json.loads)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        return {"status": "unknown", "error": f"{path} holds a JSON {type(data).__name__}"}
+    return data
 
 
 def read_yaml(path: Path) -> Any:
@@ -268,7 +286,7 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
     return {
         # No summary.json (a job writes it in its first second): killed before that, or copied
         # without it. Metrics rows say nothing about whether it still runs, hence "unknown".
-        "status": str(summary.get("status") or "unknown"),
+        "status": effective_status(summary) if summary.get("status") else "unknown",
         "params": to_float(summary.get("params")),
         "test_ppl": to_float(summary.get("test_ppl")),
         "epochs": epochs if math.isfinite(epochs) else to_float(last.get("epoch")),
@@ -302,6 +320,7 @@ def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
     row["keep_prob"] = 1.0 - to_float(row["dropout"])
     row.update(_curve_stats(curve, summary))
     row.update(_run_facts(summary, curve, overrides))
+    row["duplicate_steps"] = int(curve.attrs.get("duplicate_steps", 0))
     row.update({"overrides": " ".join(overrides), "job_dir": str(job_dir)})
     return row, curve
 

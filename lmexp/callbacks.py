@@ -17,6 +17,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from lmexp.run.liveness import effective_status
 from lmexp.run.rundir import RunDir
 
 log = logging.getLogger("lmexp.sweep")
@@ -27,9 +28,13 @@ def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     statuses: dict[str, dict[str, Any]] = {}
     for job in RunDir.children(sweep_dir):
         try:
-            statuses[job.root.name] = json.loads(job.summary.read_text(encoding="utf-8"))
+            summary = json.loads(job.summary.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
-            statuses[job.root.name] = {"status": "unknown"}
+            summary = {"status": "unknown"}
+        if not isinstance(summary, dict):
+            summary = {"status": "unknown", "error": "summary.json is not a JSON object"}
+        # a job SIGKILLed while running still says so: its process is gone
+        statuses[job.root.name] = {**summary, "status": effective_status(summary)}
     return statuses
 
 
@@ -52,11 +57,53 @@ def summary_lines(statuses: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+# Launcher settings that must be positive integers when set: the launchers themselves fail on
+# them only once jobs are dispatched (joblib's n_jobs=0 after the first job's data is loaded).
+POSITIVE_LAUNCHER_KEYS = (
+    "n_jobs",  # joblib: -1 = every core, -2 = all but one, ...; 0 is no jobs at all
+    "timeout_min",
+    "cpus_per_task",
+    "gpus_per_node",
+    "tasks_per_node",
+    "mem_gb",
+    "nodes",
+    "array_parallelism",
+    "max_num_timeout",
+)
+
+
+def launcher_problems(launcher: Any, sweeper: Any = None) -> list[str]:
+    """One line per launcher or sweeper setting that cannot work, naming the key."""
+    problems = []
+    for key in POSITIVE_LAUNCHER_KEYS:
+        value = launcher.get(key) if launcher is not None else None
+        if value is None:
+            continue
+        allowed_negative = key == "n_jobs"
+        if not isinstance(value, int) or value == 0 or (value < 0 and not allowed_negative):
+            if key == "max_num_timeout" and value == 0:
+                continue  # no requeue: allowed
+            problems.append(f"hydra.launcher.{key}={value!r} must be a positive integer")
+    batch = sweeper.get("max_batch_size") if sweeper is not None else None
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        problems.append(f"hydra.sweeper.max_batch_size={batch!r} must be a positive integer")
+    return problems
+
+
 class SweepSummary(Callback):
-    """At the end of a multirun, list every job that failed, diverged or never finished."""
+    """At the end of a multirun, list every job that failed, diverged or never finished.
+
+    At its start, refuse launcher settings that cannot work, before any job is dispatched.
+    """
 
     def __init__(self, fail_on_error: bool = True) -> None:
         self.fail_on_error = fail_on_error
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        problems = launcher_problems(config.hydra.get("launcher"), config.hydra.get("sweeper"))
+        if problems:
+            log.error("%s", "; ".join(problems))
+            sys.exit(2)  # not an exception: Hydra would turn that into a warning and go on
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -8,6 +8,7 @@ value of the wrong type fails at compose time. Cross-field rules run in `__post_
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from lmexp.models.schema import ArchConfig
 from lmexp.training.graph import GRAPH_CHOICES
 from lmexp.training.optim import OPTIMIZERS
 from lmexp.training.schedules import SCHEDULES
-from lmexp.validation import require_choice, require_positive
+from lmexp.validation import require_choice, require_finite, require_positive
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DATA_MODES = ("stream", "sentences")
@@ -91,7 +92,15 @@ class OptimConfig:
         if MISSING in (self.name, self.lr):  # the bare schema, before an optim/ option is merged
             return
         require_choice("optim.name", self.name, OPTIMIZERS)
-        require_positive("optim", lr=self.lr)
+        require_finite("optim", lr=self.lr, eps=self.eps, weight_decay=self.weight_decay)
+        require_positive("optim", lr=self.lr, eps=self.eps)
+        if self.weight_decay < 0:
+            raise ValueError(f"optim.weight_decay={self.weight_decay} must be >= 0")
+        betas = list(self.betas)
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(
+                f"optim.betas={betas} must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"
+            )
 
 
 @dataclass
@@ -105,6 +114,7 @@ class ScheduleConfig:
 
     def __post_init__(self) -> None:
         require_choice("schedule", self.name, SCHEDULES)
+        require_finite("schedule", decay=self.decay)
         require_positive("schedule", decay=self.decay)
         if self.flat_epochs < 0:
             raise ValueError(f"schedule.flat_epochs={self.flat_epochs} must be >= 0")
@@ -138,6 +148,7 @@ class TrainerConfig:
             checkpoint_every=self.checkpoint_every,
             divergence_ppl=self.divergence_ppl,
         )
+        require_finite("trainer", clip_norm=self.clip_norm)
         budgets = (
             self.max_epochs,
             self.max_steps,
@@ -182,14 +193,17 @@ class TrainConfig:
     cuda_graph: str = "auto"  # auto | on | off: replay the training step from a CUDA graph
     jobs_per_gpu: int = 1  # concurrent jobs sharing each GPU (launcher=joblib packs them)
     cpu_allocator: str = "tuned"  # tuned | system: glibc malloc keeps large blocks (allocator.py)
-    resume: bool = False  # continue a job dir that already holds a run (skip it if finished)
+    # continue a job dir that already holds a run (skip it if finished); force: with new budgets
+    resume: Any = False  # false | true | force
 
     def __post_init__(self) -> None:
-        if self.device.split(":")[0] not in DEVICE_CHOICES:
+        if not re.fullmatch("|".join(DEVICE_CHOICES) + r"|cuda:\d+", str(self.device)):
             raise ValueError(
                 f"device={self.device!r} unknown; choose auto, cpu, cuda or cuda:<index>"
             )
         require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu)
+        if self.resume not in (False, True, "force"):
+            raise ValueError(f"resume={self.resume!r} unknown; choose false, true or force")
         require_choice("cuda_graph", self.cuda_graph, GRAPH_CHOICES)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision={self.precision!r} unknown; choose fp32 or bf16")

@@ -9,6 +9,8 @@ perplexity (+inf for a failed job) so a sweeper (e.g. Optuna) can minimise it.
 from __future__ import annotations
 
 import shlex
+import signal
+import sys
 from pathlib import Path
 
 import hydra
@@ -16,9 +18,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from lmexp.callbacks import summary_lines, sweep_statuses
 from lmexp.config import conf_dir, register_configs, to_train_config
 from lmexp.resolvers import register_resolvers
 from lmexp.run.job import run_guarded
+from lmexp.run.signals import JobInterrupted
 
 register_configs()
 register_resolvers()
@@ -42,10 +46,34 @@ def main(cfg: DictConfig) -> float:
     )
 
 
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Ctrl-C or SIGTERM during a run: one line and the sweep's statuses, not a traceback.
+
+    The job that was running has already recorded itself `interrupted` (lmexp/run/job.py);
+    returns the shell's exit code for the signal (130 for SIGINT, 143 for SIGTERM).
+    """
+    name = exc.signal_name if isinstance(exc, JobInterrupted) else "SIGINT"
+    lines = [f"lmexp: stopped by {name}; rerun the same command with resume=true to continue"]
+    try:
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            sweep_dir = Path(hydra_cfg.sweep.dir)
+            statuses = sweep_statuses(sweep_dir)
+            if statuses:
+                lines += [f"sweep {sweep_dir}:", *summary_lines(statuses)]
+    except ValueError:  # no Hydra config yet: stopped while composing
+        pass
+    print("\n".join(lines), file=sys.stderr)
+    return 128 + signal.Signals[name].value
+
+
 def cli() -> None:
     """The `lmexp-train` command: `python -m lmexp.train` under its own name."""
-    main()
+    try:
+        main()
+    except KeyboardInterrupt as exc:
+        sys.exit(_interrupted(exc))
 
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 
 def require_positive(section: str, **values: float | int | None) -> None:
-    """Refuse a value <= 0, naming the key and how to set it; None means "not set"."""
+    """Refuse a value <= 0 or NaN, naming the key and how to set it; None means "not set".
+
+    inf passes (a budget of inf is no budget); `require_finite` refuses it too.
+    """
     prefix = f"{section}." if section else ""
     for key, value in values.items():
-        if value is not None and value <= 0:
+        if value is None:
+            continue
+        if isinstance(value, float) and math.isnan(value):
+            raise ValueError(f"{prefix}{key}=nan is not a number; set {prefix}{key}=<n > 0>")
+        if value <= 0:
             raise ValueError(f"{prefix}{key}={value} must be positive; set {prefix}{key}=<n > 0>")
+
+
+def require_finite(section: str, **values: float | int | None) -> None:
+    """Refuse NaN and ±inf, naming the key; None means "not set"."""
+    prefix = f"{section}." if section else ""
+    for key, value in values.items():
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{prefix}{key}={value} must be a finite number")
 
 
 def require_choice(key: str, value: object, choices: Iterable[object]) -> None:

@@ -21,11 +21,21 @@ from typing import Any
 
 import torch
 
+from lmexp.atomic import remove_leftovers
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
 from lmexp.models import build_model, compile_features, display
 from lmexp.models.base import LanguageModel
+from lmexp.run import signals
 from lmexp.run.checkpoint import load_checkpoint
+from lmexp.run.liveness import JobDirLocked, this_process, writer_lock
+from lmexp.run.record import (
+    ConfigChanged,
+    check_relaunch,
+    read_recorded_config,
+    restore_hydra,
+    save_record,
+)
 from lmexp.run.resume import (
     JobDirInUse,
     JobDirPlan,
@@ -99,7 +109,10 @@ def _resume(
     """Put model, optimizer, loop position and RNGs back where `last.pt` left them."""
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
-    trainer.restore(payload["trainer"])
+    snapshot = payload["trainer"]
+    if plan.budget_changes:  # resume=force with new budgets: a finished run trains on to them
+        snapshot = {**snapshot, "fit": {**snapshot["fit"], "stop_reason": None}}
+    trainer.restore(snapshot)
     set_rng_state(payload["rng"])
     step = payload["trainer"]["fit"]["step"]
     log.info("resuming from %s at epoch %s, step %d", plan.checkpoint, payload["epoch"], step)
@@ -242,6 +255,7 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
         "params": None,
         "wall_time_s": 0.0,
     }
+    process = this_process()  # a reader tells a killed job from a live one by these
     if plan.action == "resume" and plan.summary:
         earlier = {k: v for k, v in plan.summary.items() if k not in ("error", "traceback")}
         fields = {
@@ -252,20 +266,48 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
             "git_commit": _git_commit(),
         }
         fields.pop("error_type", None)
+        if plan.budget_changes:  # resume=force: say which budgets this session ran to
+            changes = list(earlier.get("budget_changes", []))
+            changes.append({k: list(v) for k, v in plan.budget_changes.items()})
+            fields["budget_changes"] = changes
     fields.pop("status", None)
-    return Summary(RunDir(out_dir).summary, **fields)
+    fields.pop("signal", None)
+    return Summary(RunDir(out_dir).summary, **{**fields, **process})  # this session's process
 
 
 def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
     """Train one job into `out_dir` and return its best validation perplexity (+inf if none).
 
     With `cfg.resume`, a finished job is skipped and an unfinished one continues from its last
-    checkpoint; without it, a directory that already holds a run is refused. Errors are recorded
-    in `summary.json` and raised.
+    checkpoint; without it, a directory that already holds a run is refused. A relaunch first
+    puts the first launch's Hydra files back (`record.py`) and is refused if it asks for other
+    settings; `resume=force` may change the budgets, and continues a finished run to them.
+    Errors are recorded in `summary.json` and raised.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = plan_job_dir(out_dir, cfg.resume)
+    rundir = RunDir(out_dir)
+    restore_hydra(rundir)  # whatever this launch does next, the record stays the first launch's
+    with writer_lock(rundir), signals.handling():
+        return _run_locked(cfg, rundir, command)
+
+
+def _run_locked(cfg: TrainConfig, rundir: RunDir, command: str) -> float:
+    """`run`, holding the job directory's lock and the signal handlers."""
+    out_dir = rundir.root
+    for folder in (out_dir, rundir.checkpoints, rundir.record):  # killed writers' temp files
+        for leftover in remove_leftovers(folder):
+            log.info("removed %s, left by a killed write", leftover)
+    plan = plan_job_dir(out_dir, bool(cfg.resume))
+    current = dataclasses.asdict(cfg)
+    if plan.summary is not None:  # a relaunch into a run: only budgets may change, with force
+        plan.budget_changes = check_relaunch(
+            read_recorded_config(rundir), current, force=cfg.resume == "force"
+        )
+        if plan.action == "skip" and plan.budget_changes and rundir.last.exists():
+            plan = JobDirPlan("resume", plan.summary, rundir.last, plan.budget_changes)
+    if plan.summary is None:  # the first start: the record is written once, now
+        save_record(rundir, current)
     if plan.action == "skip":
         assert plan.summary is not None
         log.info("%s: already %s, skipped (resume=true)", out_dir, plan.summary.get("status"))
@@ -275,8 +317,14 @@ def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
     summary = _open_summary(out_dir, plan, cfg, command)
     try:
         state, test_ppl = _fit(cfg, out_dir, summary, plan)
-    except KeyboardInterrupt:
-        summary.update(status="interrupted", ended_at=_now())
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (signals.py): at a safe point
+        name = exc.signal_name if isinstance(exc, signals.JobInterrupted) else "SIGINT"
+        summary.update(
+            status="interrupted",
+            signal=name,
+            ended_at=_now(),
+            session_time_s=round(time.monotonic() - started, 3),
+        )
         raise
     except Exception as exc:
         summary.update(
@@ -324,6 +372,7 @@ def run_guarded(
         cfg = make_config()
     except Exception as exc:
         log.error("invalid config: %s", exc)
+        restore_hydra(RunDir(out_dir))  # Hydra rewrote them for this refused launch
         if read_summary(out_dir) is None:  # never clobber an earlier run's record
             write_json_atomic(
                 {
@@ -341,7 +390,7 @@ def run_guarded(
         return math.inf
     try:
         return run(cfg, out_dir, command)
-    except JobDirInUse:
+    except (JobDirInUse, ConfigChanged, JobDirLocked):
         raise  # a misdirected command, not a job result: Hydra reports it, nothing is touched
     except Exception as exc:
         log.exception("job failed: %s: %s", type(exc).__name__, exc)

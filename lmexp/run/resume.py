@@ -10,13 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmexp.atomic import replacing
 from lmexp.run.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,9 @@ class JobDirPlan:
     action: str  # "fresh" | "resume" | "skip"
     summary: dict[str, Any] | None = None
     checkpoint: Path | None = None
+    budget_changes: dict[str, tuple] = field(
+        default_factory=dict
+    )  # resume=force: {key: (old, new)}
 
 
 def read_summary(out_dir: Path) -> dict[str, Any] | None:
@@ -51,9 +53,10 @@ def read_summary(out_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {"status": "unknown"}
+    return data if isinstance(data, dict) else {"status": "unknown"}
 
 
 def plan_job_dir(out_dir: Path, resume: bool) -> JobDirPlan:
@@ -128,8 +131,6 @@ def truncate_metrics(path: Path, last_step: int) -> int:
         except ValueError:
             break
         kept.append(row)
-    fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+    with replacing(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([header, *kept])
-    os.replace(tmp, path)
     return len(kept)

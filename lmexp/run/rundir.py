@@ -6,6 +6,8 @@ changes here or nowhere. Imports neither torch nor Hydra: the analysis reads run
 
     <job>/
       .hydra/config.yaml, overrides.yaml   the composed config and the command-line overrides
+      .lmexp/config.json, hydra/*.yaml     the record: the validated config and Hydra's files as
+                                           the first launch wrote them (run/record.py)
       summary.json                         status and headline numbers, rewritten atomically
       metrics.csv                          one row per evaluation (training/metrics.py's columns)
       checkpoints/best.pt, last.pt         lowest validation perplexity; where a resume starts
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHECKPOINTS = ("best", "last")  # the names `checkpoint=` accepts besides a .pt path
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # what Hydra writes in .hydra/
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,34 @@ class RunDir:
 
     # --- what Hydra writes
     @property
+    def hydra_dir(self) -> Path:
+        return self.root / ".hydra"
+
+    @property
     def hydra_config(self) -> Path:
         return self.root / ".hydra" / "config.yaml"
 
     @property
     def hydra_overrides(self) -> Path:
         return self.root / ".hydra" / "overrides.yaml"
+
+    # --- the record of the first launch (run/record.py)
+    @property
+    def record(self) -> Path:
+        return self.root / ".lmexp"
+
+    @property
+    def recorded_config(self) -> Path:
+        return self.record / "config.json"
+
+    @property
+    def lock(self) -> Path:
+        """Held by the one process writing this job directory (run/liveness.py)."""
+        return self.record / "lock"
+
+    def recorded_hydra(self, name: str) -> Path:
+        """The first launch's copy of `.hydra/<name>` (one of HYDRA_FILES)."""
+        return self.record / "hydra" / name
 
     # --- what the job writes
     @property

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from lmexp.atomic import replacing
+from lmexp.run import signals
 
 
 def _plain(value: Any) -> Any:
@@ -27,15 +28,15 @@ def _plain(value: Any) -> Any:
 def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     """Replace `path` with `data` as JSON in one `os.replace`."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # a signal waits until the file is in place
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with signals.deferred(), replacing(path, "w", encoding="utf-8") as f:
             json.dump(_plain(data), f, indent=2, sort_keys=False)
             f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:  # ENOSPC, EROFS: say which file, and that the old one stays
+        raise OSError(
+            exc.errno, f"{exc.strerror}: cannot write {path} (the previous one is kept)", str(path)
+        ) from exc
 
 
 class Summary:

@@ -144,7 +144,7 @@ def _break_jobs(sweep: Path, into: Path) -> Path:
     truncated = shutil.copytree(copy / "2-gru-sgd", copy / "6-gru-sgd")
     with (truncated / "metrics.csv").open("a") as f:
         f.write("0.05,70,49000,12.3,12.3,5.0,6.9")  # killed mid-row
-    _edit_summary(truncated, status="running")
+    _edit_summary(truncated, status="running")  # its process (the sweep's) is gone: killed
     return copy
 
 
@@ -167,10 +167,10 @@ def _check_broken_report(broken: Path, tmp_path: Path) -> None:
     assert math.isnan(table.loc["sweep/5-rnn-adam", "last_val_ppl"])
     original = pd.read_csv(broken / "2-gru-sgd" / "metrics.csv")
     assert table.loc["sweep/6-gru-sgd", "n_points"] == len(original)
-    assert table.loc["sweep/6-gru-sgd", "status"] == "running"
+    assert table.loc["sweep/6-gru-sgd", "status"] == "killed"
     assert table.groupby("model")["best"].sum().to_dict() == {"gru": 1, "rnn": 1}
     dom = _assert_page_rendered(out, tmp_path)
-    for status in ("completed", "failed", "diverged", "running"):
+    for status in ("completed", "failed", "diverged", "killed"):
         assert re.search(rf"<td>{status}</td>", dom), status
     assert "RuntimeError: boom at step 1" in dom
     assert "Not plotted (no metrics rows): #" in dom and "sweep/4-rnn-sgd (failed)" in dom

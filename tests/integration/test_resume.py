@@ -152,10 +152,17 @@ def test_resume_refuses_a_checkpoint_of_another_architecture(
     tmp_path, data_dir, killed_run
 ) -> None:
     run_dir = _copy(killed_run, tmp_path)
+    summary_before = (run_dir / "summary.json").read_bytes()
     other = _train(
         [*TINY, "model.hidden_size=24", f"hydra.run.dir={run_dir}", "resume=true"], data_dir
     )
     assert other.returncode != 0
+    assert "model.hidden_size: 16 -> 24" in other.stderr  # refused against the record
+    assert (run_dir / "summary.json").read_bytes() == summary_before  # a refusal, not a result
+    (run_dir / ".lmexp" / "config.json").unlink()  # a run from before the record: the
+    other = _train(  # checkpoint's own config still refuses it
+        [*TINY, "model.hidden_size=24", f"hydra.run.dir={run_dir}", "resume=true"], data_dir
+    )
     assert "model.hidden_size=16 but the config says model.hidden_size=24" in other.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["error_type"] == "CheckpointMismatch"

@@ -127,3 +127,38 @@ def test_interpolations_in_the_saved_config_are_resolved(tmp_path) -> None:
     frame = collect([sweep]).jobs.set_index("job_id")
     assert frame.loc["widths/0-rnn_attn-adam", "hidden_size"] == 64
     assert frame.loc["widths/1-rnn_attn-adam", "hidden_size"] == 256
+
+
+@pytest.mark.parametrize("garbage", ["[1, 2]", "42", '"running"', "{not json", "\xff\xfe"])
+def test_a_malformed_summary_makes_its_job_unknown_not_the_report_crash(tmp_path, garbage) -> None:
+    write_job(tmp_path / "s", "0-rnn-sgd", rows=[], summary={"status": "completed"})
+    write_job(tmp_path / "s", "1-gru-sgd", rows=[], summary={"status": "completed"})
+    (tmp_path / "s/0-rnn-sgd/summary.json").write_bytes(garbage.encode("latin-1"))
+    frame = collect([tmp_path]).jobs.set_index("job_id")
+    assert frame.loc["s/0-rnn-sgd"].status == "unknown"
+    assert frame.loc["s/1-gru-sgd"].status == "completed"
+
+
+def test_a_running_job_whose_process_died_is_shown_killed(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    import socket
+
+    summary = {"status": "running", "pid": int(gone.stdout), "host": socket.gethostname()}
+    write_job(tmp_path / "s", "0-rnn-sgd", rows=[], summary=summary)
+    assert collect([tmp_path]).jobs.iloc[0].status == "killed"
+
+
+def test_rows_written_twice_for_one_step_are_flagged_and_kept_once(tmp_path) -> None:
+    rows = [curve([300.0])[0], curve([300.0])[0]]
+    write_job(tmp_path / "s", "0-rnn-sgd", rows=rows, summary={"status": "completed"})
+    collection = collect([tmp_path])
+    assert collection.jobs.iloc[0].duplicate_steps == 1
+    assert len(collection.curves[collection.jobs.iloc[0].job_id]) == 1

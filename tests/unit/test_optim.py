@@ -123,7 +123,7 @@ def test_plain_sgd_matches_torch_sgd_and_loads_its_state() -> None:
 
 def test_plain_sgd_refuses_state_that_does_not_fit() -> None:
     opt = build_optimizer([torch.nn.Parameter(torch.zeros(1))], OptimConfig(name="sgd", lr=1.0))
-    other = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))] * 2, lr=1.0)
+    other = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1)) for _ in range(2)], lr=1.0)
     with pytest.raises(ValueError, match="does not fit"):
         opt.load_state_dict(other.state_dict())
     momentum = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.9)

@@ -1,0 +1,139 @@
+"""The record of a job's settings, written once, so no later launch can relabel its results.
+
+Hydra rewrites `<job>/.hydra/config.yaml`, `hydra.yaml` and `overrides.yaml` before the job
+function runs, on every launch into that directory, including a launch lmexp then refuses
+(`JobDirInUse`) or skips (a finished job under `resume=true`). Without a copy, the report would
+show the old results under the new command's settings: a GRU/Adam run relabelled Transformer,
+SGD. So a job's first start copies Hydra's three files to `RunDir.record` together with the
+validated config (`config.json`), and every later launch puts the copies back, byte for byte,
+before it does anything else. It also compares its own config with the recorded one: only
+budgets (with `resume=force`) and settings of where and how fast it runs may change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from lmexp.atomic import replacing
+from lmexp.run.rundir import HYDRA_FILES, RunDir
+
+log = logging.getLogger(__name__)
+
+# Keys a relaunch may change: where and how fast the job runs, never what it computes.
+EXECUTION_KEYS = frozenset(
+    {
+        "resume",
+        "device",
+        "threads",
+        "jobs_per_gpu",
+        "cpu_allocator",
+        "cuda_graph",
+        "compile",
+        "trainer.progress",
+        "trainer.checkpoint_every",
+    }
+)
+# The budgets `resume=force` may extend (or shorten); recorded in summary.json as such.
+BUDGET_KEYS = frozenset(
+    {
+        "trainer.max_epochs",
+        "trainer.max_steps",
+        "trainer.max_tokens",
+        "trainer.max_sequences",
+        "trainer.max_minutes",
+    }
+)
+
+
+class ConfigChanged(ValueError):
+    """A relaunch into a job directory asks for settings other than the recorded ones."""
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple]:
+    """{dotted key: (recorded, current)} for every key whose value differs, execution keys
+    excepted (a key only one side has counts as a change from or to None)."""
+    old, new = _flatten(recorded), _flatten(current)
+    return {
+        key: (old.get(key), new.get(key))
+        for key in sorted(set(old) | set(new))
+        if key not in EXECUTION_KEYS and old.get(key) != new.get(key)
+    }
+
+
+def check_relaunch(recorded: dict[str, Any] | None, current: dict[str, Any], force: bool) -> dict:
+    """Refuse a relaunch whose settings differ from the record; return the budget changes.
+
+    With `force`, budgets may differ (returned, so the summary can say so); nothing else may.
+    """
+    if recorded is None:
+        return {}
+    changes = config_changes(recorded, current)
+    budgets = {k: v for k, v in changes.items() if k in BUDGET_KEYS}
+    others = {k: v for k, v in changes.items() if k not in BUDGET_KEYS}
+    if others or (budgets and not force):
+        listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+        hint = (
+            "resume=force continues it with new budgets (only trainer.max_*)"
+            if budgets and not others
+            else "write the new run elsewhere: hydra.run.dir=... / hydra.sweep.dir=..."
+        )
+        raise ConfigChanged(
+            f"this job directory's run was launched with other settings ({listed}); "
+            f"relaunch with the recorded ones to resume it, or {hint}"
+        )
+    return budgets
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(dst) as f:
+        f.write(src.read_bytes())
+
+
+def save_record(run: RunDir, config: dict[str, Any]) -> bool:
+    """At a job's first start: copy Hydra's files and write `config`. False if a record exists."""
+    if run.recorded_config.exists():
+        return False
+    run.record.mkdir(parents=True, exist_ok=True)
+    for name in HYDRA_FILES:
+        if (run.hydra_dir / name).is_file():
+            _copy_atomic(run.hydra_dir / name, run.recorded_hydra(name))
+    with replacing(run.recorded_config, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, default=str)
+        f.write("\n")
+    return True
+
+
+def restore_hydra(run: RunDir) -> bool:
+    """Put the recorded copies of Hydra's files back, byte for byte; False without a record."""
+    restored = False
+    for name in HYDRA_FILES:
+        saved = run.recorded_hydra(name)
+        if saved.is_file():
+            current = run.hydra_dir / name
+            if not current.is_file() or current.read_bytes() != saved.read_bytes():
+                _copy_atomic(saved, current)
+            restored = True
+    return restored
+
+
+def read_recorded_config(run: RunDir) -> dict[str, Any] | None:
+    """The config the job was first launched with, or None (a run from before the record)."""
+    try:
+        return json.loads(run.recorded_config.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None

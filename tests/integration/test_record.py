@@ -1,0 +1,167 @@
+"""The record of a job stays true through relaunches, signals and concurrent writers (real runs).
+
+Each test launches real `python -m lmexp.train` processes into one job directory, and checks
+the record byte for byte: `.hydra/`, `summary.json`, `metrics.csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from lmexp.callbacks import sweep_statuses
+from tests.conftest import REPO, run_module
+from tests.integration.test_resume import TINY, _cmd, _env
+
+pytestmark = pytest.mark.slow
+
+RECORD = (".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml", "summary.json")
+
+
+def _record(run_dir: Path) -> dict[str, bytes]:
+    files = [*RECORD, "metrics.csv"]
+    return {name: (run_dir / name).read_bytes() for name in files if (run_dir / name).exists()}
+
+
+def _train(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
+    return run_module("lmexp.train", args, data_dir)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data_dir_module) -> Path:
+    """A finished 4-step GRU/Adam run; tests relaunch copies of it."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    done = _train([*TINY, "trainer.max_steps=4", f"hydra.run.dir={run_dir}"], data_dir_module)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def data_dir_module():
+    from tests.conftest import require_data_dir
+
+    return require_data_dir()
+
+
+def _copy(run_dir: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run_dir, tmp_path / "run"))
+
+
+def test_a_refused_relaunch_leaves_the_record_byte_identical(tmp_path, data_dir, finished) -> None:
+    run_dir = _copy(finished, tmp_path)
+    before = _record(run_dir)
+    other = ["model=transformer", "optim=sgd", "optim.lr=7", "model.hidden_size=16"]
+    again = _train([*other, "trainer.max_steps=4", f"hydra.run.dir={run_dir}"], data_dir)
+    assert again.returncode != 0 and "already holds a run" in again.stderr
+    assert _record(run_dir) == before  # Hydra rewrote .hydra/; lmexp put the first launch's back
+
+
+def test_resume_with_other_settings_is_refused_listing_them(tmp_path, data_dir, finished) -> None:
+    run_dir = _copy(finished, tmp_path)
+    before = _record(run_dir)
+    again = _train(
+        [*TINY, "trainer.max_steps=4", "optim.lr=0.5", f"hydra.run.dir={run_dir}", "resume=true"],
+        data_dir,
+    )
+    assert again.returncode != 0
+    assert "optim.lr: 0.001 -> 0.5" in again.stderr and "elsewhere" in again.stderr
+    assert _record(run_dir) == before
+    # the same settings skip it, leaving it as it was, less what a killed write left
+    leftover = run_dir / "checkpoints" / ".last.pt.k1ll3d.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+    same = _train(
+        [*TINY, "trainer.max_steps=4", f"hydra.run.dir={run_dir}", "resume=true"], data_dir
+    )
+    assert same.returncode == 0 and _record(run_dir) == before
+    assert not leftover.exists()
+
+
+def test_resume_force_trains_a_finished_run_on_to_new_budgets(tmp_path, data_dir, finished) -> None:
+    run_dir = _copy(finished, tmp_path)
+    hydra_before = {k: v for k, v in _record(run_dir).items() if k.startswith(".hydra")}
+    longer = [*TINY, "trainer.max_steps=8", f"hydra.run.dir={run_dir}"]
+    refused = _train([*longer, "resume=true"], data_dir)
+    assert refused.returncode != 0 and "resume=force" in refused.stderr
+    forced = _train([*longer, "resume=force"], data_dir)
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 8
+    assert summary["budget_changes"] == [{"trainer.max_steps": [4, 8]}]
+    with (run_dir / "metrics.csv").open() as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == sorted(set(steps)) and steps[-1] == 8
+    hydra_after = {k: v for k, v in _record(run_dir).items() if k.startswith(".hydra")}
+    assert hydra_after == hydra_before  # the record is the first launch; the summary says more
+
+
+def _start(args: list[str], data_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        _cmd(args), cwd=REPO, env=_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+LONG = [*TINY, "trainer.max_steps=100000", "trainer.checkpoint_every=3"]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_ends_the_job_interrupted_naming_it(tmp_path, data_dir, sig, code) -> None:
+    run_dir = tmp_path / "run"
+    proc = _start([*LONG, f"hydra.run.dir={run_dir}"], data_dir)
+    _wait_for(run_dir / "checkpoints" / "last.pt", proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err.decode()[-2000:]
+    assert f"stopped by {sig.name}" in err.decode() and "Traceback" not in err.decode()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == sig.name
+    assert not list(run_dir.rglob(".*.tmp"))  # no half-written checkpoint left behind
+
+
+def test_a_sigkilled_job_reads_as_killed_and_a_concurrent_resume_is_refused(
+    tmp_path, data_dir
+) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["-m", *LONG, f"hydra.sweep.dir={sweep}"]
+    proc = _start(args, data_dir)
+    job = sweep / "0-gru-adam"
+    _wait_for(job / "checkpoints" / "last.pt", proc)
+    # while it runs, a second process resuming the same job is refused, naming the first
+    second = _train([*args, "resume=true"], data_dir)
+    assert second.returncode != 0 and "is being written by pid" in second.stderr
+    assert sweep_statuses(sweep)["0-gru-adam"]["status"] == "running"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert json.loads((job / "summary.json").read_text())["status"] == "running"  # as left
+    assert sweep_statuses(sweep)["0-gru-adam"]["status"] == "killed"  # but its process is gone
+    with (job / "metrics.csv").open() as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f)]
+    assert steps == sorted(set(steps))  # one writer: no row written twice
+
+
+def test_a_launcher_setting_that_cannot_work_stops_the_sweep_before_any_job(
+    tmp_path, data_dir
+) -> None:
+    sweep = tmp_path / "sweep"
+    result = _train(
+        ["-m", *TINY, "launcher=joblib", "hydra.launcher.n_jobs=0", f"hydra.sweep.dir={sweep}"],
+        data_dir,
+    )
+    assert result.returncode == 2
+    assert "hydra.launcher.n_jobs=0 must be a positive integer" in result.stdout + result.stderr
+    assert not list(sweep.glob("*/summary.json"))  # no job ran

@@ -1,0 +1,278 @@
+"""Faults that must never make the record lie, each checked in-process with real files.
+
+Signals deferred past a checkpoint write, bad values refused with the key named, a stalled
+mirror on loopback, a full disk, file modes, leftovers, unreadable checkpoints and summaries,
+dead writers told from live ones, one writer per job directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+from lmexp import atomic
+from lmexp.atomic import default_mode, remove_leftovers
+from lmexp.data.download import fetch
+from lmexp.run import signals
+from lmexp.run.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from lmexp.run.liveness import JobDirLocked, alive, effective_status, this_process, writer_lock
+from lmexp.run.record import ConfigChanged, check_relaunch, config_changes
+from lmexp.run.rundir import RunDir
+from lmexp.run.summary import write_json_atomic
+
+# --- signals ------------------------------------------------------------------------------
+
+
+def test_a_signal_inside_a_deferred_block_waits_for_its_end() -> None:
+    done = []
+    with (
+        signals.handling(),
+        pytest.raises(signals.JobInterrupted) as caught,
+        signals.deferred(),
+    ):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler has run by now: it only took note
+        done.append("block finished")
+    assert done == ["block finished"] and caught.value.signal_name == "SIGTERM"
+
+
+def test_sigint_during_a_checkpoint_write_leaves_a_whole_checkpoint(tmp_path) -> None:
+    # a payload big enough that the write takes a while; SIGINT lands while it is written
+    payload = {"w": torch.randn(8_000_000)}
+    path = tmp_path / "last.pt"
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    with signals.handling(), pytest.raises(signals.JobInterrupted) as caught:
+        timer.start()
+        for _ in range(50):  # until the signal has come (each save takes well over 0.05 s)
+            save_checkpoint(payload, path)
+    timer.join()
+    assert caught.value.signal_name == "SIGINT"
+    assert torch.equal(load_checkpoint(path)["w"], payload["w"])  # whole, and loadable
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_outside_a_job_the_handlers_are_put_back() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with signals.handling():
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+# --- files --------------------------------------------------------------------------------
+
+
+def test_written_files_get_the_mode_open_would_give(tmp_path) -> None:
+    old = os.umask(0o022)
+    try:
+        write_json_atomic({"status": "running"}, tmp_path / "summary.json")
+        save_checkpoint({"x": torch.zeros(1)}, tmp_path / "best.pt")
+        assert default_mode() == 0o644
+    finally:
+        os.umask(old)
+    for name in ("summary.json", "best.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_full_disk_names_the_checkpoint_and_what_was_kept(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint({"x": torch.zeros(1)}, path)
+    real = atomic.os.fsync
+
+    def full(fd):  # the write lands in the page cache; ENOSPC surfaces at the flush
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(OSError, match=r"No space left.*last.pt \(the previous last.pt is kept\)"):
+        save_checkpoint({"x": torch.ones(1)}, path)
+    monkeypatch.setattr(atomic.os, "fsync", real)
+    assert load_checkpoint(path)["x"].item() == 0.0  # the old one, intact
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_truncated_checkpoint_is_named_with_what_to_do(tmp_path) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint({"x": torch.zeros(1000)}, path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match=r"last.pt cannot be read.*truncated.*rm "):
+        load_checkpoint(path)
+
+
+def test_leftovers_of_killed_writers_are_removed(tmp_path) -> None:
+    (tmp_path / ".last.pt.abc123.tmp").write_bytes(b"half")
+    (tmp_path / "keep.tmp").write_bytes(b"not ours: no leading dot")
+    assert [p.name for p in remove_leftovers(tmp_path)] == [".last.pt.abc123.tmp"]
+    assert (tmp_path / "keep.tmp").exists()
+
+
+# --- downloads ----------------------------------------------------------------------------
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        try:
+            for _ in range(100):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_mirror_that_trickles_bytes_times_out_and_leaves_no_part_file(tmp_path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ptb.train.txt"
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match=r"ptb.train.txt stalled"):
+            fetch(url, tmp_path / "ptb.train.txt", "0" * 64, timeout=1.0)
+    finally:
+        server.shutdown()
+    assert time.monotonic() - started < 5  # per read it never timed out: a byte every 0.1 s
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- one writer, dead writers -------------------------------------------------------------
+
+
+def test_a_second_writer_is_refused_naming_the_first(tmp_path) -> None:
+    run = RunDir(tmp_path)
+    write_json_atomic({"status": "running", **this_process()}, run.summary)
+    second = writer_lock(run)
+    with (
+        writer_lock(run),
+        pytest.raises(JobDirLocked, match=rf"being written by pid {os.getpid()}"),
+    ):
+        second.__enter__()
+    with writer_lock(run):  # released: the next one gets it
+        pass
+
+
+def test_a_running_job_whose_process_is_gone_reads_as_killed() -> None:
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, lmexp.run.liveness as l; print(json.dumps(l.this_process()))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = {"status": "running", **json.loads(child.stdout)}  # that process has exited
+    assert alive(dead) is False and effective_status(dead) == "killed"
+    live = {"status": "running", **this_process()}
+    assert alive(live) is True and effective_status(live) == "running"
+    assert effective_status({"status": "running", "pid": 1, "host": "elsewhere"}) == "running"
+    assert effective_status({"status": "completed", **json.loads(child.stdout)}) == "completed"
+
+
+# --- the record ---------------------------------------------------------------------------
+
+
+def test_only_budgets_may_change_and_only_with_force() -> None:
+    recorded = {"optim": {"name": "adam", "lr": 0.001}, "trainer": {"max_steps": 4}, "threads": 1}
+    same_but_where = {**recorded, "threads": 8, "resume": True}  # how it runs, not what
+    assert config_changes(recorded, same_but_where) == {}
+    longer = {**recorded, "trainer": {"max_steps": 8}}
+    with pytest.raises(ConfigChanged, match=r"trainer.max_steps: 4 -> 8.*resume=force"):
+        check_relaunch(recorded, longer, force=False)
+    assert check_relaunch(recorded, longer, force=True) == {"trainer.max_steps": (4, 8)}
+    other = {**recorded, "optim": {"name": "sgd", "lr": 7.0}}
+    with pytest.raises(ConfigChanged, match=r"optim.lr: 0.001 -> 7.0, optim.name: 'adam' -> 'sgd'"):
+        check_relaunch(recorded, other, force=True)
+
+
+# --- values -------------------------------------------------------------------------------
+
+BAD_VALUES = [
+    ("trainer.divergence_ppl=nan", "trainer.divergence_ppl=nan is not a number"),
+    ("trainer.max_minutes=nan", "trainer.max_minutes=nan is not a number"),
+    ("trainer.clip_norm=nan", "trainer.clip_norm=nan"),
+    ("trainer.clip_norm=inf", "trainer.clip_norm=inf must be a finite number"),
+    ("optim.lr=inf", "optim.lr=inf must be a finite number"),
+    ("optim.lr=nan", "optim.lr=nan must be a finite number"),
+    ("optim.eps=0", "optim.eps=0.0 must be positive"),
+    ("optim.eps=nan", "optim.eps=nan must be a finite number"),
+    ("optim.weight_decay=-1", "optim.weight_decay=-1.0 must be >= 0"),
+    ("optim.weight_decay=inf", "optim.weight_decay=inf must be a finite number"),
+    ("optim.betas=[0.9,1.5]", r"optim.betas=\[0.9, 1.5\] must be two numbers in \[0, 1\)"),
+    ("optim.betas=[0.9]", r"optim.betas=\[0.9\] must be two numbers"),
+    ("schedule.decay=nan", "schedule.decay=nan must be a finite number"),
+    ("device=cuda:abc", "device='cuda:abc' unknown"),
+    ("device=gpu", "device='gpu' unknown"),
+    ("resume=maybe", "resume='maybe' unknown; choose false, true or force"),
+    ("model.dropout=nan", "model.dropout=nan must be in"),
+    ("data.valid_fraction=nan", "data.valid_fraction=nan must be between 0 and 1"),
+    ("jobs_per_gpu=0", "jobs_per_gpu=0 must be positive"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD_VALUES)
+def test_every_bad_value_is_refused_at_composition_naming_the_key(
+    compose, override: str, message: str
+) -> None:
+    from lmexp.config import to_train_config
+
+    with pytest.raises(ValueError, match=message):
+        to_train_config(compose([override]))
+
+
+# --- data files ---------------------------------------------------------------------------
+
+
+def test_a_symlink_loop_in_the_data_dir_is_named_not_called_missing(tmp_path) -> None:
+    from lmexp.data.download import DataError
+    from lmexp.data.files import ensure_files
+    from lmexp.data.ptb import PTB
+
+    loop = tmp_path / "ptb.train.txt"
+    loop.symlink_to(loop)
+    with pytest.raises(DataError, match=r"ptb.train.txt is a symlink loop"):
+        ensure_files(PTB, tmp_path, download=False, mirrors=[])
+    (tmp_path / "ptb.valid.txt").symlink_to(tmp_path / "nowhere.txt")
+    loop.unlink()
+    with pytest.raises(DataError, match=r"ptb.valid.txt is a symlink to .*nowhere.txt"):
+        ensure_files(PTB, tmp_path, download=False, mirrors=[])
+
+
+def test_a_bad_byte_in_own_text_names_the_file(tmp_path) -> None:
+    from lmexp.config import DataConfig
+    from lmexp.data import load_corpus
+    from lmexp.data.download import DataError
+
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"{split}.txt").write_text("a b c\nb c a\n", encoding="utf-8")
+    (tmp_path / "valid.txt").write_bytes(b"a b \xff c\n")
+    cfg = DataConfig(name="text", root=str(tmp_path), download=False)
+    with pytest.raises(DataError, match=r"valid.txt is not UTF-8 text"):
+        load_corpus(cfg)
+
+
+def test_launcher_settings_that_cannot_work_are_named() -> None:
+    from lmexp.callbacks import launcher_problems
+
+    assert launcher_problems({"n_jobs": 0}) == [
+        "hydra.launcher.n_jobs=0 must be a positive integer"
+    ]
+    assert launcher_problems({"n_jobs": -1, "max_num_timeout": 0}) == []
+    assert launcher_problems({"timeout_min": -5}, {"max_batch_size": 0}) == [
+        "hydra.launcher.timeout_min=-5 must be a positive integer",
+        "hydra.sweeper.max_batch_size=0 must be a positive integer",
+    ]
