@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import time
 import urllib.error
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ ENV_VAR = "LMEXP_DATA_DIR"
 # What a failed download attempt can raise: URLError, timeouts and refused connections are
 # OSErrors; http.client errors (e.g. IncompleteRead) are not; ValueError is a malformed URL.
 _FETCH_ERRORS = (OSError, http.client.HTTPException, ValueError, DataError)
+STALE_PART_S = 3600.0  # a .part file this old belongs to no live download (they fail in 30 s)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,19 @@ def _verify(spec: CorpusFiles, path: Path, expected: str) -> None:
         )
 
 
+def stale_parts(root: Path, name: str, now: float | None = None) -> list[Path]:
+    """Partial downloads of `name` in `root` untouched for STALE_PART_S: a SIGKILLed fetch's.
+
+    A fresher one may belong to a job downloading the same file right now, so it stays.
+    """
+    now = time.time() if now is None else now
+    return [
+        part
+        for part in root.glob(f".{name}.*.part")
+        if part.is_file() and now - part.stat().st_mtime > STALE_PART_S
+    ]
+
+
 def _fetch_from_mirrors(
     name: str, digest: str, dest: Path, mirrors: Sequence[str], timeout: float, dead: set[str]
 ) -> list[str]:
@@ -122,6 +137,10 @@ def _download(
         raise DataError(
             f"cannot create the data folder {root} ({err}). " + _placement_hint(spec, root)
         ) from err
+    for name in names:
+        for stale in stale_parts(root, name):
+            stale.unlink(missing_ok=True)
+            log.info("removed %s, left by a killed download", stale)
     dead: set[str] = set()
     failures: list[str] = []
     for split in splits:

@@ -276,3 +276,15 @@ def test_launcher_settings_that_cannot_work_are_named() -> None:
         "hydra.launcher.timeout_min=-5 must be a positive integer",
         "hydra.sweeper.max_batch_size=0 must be a positive integer",
     ]
+
+
+def test_partial_downloads_of_killed_fetches_are_found_but_live_ones_kept(tmp_path) -> None:
+    from lmexp.data.files import STALE_PART_S, stale_parts
+
+    old, fresh = tmp_path / ".ptb.train.txt.a1.part", tmp_path / ".ptb.train.txt.b2.part"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"in progress")
+    hour_ago = time.time() - STALE_PART_S - 60
+    os.utime(old, (hour_ago, hour_ago))
+    assert stale_parts(tmp_path, "ptb.train.txt") == [old]
+    assert stale_parts(tmp_path, "ptb.valid.txt") == []
