@@ -9,14 +9,11 @@ and a changed or truncated file is refused before anything runs it.
 
 from __future__ import annotations
 
-import hashlib
+import http.client
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from lmexp.data.download import sha256_file
+from lmexp.data.download import DataError, fetch, sha256_file
 
 COMMIT = "77f55b912142e11fcfdf5b530231fb9c52f181e8"  # pytorch/examples main, 2025-08-25
 SHORT = COMMIT[:7]
@@ -62,33 +59,22 @@ def resolve_peer_dir(path: str | Path) -> Path:
 def fetch_file(url: str, dest: Path, sha256: str, timeout: float = TIMEOUT_S) -> None:
     """Download `url` to `dest` only if its bytes have digest `sha256`; else keep nothing.
 
-    The body goes to a temporary file beside `dest` and is renamed into place (atomic on one
-    filesystem) once its digest matches; on any failure the temporary file is removed.
+    lmexp's own verified download (`lmexp.data.download.fetch`: a temporary file renamed into
+    place once its digest matches, removed on any failure), with the peer's advice on errors.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     try:
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as r:
-                digest = hashlib.sha256()
-                while chunk := r.read(1 << 16):
-                    digest.update(chunk)
-                    out.write(chunk)
-        except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts, a malformed URL
-            raise PeerError(
-                f"could not download {url} ({err}); check the network or --peer-base-url, "
-                f"or pass --peer-dir PATH to a pytorch/examples checkout"
-            ) from err
-        if digest.hexdigest() != sha256:
-            raise PeerError(
-                f"refused {url}: sha256 {digest.hexdigest()} is not the pinned {sha256} of "
-                f"{FOLDER}/{dest.name} at pytorch/examples@{SHORT}; nothing was kept. Check "
-                f"--peer-base-url, or pass --peer-dir PATH to a checkout at {SHORT}"
-            )
-        tmp.chmod(0o644)  # mkstemp makes it private; the code is public
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+        fetch(url, dest, sha256, timeout=timeout)
+    except DataError as err:  # the digest differs
+        raise PeerError(
+            f"refused {url}: its sha256 is not the pinned {sha256} of {FOLDER}/{dest.name} at "
+            f"pytorch/examples@{SHORT}; nothing was kept. Check --peer-base-url, or pass "
+            f"--peer-dir PATH to a checkout at {SHORT}"
+        ) from err
+    except (OSError, ValueError, http.client.HTTPException) as err:  # network, timeouts, URL
+        raise PeerError(
+            f"could not download {url} ({err}); check the network or --peer-base-url, "
+            f"or pass --peer-dir PATH to a pytorch/examples checkout"
+        ) from err
 
 
 def fetch_peer(
