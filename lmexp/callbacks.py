@@ -8,7 +8,6 @@ directory, logs one line per job that did not complete, and exits non-zero when 
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from lmexp.run.liveness import effective_status
+from lmexp.run.resume import read_summary
 from lmexp.run.rundir import RunDir
 
 log = logging.getLogger("lmexp.sweep")
@@ -27,12 +27,7 @@ def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     """Job directory name -> its summary (status "unknown" when unreadable or missing)."""
     statuses: dict[str, dict[str, Any]] = {}
     for job in RunDir.children(sweep_dir):
-        try:
-            summary = json.loads(job.summary.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            summary = {"status": "unknown"}
-        if not isinstance(summary, dict):
-            summary = {"status": "unknown", "error": "summary.json is not a JSON object"}
+        summary = read_summary(job.root) or {"status": "unknown"}
         # a job SIGKILLed while running still says so: its process is gone
         statuses[job.root.name] = {**summary, "status": effective_status(summary)}
     return statuses
