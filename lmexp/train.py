@@ -47,10 +47,10 @@ def main(cfg: DictConfig) -> float:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
-    """Ctrl-C or SIGTERM during a run: one line and the sweep's statuses, not a traceback.
+    """A signal during a run (Ctrl-C, SIGTERM, SIGUSR1/2): one line and the statuses, no traceback.
 
-    The job that was running has already recorded itself `interrupted` (lmexp/run/job.py);
-    returns the shell's exit code for the signal (130 for SIGINT, 143 for SIGTERM).
+    The job that was running has already recorded itself `interrupted` or `preempted` (job.py);
+    returns the shell's exit code for the signal (128 + its number: 130 for SIGINT).
     """
     name = exc.signal_name if isinstance(exc, JobInterrupted) else "SIGINT"
     lines = [f"lmexp: stopped by {name}; rerun the same command with resume=true to continue"]

@@ -197,6 +197,7 @@ def _fit_on(
         cfg.trainer,
         files.on_eval,
         files.on_checkpoint,
+        files.on_step,
         precision=cfg.precision,
         cuda_graph=graph,
     )
@@ -266,6 +267,8 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
             "git_commit": _git_commit(),
         }
         fields.pop("error_type", None)
+        if plan.summary.get("status") == "preempted":  # requeued by the cluster: count them
+            fields["preemptions"] = int(plan.summary.get("preemptions", 0)) + 1
         if plan.budget_changes:  # resume=force: say which budgets this session ran to
             changes = list(earlier.get("budget_changes", []))
             changes.append({k: list(v) for k, v in plan.budget_changes.items()})
@@ -317,10 +320,11 @@ def _run_locked(cfg: TrainConfig, rundir: RunDir, command: str) -> float:
     summary = _open_summary(out_dir, plan, cfg, command)
     try:
         state, test_ppl = _fit(cfg, out_dir, summary, plan)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (signals.py): at a safe point
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, or preemption (signals.py)
         name = exc.signal_name if isinstance(exc, signals.JobInterrupted) else "SIGINT"
+        preempted = isinstance(exc, signals.JobPreempted)  # last.pt is this very step
         summary.update(
-            status="interrupted",
+            status="preempted" if preempted else "interrupted",
             signal=name,
             ended_at=_now(),
             session_time_s=round(time.monotonic() - started, 3),

@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM end a job as `interrupted` at a safe point, never inside a checkpoint write.
+"""Signals end a job at a safe point, never inside a checkpoint write, and say so in its record.
 
 Ctrl-C raises KeyboardInterrupt wherever the interpreter is. Inside `torch.save` that lands in
 the zip writer, which turns it into a RuntimeError: the job was then recorded `failed` and the
@@ -6,6 +6,12 @@ sweep went on to the next job. SIGTERM, what `timeout`, `docker stop`, `scancel`
 preemption send, killed the process without a word, leaving `running` in its summary for ever.
 While a job runs, both signals raise `JobInterrupted` (a KeyboardInterrupt naming the signal),
 and `deferred()` holds one back until the block it guards (an atomic checkpoint write) is done.
+
+SIGUSR1 and SIGUSR2 are what a cluster sends before it preempts or times out a job (SLURM's
+`--signal`, submitit's SIGUSR2). They only raise a flag: the trainer sees it after the step in
+flight, saves `last.pt` and raises `JobPreempted`; on the way out `handling()` passes the
+signal on to whoever listened before lmexp (submitit requeues the job, which resumes from that
+checkpoint), so only the current step is lost instead of everything since the last checkpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from contextlib import contextmanager
 from types import FrameType
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
+# not on Windows; SUBMITIT_PREEMPT_SIGNAL may pick either
+PREEMPTION = tuple(getattr(signal, n) for n in ("SIGUSR1", "SIGUSR2") if hasattr(signal, n))
 
 
 class JobInterrupted(KeyboardInterrupt):
@@ -27,8 +35,13 @@ class JobInterrupted(KeyboardInterrupt):
         self.signal_name = signal_name
 
 
+class JobPreempted(JobInterrupted):
+    """The job saved its position on a preemption signal and stops so it can be requeued."""
+
+
 _depth = 0  # nesting of deferred() blocks
 _pending: list[str] = []  # signals that arrived inside one
+_preemption: list[str] = []  # a preemption signal that came and has not been acted on
 _installed = False
 
 
@@ -41,24 +54,55 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     raise JobInterrupted(name)
 
 
+def _preemption_handler(signum: int, frame: FrameType | None) -> None:
+    if not _preemption:
+        _preemption.append(signal.Signals(signum).name)
+
+
+def preemption_requested() -> str | None:
+    """The preemption signal that came during this job, if any (cheap: read once a step)."""
+    return _preemption[0] if _preemption else None
+
+
 @contextmanager
 def handling() -> Iterator[None]:
-    """Install the handlers for the body of the block (main thread only; elsewhere a no-op)."""
+    """Install the handlers for the body of the block (main thread only; elsewhere a no-op).
+
+    A `JobPreempted` leaving the block hands its signal to the handler lmexp replaced, once
+    lmexp's are removed: submitit's requeues the job and exits; with none, it propagates and
+    the command exits as for any signal.
+    """
     global _installed
     if threading.current_thread() is not threading.main_thread() or _installed:
         yield
         return
-    previous = {s: signal.getsignal(s) for s in HANDLED}
+    previous = {s: signal.getsignal(s) for s in (*HANDLED, *PREEMPTION)}
     for s in HANDLED:
         signal.signal(s, _handler)
+    for s in PREEMPTION:
+        if previous[s] is not signal.SIG_IGN:  # whoever ignores it wants no preemption
+            signal.signal(s, _preemption_handler)
     _installed = True
-    try:
-        yield
-    finally:
+
+    def restore() -> None:
+        global _installed
         for s, old in previous.items():
-            signal.signal(s, old)
+            signal.signal(s, old if old is not None else signal.SIG_DFL)
         _installed = False
         _pending.clear()
+        _preemption.clear()
+
+    try:
+        yield
+    except JobPreempted as exc:
+        restore()
+        onward = previous[signal.Signals[exc.signal_name]]
+        if callable(onward):  # as the signal itself would have called it
+            onward(signal.Signals[exc.signal_name].value, None)
+        raise
+    finally:
+        if _installed:
+            restore()
 
 
 @contextmanager

@@ -19,6 +19,7 @@ import torch
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
 from lmexp.models.base import LanguageModel
+from lmexp.run import signals
 from lmexp.run.checkpoint import save_checkpoint
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary
@@ -94,6 +95,16 @@ class RunFiles:
         """The last checkpoint: the trainer's exact position and every RNG state, atomically."""
         with self.phases.phase("checkpoint_s"):
             self._save_last(trainer)
+
+    def on_step(self, trainer: Trainer) -> None:
+        """After a preemption signal (signals.py): save the exact position, then stop the job."""
+        name = signals.preemption_requested()
+        if name is not None:
+            log.warning(
+                "%s: saving checkpoints/last.pt at step %d and stopping", name, trainer.state.step
+            )
+            self.on_checkpoint(trainer)
+            raise signals.JobPreempted(name)
 
     def _save_last(self, trainer: Trainer) -> None:
         snapshot = trainer.snapshot()

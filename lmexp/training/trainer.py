@@ -72,7 +72,9 @@ class EpochProgress:
 
 class Trainer:
     """Runs epochs of truncated BPTT; reports each evaluation to `on_eval` and asks
-    `on_checkpoint` to save every `cfg.checkpoint_every` steps and after every evaluation."""
+    `on_checkpoint` to save every `cfg.checkpoint_every` steps and after every evaluation;
+    `on_step`, if given, sees the trainer after every step that did not end the run, at a
+    point where a checkpoint is exact (a preemption signal saves and stops there)."""
 
     def __init__(
         self,
@@ -85,6 +87,7 @@ class Trainer:
         cfg: TrainerConfig,
         on_eval: Callable[[EvalPoint], None],
         on_checkpoint: Callable[[Trainer], None] | None = None,
+        on_step: Callable[[Trainer], None] | None = None,
         precision: str = "fp32",
         cuda_graph: bool = False,
     ) -> None:
@@ -97,6 +100,7 @@ class Trainer:
         self.train_data = as_batches(train_data, seq_len)
         self.valid_data = as_batches(valid_data, seq_len)
         self.cfg, self.on_eval, self.on_checkpoint = cfg, on_eval, on_checkpoint
+        self.on_step = on_step
         self.device = self.train_data.device
         self.steps_per_epoch = len(self.train_data)
         self.budget = Budget.from_config(cfg, self.steps_per_epoch, self.train_data.batch_size)
@@ -208,6 +212,8 @@ class Trainer:
                     return True
             elif self.cfg.checkpoint_every and self.state.step % self.cfg.checkpoint_every == 0:
                 self._checkpoint()
+            if self.on_step is not None:
+                self.on_step(self)
         return False
 
     def _stop_reason(self) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import signal
 import subprocess
 import time
@@ -119,8 +121,15 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
 LONG = [*TINY, "trainer.max_steps=100000", "trainer.checkpoint_every=3"]
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_signal_ends_the_job_interrupted_naming_it(tmp_path, data_dir, sig, code) -> None:
+@pytest.mark.parametrize(
+    ("sig", "code", "status"),
+    [
+        (signal.SIGTERM, 143, "interrupted"),
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGUSR1, 138, "preempted"),  # no cluster listening: saved, then stopped
+    ],
+)
+def test_a_signal_ends_the_job_naming_it(tmp_path, data_dir, sig, code, status) -> None:
     run_dir = tmp_path / "run"
     proc = _start([*LONG, f"hydra.run.dir={run_dir}"], data_dir)
     _wait_for(run_dir / "checkpoints" / "last.pt", proc)
@@ -129,7 +138,7 @@ def test_a_signal_ends_the_job_interrupted_naming_it(tmp_path, data_dir, sig, co
     assert proc.returncode == code, err.decode()[-2000:]
     assert f"stopped by {sig.name}" in err.decode() and "Traceback" not in err.decode()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "interrupted" and summary["signal"] == sig.name
+    assert summary["status"] == status and summary["signal"] == sig.name
     assert not list(run_dir.rglob(".*.tmp"))  # no half-written checkpoint left behind
 
 
@@ -165,3 +174,55 @@ def test_a_launcher_setting_that_cannot_work_stops_the_sweep_before_any_job(
     assert result.returncode == 2
     assert "hydra.launcher.n_jobs=0 must be a positive integer" in result.stdout + result.stderr
     assert not list(sweep.glob("*/summary.json"))  # no job ran
+
+
+def test_a_preempted_job_saves_its_step_is_requeued_and_ends_as_if_never_stopped(
+    tmp_path, data_dir
+) -> None:
+    """SIGUSR2, what submitit has SLURM send before a time limit or a preemption."""
+    corpus = tmp_path / "corpus"  # a small corpus: the test is about the record, not the model
+    corpus.mkdir()
+    lines = (data_dir / "ptb" / "ptb.train.txt").read_text().splitlines()
+    for name, part in (
+        ("train", lines[:3000]),
+        ("valid", lines[3000:3200]),
+        ("test", lines[3200:3400]),
+    ):
+        (corpus / f"{name}.txt").write_text("\n".join(part) + "\n")
+    budget = [
+        *TINY,
+        "data=text",
+        f"data.root={corpus}",
+        "trainer.max_steps=300",
+        "trainer.eval_every=0.5",
+        "trainer.checkpoint_every=null",  # the only checkpoint between evaluations: preemption's
+    ]
+    reference = _train([*budget, f"hydra.run.dir={tmp_path / 'alone'}"], data_dir)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    sweep = tmp_path / "sweep"
+    args = ["-m", "launcher=submitit_local", *budget, f"hydra.sweep.dir={sweep}"]
+    proc = _start(args, data_dir)
+    job = sweep / "0-gru-adam"
+    _wait_for(job / "metrics.csv", proc)
+    while not (job / "metrics.csv").read_text().count("\n") > 1:  # a row: it is training
+        assert proc.poll() is None
+        time.sleep(0.05)
+    first_pid = json.loads((job / "summary.json").read_text())["pid"]
+    os.kill(first_pid, signal.SIGUSR2)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    log = (job / "train.log").read_text()
+    saved = re.search(r"SIGUSR2: saving checkpoints/last.pt at step (\d+) and stopping", log)
+    assert saved, log[-3000:]
+    assert f", step {saved.group(1)}\n" in log  # the requeued job went on from that very step
+    summary = json.loads((job / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["pid"] != first_pid
+    assert summary["preemptions"] == 1 and summary["resumed"] == 1
+    alone = json.loads((tmp_path / "alone" / "summary.json").read_text())
+    assert (summary["best_val_ppl"], summary["test_ppl"]) == (
+        alone["best_val_ppl"],
+        alone["test_ppl"],
+    )
+    with (job / "metrics.csv").open() as f, (tmp_path / "alone" / "metrics.csv").open() as g:
+        rows, want = list(csv.DictReader(f)), list(csv.DictReader(g))
+    assert [(r["step"], r["val_ppl"]) for r in rows] == [(r["step"], r["val_ppl"]) for r in want]

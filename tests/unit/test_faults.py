@@ -68,6 +68,30 @@ def test_outside_a_job_the_handlers_are_put_back() -> None:
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_a_preemption_signal_only_takes_note_then_goes_on_to_the_cluster_handler() -> None:
+    calls = []
+    before = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))
+    try:
+        with pytest.raises(signals.JobPreempted), signals.handling():
+            os.kill(os.getpid(), signal.SIGUSR2)
+            time.sleep(0.05)
+            assert signals.preemption_requested() == "SIGUSR2" and calls == []  # a note only
+            raise signals.JobPreempted("SIGUSR2")  # what the trainer raises once it has saved
+        assert calls == [signal.SIGUSR2]  # handed on once lmexp's handlers were removed
+        assert signals.preemption_requested() is None
+    finally:
+        signal.signal(signal.SIGUSR2, before)
+
+
+def test_an_ignored_preemption_signal_stays_ignored() -> None:
+    before = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        with signals.handling():
+            assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+
+
 # --- files --------------------------------------------------------------------------------
 
 
