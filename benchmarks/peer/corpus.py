@@ -97,7 +97,7 @@ def map_unknown(lines: list[str], vocab: set[str]) -> tuple[list[str], int]:
 def _write_split(folder: Path, split: str, lines: list[str]) -> None:
     path = folder / f"{split}.txt"
     path.write_text("".join(lines), encoding="utf-8")
-    os.link(path, folder / PTB_FILES[split][0])  # the same file under lmexp's PTB name
+    os.link(path, folder / PTB_FILES[split].name)  # the same file under lmexp's PTB name
 
 
 def _build(source: dict[str, Path], folder: Path, batches: int) -> Prepared:
@@ -121,7 +121,7 @@ def _build(source: dict[str, Path], folder: Path, batches: int) -> Prepared:
         vocab_size=len(vocab),
         valid_unk=unknown["valid"],
         test_unk=unknown["test"],
-        source_train_sha256=PTB_FILES["train"][1],  # ensure_files checked it
+        source_train_sha256=PTB_FILES["train"].sha256,  # ensure_files checked it
     )
 
 
@@ -130,7 +130,7 @@ def _reuse(folder: Path, batches: int, source_sha: str) -> Prepared | None:
         found = Prepared(**json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
-    names = [f"{s}.txt" for s in SPLITS] + [PTB_FILES[s][0] for s in SPLITS]
+    names = [f"{s}.txt" for s in SPLITS] + [PTB_FILES[s].name for s in SPLITS]
     if found.batches != batches or found.source_train_sha256 != source_sha:
         return None
     if not all((folder / name).is_file() for name in names):
@@ -145,10 +145,10 @@ def prepare(ptb_dir: Path, out_root: Path, batches: int) -> Prepared:
     that passes for a prepared folder.
     """
     folder = Path(out_root) / f"data-{batches}"
-    reused = _reuse(folder, batches, PTB_FILES["train"][1])
+    reused = _reuse(folder, batches, PTB_FILES["train"].sha256)
     if reused is not None:  # built from the pinned PTB before: the source need not be read
         return reused
-    names = [name for name, _ in PTB_FILES.values()]
+    names = [name for name, *_ in PTB_FILES.values()]
     if not all((Path(ptb_dir) / name).is_file() for name in names):
         raise CorpusError(
             f"no PTB in {ptb_dir} (it needs {', '.join(names)}); pass --ptb-dir PATH to the "

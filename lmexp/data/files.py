@@ -15,6 +15,7 @@ import urllib.error
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from lmexp.data.download import DataError, fetch, sha256_file
 
@@ -28,12 +29,24 @@ _FETCH_ERRORS = (OSError, http.client.HTTPException, ValueError, DataError)
 STALE_PART_S = 3600.0  # a .part file this old belongs to no live download (they fail in 30 s)
 
 
+class FileSpec(NamedTuple):
+    """One file of a corpus, as published: its name, digest and size in bytes.
+
+    The size bounds a download (a server sending more is cut off there) and says how much of
+    a short file arrived; the digest decides.
+    """
+
+    name: str
+    sha256: str
+    size: int
+
+
 @dataclass(frozen=True)
 class CorpusFiles:
-    """The files a corpus needs: key -> (file name, sha256), its mirrors, and their origin."""
+    """The files a corpus needs: key -> FileSpec, its mirrors, and their origin."""
 
     name: str  # also the folder name under $LMEXP_DATA_DIR and ./data
-    files: dict[str, tuple[str, str]]
+    files: dict[str, FileSpec]
     mirrors: list[str] = field(default_factory=list)  # base URLs serving the files as-is
     origin: str = ""  # where a user gets the files by hand, for error messages
 
@@ -53,7 +66,7 @@ def resolve_root(root: str | None, name: str = "ptb") -> Path:
 
 
 def _placement_hint(spec: CorpusFiles, root: Path) -> str:
-    names = ", ".join(name for name, _ in spec.files.values())
+    names = ", ".join(f.name for f in spec.files.values())
     return (
         f"Place {names} ({spec.origin}) in {root}, "
         f"or set data.root=<folder holding them>, "
@@ -97,7 +110,7 @@ def stale_parts(root: Path, name: str, now: float | None = None) -> list[Path]:
 
 
 def _fetch_from_mirrors(
-    name: str, digest: str, dest: Path, mirrors: Sequence[str], timeout: float, dead: set[str]
+    file: FileSpec, dest: Path, mirrors: Sequence[str], timeout: float, dead: set[str]
 ) -> list[str]:
     """Try each mirror in turn; return the errors met, empty when a mirror delivered the file.
 
@@ -106,12 +119,12 @@ def _fetch_from_mirrors(
     """
     errors = []
     for mirror in mirrors:
-        url = mirror.rstrip("/") + "/" + name
+        url = mirror.rstrip("/") + "/" + file.name
         if mirror in dead:
             errors.append(f"{url}: skipped, the mirror was unreachable for an earlier file")
             continue
         try:
-            fetch(url, dest, digest, timeout=timeout)
+            fetch(url, dest, file.sha256, size=file.size, timeout=timeout)
         except _FETCH_ERRORS as err:
             log.warning("could not fetch %s: %s", url, err)
             errors.append(f"{url}: {err}")
@@ -125,7 +138,7 @@ def _fetch_from_mirrors(
 def _download(
     spec: CorpusFiles, root: Path, splits: Sequence[str], mirrors: Sequence[str], timeout: float
 ) -> None:
-    names = [spec.files[split][0] for split in splits]
+    names = [spec.files[split].name for split in splits]
     if not mirrors:
         raise DataError(
             f"missing {', '.join(names)} in {root} and no mirror is known for {spec.name} "
@@ -144,8 +157,8 @@ def _download(
     dead: set[str] = set()
     failures: list[str] = []
     for split in splits:
-        name, digest = spec.files[split]
-        failures += _fetch_from_mirrors(name, digest, root / name, mirrors, timeout, dead)
+        file = spec.files[split]
+        failures += _fetch_from_mirrors(file, root / file.name, mirrors, timeout, dead)
     still_missing = [name for name in names if not (root / name).is_file()]
     if still_missing:
         tried = "\n  ".join(failures)
@@ -170,7 +183,7 @@ def ensure_files(
     silently different corpus would make every perplexity in a sweep incomparable.
     """
     root = Path(root)
-    paths = {key: root / name for key, (name, _) in spec.files.items()}
+    paths = {key: root / file.name for key, file in spec.files.items()}
     for path in paths.values():
         if path.is_symlink() and not path.exists():  # is_file() alone would call it missing
             try:
@@ -186,9 +199,9 @@ def ensure_files(
     missing = [key for key, path in paths.items() if not path.is_file()]
     for key, path in paths.items():
         if key not in missing:
-            _verify(spec, path, spec.files[key][1])
+            _verify(spec, path, spec.files[key].sha256)
     if missing and not download:
-        names = ", ".join(spec.files[key][0] for key in missing)
+        names = ", ".join(spec.files[key].name for key in missing)
         raise DataError(
             f"missing {names} in {root} and data.download=false. "
             + _placement_hint(spec, root)

@@ -22,19 +22,22 @@ from lmexp.data.tokenizers import word_tokens
 
 log = logging.getLogger(__name__)
 
-# split -> (file name, sha256); the digests are those of the files in ../shared/data/ptb.
-PTB_FILES: dict[str, tuple[str, str]] = {
-    "train": (
+# split -> the file; digests and sizes are those of the files in ../shared/data/ptb.
+PTB_FILES: dict[str, files.FileSpec] = {
+    "train": files.FileSpec(
         "ptb.train.txt",
         "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+        5_101_618,
     ),
-    "valid": (
+    "valid": files.FileSpec(
         "ptb.valid.txt",
         "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+        399_782,
     ),
-    "test": (
+    "test": files.FileSpec(
         "ptb.test.txt",
         "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+        449_945,
     ),
 }
 

@@ -32,13 +32,15 @@ log = logging.getLogger(__name__)
 TEXT8 = files.CorpusFiles(
     "text8",
     {
-        "train": (
+        "train": files.FileSpec(
             "text8-100k.txt",
             "cf4215bfd474fdffa9944796ac527f0e8f0fd3302da25d5e5c211877c1d2ed4a",
+            100_000,
         ),
-        "dev": (
+        "dev": files.FileSpec(
             "text8-dev.txt",
             "a00d4377378b1d59b20147c3c70a2becda5907e56b0f5e8ea866879ff03af264",
+            500,
         ),
     },
     mirrors=[],

@@ -72,7 +72,7 @@ def ptb_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder to serve, holding copies of the real PTB files."""
     source = _real_ptb_dir()
     site = tmp_path_factory.mktemp("ptb_site")
-    for name, _ in PTB_FILES.values():
+    for name, *_ in PTB_FILES.values():
         shutil.copyfile(source / name, site / name)
     return site
 
@@ -116,10 +116,10 @@ def test_ensure_files_downloads_all_three(serve: Serve, ptb_site: Path, tmp_path
     root = tmp_path / "nested" / "ptb"
     paths = ensure_files(root, download=True, mirrors=[serve(ptb_site)], timeout=TIMEOUT_S)
     assert set(paths) == set(PTB_FILES)
-    for split, (name, digest) in PTB_FILES.items():
+    for split, (name, digest, _) in PTB_FILES.items():
         assert paths[split] == root / name
         assert sha256_file(paths[split]) == digest
-    assert sorted(p.name for p in root.iterdir()) == sorted(n for n, _ in PTB_FILES.values())
+    assert sorted(p.name for p in root.iterdir()) == sorted(f.name for f in PTB_FILES.values())
 
 
 def test_wrong_file_on_server_is_rejected(serve: Serve, ptb_site: Path, tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_wrong_file_on_server_is_rejected(serve: Serve, ptb_site: Path, tmp_path
     root = tmp_path / "ptb"
     with pytest.raises(DataError, match="checksum mismatch") as info:
         ensure_files(root, download=True, mirrors=[serve(site)], timeout=TIMEOUT_S)
-    assert PTB_FILES["train"][1] in str(info.value)
+    assert PTB_FILES["train"].sha256 in str(info.value)
     assert not (root / "ptb.train.txt").exists()
     assert _no_temp_files(root)
 
@@ -140,7 +140,7 @@ def test_offline_error_names_files_and_where_to_put_them(tmp_path: Path) -> None
     with pytest.raises(DataError) as info:
         ensure_files(root, download=True, mirrors=[dead], timeout=TIMEOUT_S)
     message = str(info.value)
-    for name, _ in PTB_FILES.values():
+    for name, *_ in PTB_FILES.values():
         assert name in message
         assert not (root / name).exists()
     assert dead in message and str(root) in message
@@ -158,6 +158,6 @@ def test_falls_back_to_the_next_mirror(
     root = tmp_path / "ptb"
     mirrors = [first_url, serve(ptb_site)]
     paths = ensure_files(root, download=True, mirrors=mirrors, timeout=TIMEOUT_S)
-    for split, (_, digest) in PTB_FILES.items():
+    for split, (_, digest, _) in PTB_FILES.items():
         assert sha256_file(paths[split]) == digest
     assert _no_temp_files(root)

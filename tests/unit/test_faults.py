@@ -172,6 +172,56 @@ def test_a_mirror_that_trickles_bytes_times_out_and_leaves_no_part_file(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """A wrong URL that streams without end, announcing no length (or `length`)."""
+
+    length: str | None = None
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        if self.length is not None:
+            self.send_header("Content-Length", self.length)
+        self.end_headers()
+        try:
+            for _ in range(10_000):  # 640 MiB if nobody stops reading
+                self.wfile.write(b"y" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class _Announced(_Endless):
+    length = "999999999"
+
+
+@pytest.mark.parametrize(("handler", "says"), [(_Endless, "sent more"), (_Announced, "announces")])
+def test_a_download_stops_at_the_files_published_size(tmp_path, handler, says) -> None:
+    from lmexp.data.download import DataError
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ptb.valid.txt"
+    try:
+        with pytest.raises(DataError, match=rf"{says} .*399,782 bytes.*try another mirror"):
+            fetch(url, tmp_path / "ptb.valid.txt", "0" * 64, size=399_782, timeout=5.0)
+    finally:
+        server.shutdown()
+    assert list(tmp_path.iterdir()) == []  # nothing kept, the disk never filled
+
+
+def test_every_published_size_and_digest_is_the_shared_copys(data_dir) -> None:
+    from lmexp.data.download import sha256_file
+    from lmexp.data.ptb import PTB
+    from lmexp.data.text8 import TEXT8
+
+    for spec in (PTB, TEXT8):
+        for file in spec.files.values():
+            path = data_dir / spec.name / file.name
+            assert (path.stat().st_size, sha256_file(path)) == (file.size, file.sha256), path
+
+
 # --- one writer, dead writers -------------------------------------------------------------
 
 
