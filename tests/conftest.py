@@ -46,6 +46,21 @@ def data_dir() -> Path:
     return require_data_dir()
 
 
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """A data=text folder of 3,400 PTB lines (66k training words): runs of seconds, for tests
+    about the record rather than the model. Use with `data=text data.root=<it>`."""
+    folder = tmp_path_factory.mktemp("small_corpus")
+    lines = (require_data_dir() / "ptb" / "ptb.train.txt").read_text().splitlines()
+    for name, part in (
+        ("train", lines[:3000]),
+        ("valid", lines[3000:3200]),
+        ("test", lines[3200:3400]),
+    ):
+        (folder / f"{name}.txt").write_text("\n".join(part) + "\n")
+    return folder
+
+
 @pytest.fixture
 def compose():
     """compose(overrides) -> DictConfig of conf/train.yaml, as Hydra would build it."""

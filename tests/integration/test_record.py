@@ -21,7 +21,7 @@ from lmexp.callbacks import sweep_statuses
 from tests.conftest import REPO, run_module
 from tests.integration.test_resume import TINY, _cmd, _env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 RECORD = (".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/hydra.yaml", "summary.json")
 
@@ -177,23 +177,14 @@ def test_a_launcher_setting_that_cannot_work_stops_the_sweep_before_any_job(
 
 
 def test_a_preempted_job_saves_its_step_is_requeued_and_ends_as_if_never_stopped(
-    tmp_path, data_dir
+    tmp_path, data_dir, small_corpus
 ) -> None:
     """SIGUSR2, what submitit has SLURM send before a time limit or a preemption."""
-    corpus = tmp_path / "corpus"  # a small corpus: the test is about the record, not the model
-    corpus.mkdir()
-    lines = (data_dir / "ptb" / "ptb.train.txt").read_text().splitlines()
-    for name, part in (
-        ("train", lines[:3000]),
-        ("valid", lines[3000:3200]),
-        ("test", lines[3200:3400]),
-    ):
-        (corpus / f"{name}.txt").write_text("\n".join(part) + "\n")
     budget = [
         *TINY,
         "data=text",
-        f"data.root={corpus}",
-        "trainer.max_steps=300",
+        f"data.root={small_corpus}",  # the test is about the record, not the model
+        "trainer.max_steps=150",
         "trainer.eval_every=0.5",
         "trainer.checkpoint_every=null",  # the only checkpoint between evaluations: preemption's
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -96,19 +97,23 @@ def _has_rows(n: int):
     return ready
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("kill_after_rows", [0, 2])
-def test_sigkill_and_resume_gives_the_same_metrics(tmp_path, data_dir, kill_after_rows) -> None:
+def test_sigkill_and_resume_gives_the_same_metrics(
+    tmp_path, data_dir, small_corpus, kill_after_rows
+) -> None:
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    assert _train([*TINY, f"hydra.run.dir={clean}"], data_dir).returncode == 0
+    small = [*TINY, "data=text", f"data.root={small_corpus}", "trainer.eval_every=0.075"]
+    assert _train([*small, f"hydra.run.dir={clean}"], data_dir).returncode == 0
     # Kill mid-run: after the first periodic checkpoint (no row yet), or after two rows.
     ready = (
         (lambda d: (d / "checkpoints" / "last.pt").exists())
         if kill_after_rows == 0
         else _has_rows(kill_after_rows)
     )
-    _kill_when(killed, [*TINY, f"hydra.run.dir={killed}"], data_dir, ready)
+    _kill_when(killed, [*small, f"hydra.run.dir={killed}"], data_dir, ready)
     assert json.loads((killed / "summary.json").read_text())["status"] == "running"
-    done = _train([*TINY, f"hydra.run.dir={killed}", "resume=true"], data_dir)
+    done = _train([*small, f"hydra.run.dir={killed}", "resume=true"], data_dir)
     assert done.returncode == 0, done.stderr[-2000:]
     assert _ppl_columns(killed) == _ppl_columns(clean)  # no duplicated, missing or changed rows
     summary = json.loads((killed / "summary.json").read_text())
@@ -116,6 +121,44 @@ def test_sigkill_and_resume_gives_the_same_metrics(tmp_path, data_dir, kill_afte
     assert (
         summary["best_val_ppl"] == json.loads((clean / "summary.json").read_text())["best_val_ppl"]
     )
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_sigkill_at_random_points_then_resume_gives_the_same_run(
+    tmp_path, data_dir, small_corpus, seed
+) -> None:
+    """Two SIGKILLs at random moments (start-up, training, a checkpoint write, the test pass),
+    each followed by a resume, end in the run that was never killed."""
+    args = [
+        *TINY,
+        "data=text",
+        f"data.root={small_corpus}",
+        "trainer.max_steps=80",
+        "trainer.eval_every=0.25",
+        "trainer.checkpoint_every=5",
+    ]
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert _train([*args, f"hydra.run.dir={clean}"], data_dir).returncode == 0
+    rng = random.Random(seed)
+    cmd = _cmd([*args, f"hydra.run.dir={killed}", "resume=true"])
+    kills = []
+    for _ in range(2):
+        delay = rng.uniform(1.5, 7.0)  # seconds from launch: a run takes about 8 here
+        proc = subprocess.Popen(cmd, cwd=REPO, env=_env(data_dir), stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+            kills.append(round(delay, 2))
+    assert kills  # at least one launch was still running when its moment came
+    done = _train([*args, f"hydra.run.dir={killed}", "resume=true"], data_dir)
+    assert done.returncode == 0, (kills, done.stderr[-2000:])
+    assert _ppl_columns(killed) == _ppl_columns(clean), kills
+    got, want = (json.loads((d / "summary.json").read_text()) for d in (killed, clean))
+    assert got["status"] == "completed", kills
+    assert (got["best_val_ppl"], got["test_ppl"]) == (want["best_val_ppl"], want["test_ppl"]), kills
 
 
 def test_existing_run_dir_is_refused_without_resume(tmp_path, data_dir) -> None:

@@ -30,6 +30,8 @@ from lmexp.run.record import ConfigChanged, check_relaunch, config_changes
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import write_json_atomic
 
+pytestmark = pytest.mark.faults
+
 # --- signals ------------------------------------------------------------------------------
 
 
