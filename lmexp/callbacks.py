@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from lmexp.run.liveness import effective_status
+from lmexp.run.record import hold_sweep_record, restore_sweep_record
 from lmexp.run.resume import read_summary
 from lmexp.run.rundir import RunDir
 
@@ -31,6 +33,14 @@ def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
         # a job SIGKILLed while running still says so: its process is gone
         statuses[job.root.name] = {**summary, "status": effective_status(summary)}
     return statuses
+
+
+def end_of_launch(sweep_dir: Path) -> None:
+    """Put the first launch's multirun.yaml back after a relaunch, filing the relaunch's."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%f")
+    filed = restore_sweep_record(sweep_dir, stamp)
+    if filed is not None:
+        log.info("this launch's multirun.yaml is kept as %s; the sweep's is its first", filed)
 
 
 def summary_lines(statuses: dict[str, dict[str, Any]]) -> list[str]:
@@ -95,6 +105,7 @@ class SweepSummary(Callback):
         self.fail_on_error = fail_on_error
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        hold_sweep_record(Path(config.hydra.sweep.dir))  # before Hydra rewrites multirun.yaml
         problems = launcher_problems(config.hydra.get("launcher"), config.hydra.get("sweeper"))
         if problems:
             log.error("%s", "; ".join(problems))
@@ -102,6 +113,7 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        end_of_launch(sweep_dir)
         statuses = sweep_statuses(sweep_dir)
         if not statuses:
             return

@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lmexp.callbacks import summary_lines, sweep_statuses
+from lmexp.callbacks import end_of_launch, summary_lines, sweep_statuses
 from lmexp.config import conf_dir, register_configs, to_train_config
 from lmexp.resolvers import register_resolvers
 from lmexp.run.job import run_guarded
@@ -58,6 +58,7 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
         hydra_cfg = HydraConfig.get()
         if hydra_cfg.mode == RunMode.MULTIRUN:
             sweep_dir = Path(hydra_cfg.sweep.dir)
+            end_of_launch(sweep_dir)
             statuses = sweep_statuses(sweep_dir)
             if statuses:
                 lines += [f"sweep {sweep_dir}:", *summary_lines(statuses)]

@@ -8,6 +8,10 @@ SGD. So a job's first start copies Hydra's three files to `RunDir.record` togeth
 validated config (`config.json`), and every later launch puts the copies back, byte for byte,
 before it does anything else. It also compares its own config with the recorded one: only
 budgets (with `resume=force`) and settings of where and how fast it runs may change.
+
+The sweep directory's `multirun.yaml` gets the same care: Hydra's basic sweeper rewrites it at
+every launch, so a relaunch keeps the first launch's copy (`hold_sweep_record`) and, when it
+ends, files its own under `.lmexp/relaunches/` and puts the first back (`restore_sweep_record`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 from lmexp.atomic import replacing
 from lmexp.run.rundir import HYDRA_FILES, RunDir
+
+MULTIRUN_FILE = "multirun.yaml"  # Hydra's basic sweeper writes it in the sweep directory
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +143,28 @@ def read_recorded_config(run: RunDir) -> dict[str, Any] | None:
         return json.loads(run.recorded_config.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def _sweep_record(sweep_dir: Path) -> Path:
+    return Path(sweep_dir) / ".lmexp" / MULTIRUN_FILE
+
+
+def hold_sweep_record(sweep_dir: Path) -> None:
+    """At a sweep's launch, before Hydra writes `multirun.yaml`: keep the first launch's copy."""
+    current, first = Path(sweep_dir) / MULTIRUN_FILE, _sweep_record(sweep_dir)
+    if current.is_file() and not first.exists():
+        _copy_atomic(current, first)
+
+
+def restore_sweep_record(sweep_dir: Path, stamp: str) -> Path | None:
+    """At a relaunch's end: file its `multirun.yaml` as `.lmexp/relaunches/<stamp>.yaml` and
+    put the first launch's back. Returns where the relaunch's went (None: a first launch)."""
+    current, first = Path(sweep_dir) / MULTIRUN_FILE, _sweep_record(sweep_dir)
+    if not first.is_file() or not current.is_file():
+        return None
+    if current.read_bytes() == first.read_bytes():
+        return None
+    filed = first.parent / "relaunches" / f"{stamp}.yaml"
+    _copy_atomic(current, filed)
+    _copy_atomic(first, current)
+    return filed

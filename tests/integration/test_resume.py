@@ -237,9 +237,15 @@ def test_rerunning_a_sweep_with_resume_skips_finished_jobs_and_keeps_numbering(
         sweep, args, data_dir, lambda d: (d / "1-gru-adam" / "checkpoints" / "last.pt").exists()
     )
     first = (sweep / "0-gru-adam" / "metrics.csv").read_text()
+    launched = (sweep / "multirun.yaml").read_bytes()
     rerun = _train([*args, "resume=true"], data_dir)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0-gru-adam", "1-gru-adam"]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert jobs == ["0-gru-adam", "1-gru-adam"]
+    # the sweep's record is its first launch; the relaunch's is filed beside it
+    assert (sweep / "multirun.yaml").read_bytes() == launched
+    (relaunch,) = (sweep / ".lmexp" / "relaunches").glob("*.yaml")
+    assert "resume=true" in relaunch.read_text()
     assert (sweep / "0-gru-adam" / "metrics.csv").read_text() == first  # skipped, untouched
     for job in ("0-gru-adam", "1-gru-adam"):
         assert json.loads((sweep / job / "summary.json").read_text())["status"] == "completed"
