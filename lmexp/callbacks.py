@@ -35,6 +35,18 @@ def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     return statuses
 
 
+_launched: list[Path] = []  # the sweep this process launched (on_multirun_start)
+
+
+def launched_sweep_dir() -> Path | None:
+    """The sweep directory of the multirun this process launched, if any.
+
+    HydraConfig is set only inside a job, and joblib's jobs run in worker processes, so the
+    launching process learns its sweep directory from the callback instead.
+    """
+    return _launched[-1] if _launched else None
+
+
 def end_of_launch(sweep_dir: Path) -> None:
     """Put the first launch's multirun.yaml back after a relaunch, filing the relaunch's."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%f")
@@ -105,7 +117,8 @@ class SweepSummary(Callback):
         self.fail_on_error = fail_on_error
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        hold_sweep_record(Path(config.hydra.sweep.dir))  # before Hydra rewrites multirun.yaml
+        _launched.append(Path(config.hydra.sweep.dir))
+        hold_sweep_record(_launched[-1])  # before Hydra rewrites multirun.yaml
         problems = launcher_problems(config.hydra.get("launcher"), config.hydra.get("sweeper"))
         if problems:
             log.error("%s", "; ".join(problems))

@@ -18,11 +18,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lmexp.callbacks import end_of_launch, summary_lines, sweep_statuses
+from lmexp.callbacks import end_of_launch, launched_sweep_dir, summary_lines, sweep_statuses
 from lmexp.config import conf_dir, register_configs, to_train_config
 from lmexp.resolvers import register_resolvers
 from lmexp.run.job import run_guarded
-from lmexp.run.signals import JobInterrupted
+from lmexp.run.signals import JobInterrupted, forwarding
 
 register_configs()
 register_resolvers()
@@ -54,24 +54,30 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
     """
     name = exc.signal_name if isinstance(exc, JobInterrupted) else "SIGINT"
     lines = [f"lmexp: stopped by {name}; rerun the same command with resume=true to continue"]
-    try:
-        hydra_cfg = HydraConfig.get()
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            sweep_dir = Path(hydra_cfg.sweep.dir)
-            end_of_launch(sweep_dir)
-            statuses = sweep_statuses(sweep_dir)
-            if statuses:
-                lines += [f"sweep {sweep_dir}:", *summary_lines(statuses)]
-    except ValueError:  # no Hydra config yet: stopped while composing
-        pass
+    sweep_dir = launched_sweep_dir()  # set in the launching process, whatever the launcher
+    if sweep_dir is not None:
+        end_of_launch(sweep_dir)
+        statuses = sweep_statuses(sweep_dir)
+        if statuses:
+            lines += [f"sweep {sweep_dir}:", *summary_lines(statuses)]
     print("\n".join(lines), file=sys.stderr)
     return 128 + signal.Signals[name].value
+
+
+def _settled(pids: set[int]) -> bool:
+    """No job of these worker processes is still recorded `running` (see signals.forwarding)."""
+    sweep_dir = launched_sweep_dir()
+    if sweep_dir is None:
+        return True
+    jobs = sweep_statuses(sweep_dir).values()
+    return not any(job.get("status") == "running" and job.get("pid") in pids for job in jobs)
 
 
 def cli() -> None:
     """The `lmexp-train` command: `python -m lmexp.train` under its own name."""
     try:
-        main()
+        with forwarding(_settled):  # a signal to this process reaches the jobs it launched
+            main()
     except KeyboardInterrupt as exc:
         sys.exit(_interrupted(exc))
 

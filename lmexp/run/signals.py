@@ -4,8 +4,10 @@ Ctrl-C raises KeyboardInterrupt wherever the interpreter is. Inside `torch.save`
 the zip writer, which turns it into a RuntimeError: the job was then recorded `failed` and the
 sweep went on to the next job. SIGTERM, what `timeout`, `docker stop`, `scancel` and
 preemption send, killed the process without a word, leaving `running` in its summary for ever.
-While a job runs, both signals raise `JobInterrupted` (a KeyboardInterrupt naming the signal),
-and `deferred()` holds one back until the block it guards (an atomic checkpoint write) is done.
+While a job runs, both signals (and SIGHUP, a closed terminal) raise `JobInterrupted` (a
+KeyboardInterrupt naming the signal), once per job, and `deferred()` holds one back until the
+block it guards (an atomic checkpoint write) is done. `forwarding()` covers the launching
+process, whose joblib workers would otherwise never hear of a signal sent to it alone.
 
 SIGUSR1 and SIGUSR2 are what a cluster sends before it preempts or times out a job (SLURM's
 `--signal`, submitit's SIGUSR2). They only raise a flag: the trainer sees it after the step in
@@ -16,13 +18,18 @@ checkpoint), so only the current step is lost instead of everything since the la
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: the terminal closed (not on Windows); nohup's SIG_IGN is left alone
+HANDLED = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 # not on Windows; SUBMITIT_PREEMPT_SIGNAL may pick either
 PREEMPTION = tuple(getattr(signal, n) for n in ("SIGUSR1", "SIGUSR2") if hasattr(signal, n))
 
@@ -45,12 +52,18 @@ _preemption: list[str] = []  # a preemption signal that came and has not been ac
 _installed = False
 
 
+_raised: list[str] = []  # the signal already raised in this job: one is enough
+
+
 def _handler(signum: int, frame: FrameType | None) -> None:
     name = signal.Signals(signum).name
+    if _raised:  # a second Ctrl-C, or the one the launcher forwards: the job is stopping
+        return  # (raising again could land before the job has recorded the first)
     if _depth > 0:
         if name not in _pending:
             _pending.append(name)
         return
+    _raised.append(name)
     raise JobInterrupted(name)
 
 
@@ -78,7 +91,8 @@ def handling() -> Iterator[None]:
         return
     previous = {s: signal.getsignal(s) for s in (*HANDLED, *PREEMPTION)}
     for s in HANDLED:
-        signal.signal(s, _handler)
+        if s == signal.SIGINT or previous[s] is not signal.SIG_IGN:  # nohup: SIGHUP ignored
+            signal.signal(s, _handler)
     for s in PREEMPTION:
         if previous[s] is not signal.SIG_IGN:  # whoever ignores it wants no preemption
             signal.signal(s, _preemption_handler)
@@ -91,6 +105,7 @@ def handling() -> Iterator[None]:
         _installed = False
         _pending.clear()
         _preemption.clear()
+        _raised.clear()
 
     try:
         yield
@@ -117,4 +132,53 @@ def deferred() -> Iterator[None]:
     if _depth == 0 and _pending:
         name = _pending[0]
         _pending.clear()
+        _raised.append(name)
         raise JobInterrupted(name)
+
+
+FORWARD_WAIT_S = 30.0  # at most this long the launcher waits for its workers' records
+
+
+def _forwarder(settled: Callable[[set[int]], bool]) -> Callable[[int, FrameType | None], None]:
+    def forward(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if _raised:
+            return
+        workers = [w for w in multiprocessing.active_children() if w.pid is not None]
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signum)
+        pids = {w.pid for w in workers}
+        deadline = time.monotonic() + FORWARD_WAIT_S
+        while workers and time.monotonic() < deadline and not settled(pids):
+            time.sleep(0.05)
+        _raised.append(name)
+        raise JobInterrupted(name)
+
+    return forward
+
+
+@contextmanager
+def forwarding(settled: Callable[[set[int]], bool]) -> Iterator[None]:
+    """Around a whole launch (the `lmexp-train` command): signals reach the jobs it started.
+
+    The job processes it started (joblib's workers) get the signal too, and the launch stops
+    once `settled(their pids)` says none of their jobs is still recorded `running`. Without
+    this a SIGTERM to the launcher alone (`kill`, `docker stop`) left its workers training as
+    orphans, and joblib's abort would have SIGKILLed them before they recorded anything.
+    Inside a job of this process, `handling()` takes over for the job's duration.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in HANDLED}
+    forward = _forwarder(settled)
+    for s in HANDLED:
+        if s == signal.SIGINT or previous[s] is not signal.SIG_IGN:
+            signal.signal(s, forward)
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old if old is not None else signal.SIG_DFL)
+        _raised.clear()

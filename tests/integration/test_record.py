@@ -126,6 +126,7 @@ LONG = [*TINY, "trainer.max_steps=100000", "trainer.checkpoint_every=3"]
     [
         (signal.SIGTERM, 143, "interrupted"),
         (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGHUP, 129, "interrupted"),  # the terminal closed
         (signal.SIGUSR1, 138, "preempted"),  # no cluster listening: saved, then stopped
     ],
 )
@@ -217,3 +218,68 @@ def test_a_preempted_job_saves_its_step_is_requeued_and_ends_as_if_never_stopped
     with (job / "metrics.csv").open() as f, (tmp_path / "alone" / "metrics.csv").open() as g:
         rows, want = list(csv.DictReader(f)), list(csv.DictReader(g))
     assert [(r["step"], r["val_ppl"]) for r in rows] == [(r["step"], r["val_ppl"]) for r in want]
+
+
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [
+        (signal.SIGINT, True),  # Ctrl-C: the terminal signals the whole foreground group
+        (signal.SIGTERM, False),  # kill, docker stop: the launching process alone
+    ],
+)
+def test_a_signal_stops_a_joblib_sweep_with_every_job_recorded(
+    tmp_path, data_dir, small_corpus, sig, to_group
+) -> None:
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m",
+        "launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        *LONG,
+        "optim=adam,sgd",  # after LONG, whose optim=adam would win
+        "data=text",
+        f"data.root={small_corpus}",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.Popen(
+        _cmd(args),
+        cwd=REPO,
+        env=_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own group, as a shell's job control gives it
+    )
+    try:
+        for job in ("0-gru-adam", "1-gru-sgd"):
+            _wait_for(sweep / job / "checkpoints" / "last.pt", proc)
+    except AssertionError:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    workers = [
+        json.loads((sweep / j / "summary.json").read_text())["pid"]
+        for j in ("0-gru-adam", "1-gru-sgd")
+    ]
+    if to_group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig.value, err.decode()[-2000:]
+    text = err.decode()
+    assert f"stopped by {sig.name}" in text and "2 interrupted" in text and "Traceback" not in text
+    for job in ("0-gru-adam", "1-gru-sgd"):
+        summary = json.loads((sweep / job / "summary.json").read_text())
+        assert (summary["status"], summary["signal"]) == ("interrupted", sig.name)
+    for pid in workers:  # no worker trains on as an orphan
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

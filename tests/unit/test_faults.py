@@ -85,13 +85,26 @@ def test_a_preemption_signal_only_takes_note_then_goes_on_to_the_cluster_handler
         signal.signal(signal.SIGUSR2, before)
 
 
-def test_an_ignored_preemption_signal_stays_ignored() -> None:
-    before = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGHUP])  # SIGHUP: under nohup
+def test_an_ignored_signal_stays_ignored(sig) -> None:
+    before = signal.signal(sig, signal.SIG_IGN)
     try:
         with signals.handling():
-            assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+            assert signal.getsignal(sig) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGUSR1, before)
+        signal.signal(sig, before)
+
+
+def test_a_second_signal_while_the_job_stops_is_not_raised_again() -> None:
+    with signals.handling(), pytest.raises(signals.JobInterrupted) as caught:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        finally:  # where the job records `interrupted`: a second Ctrl-C must not cut it short
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            recorded = True
+    assert caught.value.signal_name == "SIGINT" and recorded
 
 
 # --- files --------------------------------------------------------------------------------
