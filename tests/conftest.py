@@ -61,6 +61,36 @@ def small_corpus(tmp_path_factory) -> Path:
     return folder
 
 
+def small_run_args(corpus: Path) -> list[str]:
+    """A tiny GRU on `small_corpus`: 80 steps, evaluated every ~24 and checkpointed every 5;
+    about 8 s a run. The fault tests kill, signal and resume it."""
+    return [
+        "model=gru",
+        "optim=adam",
+        "model.emb_size=16",
+        "model.hidden_size=16",
+        "model.dropout=0.3",  # dropout draws random numbers: a resume must restore the RNGs
+        "data=text",
+        f"data.root={corpus}",
+        "trainer.max_epochs=null",
+        "trainer.max_steps=80",
+        "trainer.eval_every=0.25",
+        "trainer.checkpoint_every=5",
+        "threads=1",
+        "seed=5",
+    ]
+
+
+@pytest.fixture(scope="session")
+def small_reference(small_corpus, tmp_path_factory) -> Path:
+    """The run of `small_run_args` never stopped: what every killed and resumed copy must equal."""
+    run_dir = tmp_path_factory.mktemp("small_reference") / "run"
+    args = [*small_run_args(small_corpus), f"hydra.run.dir={run_dir}"]
+    done = run_module("lmexp.train", args, require_data_dir())
+    assert done.returncode == 0, done.stderr[-2000:]
+    return run_dir
+
+
 @pytest.fixture
 def compose():
     """compose(overrides) -> DictConfig of conf/train.yaml, as Hydra would build it."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lmexp.callbacks import sweep_statuses
-from tests.conftest import REPO, run_module
+from tests.conftest import REPO, run_module, small_run_args
 from tests.integration.test_resume import TINY, _cmd, _env
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
@@ -35,11 +35,17 @@ def _train(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
     return run_module("lmexp.train", args, data_dir)
 
 
+@pytest.fixture(scope="session")
+def tiny(small_corpus) -> list[str]:
+    """test_resume's tiny GRU on the small corpus: the record, not the model, is under test."""
+    return [*TINY, "data=text", f"data.root={small_corpus}", "trainer.eval_every=0.075"]
+
+
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, data_dir_module) -> Path:
+def finished(tmp_path_factory, data_dir_module, tiny) -> Path:
     """A finished 4-step GRU/Adam run; tests relaunch copies of it."""
     run_dir = tmp_path_factory.mktemp("finished") / "run"
-    done = _train([*TINY, "trainer.max_steps=4", f"hydra.run.dir={run_dir}"], data_dir_module)
+    done = _train([*tiny, "trainer.max_steps=4", f"hydra.run.dir={run_dir}"], data_dir_module)
     assert done.returncode == 0, done.stderr[-2000:]
     return run_dir
 
@@ -66,11 +72,13 @@ def test_a_refused_relaunch_leaves_the_record_byte_identical(tmp_path, data_dir,
     assert _record(run_dir) == before  # Hydra rewrote .hydra/; lmexp put the first launch's back
 
 
-def test_resume_with_other_settings_is_refused_listing_them(tmp_path, data_dir, finished) -> None:
+def test_resume_with_other_settings_is_refused_listing_them(
+    tmp_path, data_dir, finished, tiny
+) -> None:
     run_dir = _copy(finished, tmp_path)
     before = _record(run_dir)
     again = _train(
-        [*TINY, "trainer.max_steps=4", "optim.lr=0.5", f"hydra.run.dir={run_dir}", "resume=true"],
+        [*tiny, "trainer.max_steps=4", "optim.lr=0.5", f"hydra.run.dir={run_dir}", "resume=true"],
         data_dir,
     )
     assert again.returncode != 0
@@ -80,16 +88,18 @@ def test_resume_with_other_settings_is_refused_listing_them(tmp_path, data_dir, 
     leftover = run_dir / "checkpoints" / ".last.pt.k1ll3d.tmp"
     leftover.write_bytes(b"half a checkpoint")
     same = _train(
-        [*TINY, "trainer.max_steps=4", f"hydra.run.dir={run_dir}", "resume=true"], data_dir
+        [*tiny, "trainer.max_steps=4", f"hydra.run.dir={run_dir}", "resume=true"], data_dir
     )
     assert same.returncode == 0 and _record(run_dir) == before
     assert not leftover.exists()
 
 
-def test_resume_force_trains_a_finished_run_on_to_new_budgets(tmp_path, data_dir, finished) -> None:
+def test_resume_force_trains_a_finished_run_on_to_new_budgets(
+    tmp_path, data_dir, finished, tiny
+) -> None:
     run_dir = _copy(finished, tmp_path)
     hydra_before = {k: v for k, v in _record(run_dir).items() if k.startswith(".hydra")}
-    longer = [*TINY, "trainer.max_steps=8", f"hydra.run.dir={run_dir}"]
+    longer = [*tiny, "trainer.max_steps=8", f"hydra.run.dir={run_dir}"]
     refused = _train([*longer, "resume=true"], data_dir)
     assert refused.returncode != 0 and "resume=force" in refused.stderr
     forced = _train([*longer, "resume=force"], data_dir)
@@ -118,7 +128,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
         time.sleep(0.05)
 
 
-LONG = [*TINY, "trainer.max_steps=100000", "trainer.checkpoint_every=3"]
+LONG = ["trainer.max_steps=100000", "trainer.checkpoint_every=3"]  # after tiny
 
 
 @pytest.mark.parametrize(
@@ -130,9 +140,9 @@ LONG = [*TINY, "trainer.max_steps=100000", "trainer.checkpoint_every=3"]
         (signal.SIGUSR1, 138, "preempted"),  # no cluster listening: saved, then stopped
     ],
 )
-def test_a_signal_ends_the_job_naming_it(tmp_path, data_dir, sig, code, status) -> None:
+def test_a_signal_ends_the_job_naming_it(tmp_path, data_dir, sig, code, status, tiny) -> None:
     run_dir = tmp_path / "run"
-    proc = _start([*LONG, f"hydra.run.dir={run_dir}"], data_dir)
+    proc = _start([*tiny, *LONG, f"hydra.run.dir={run_dir}"], data_dir)
     _wait_for(run_dir / "checkpoints" / "last.pt", proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
@@ -144,10 +154,10 @@ def test_a_signal_ends_the_job_naming_it(tmp_path, data_dir, sig, code, status) 
 
 
 def test_a_sigkilled_job_reads_as_killed_and_a_concurrent_resume_is_refused(
-    tmp_path, data_dir
+    tmp_path, data_dir, tiny
 ) -> None:
     sweep = tmp_path / "sweep"
-    args = ["-m", *LONG, f"hydra.sweep.dir={sweep}"]
+    args = ["-m", *tiny, *LONG, f"hydra.sweep.dir={sweep}"]
     proc = _start(args, data_dir)
     job = sweep / "0-gru-adam"
     _wait_for(job / "checkpoints" / "last.pt", proc)
@@ -178,19 +188,11 @@ def test_a_launcher_setting_that_cannot_work_stops_the_sweep_before_any_job(
 
 
 def test_a_preempted_job_saves_its_step_is_requeued_and_ends_as_if_never_stopped(
-    tmp_path, data_dir, small_corpus
+    tmp_path, data_dir, small_corpus, small_reference
 ) -> None:
     """SIGUSR2, what submitit has SLURM send before a time limit or a preemption."""
-    budget = [
-        *TINY,
-        "data=text",
-        f"data.root={small_corpus}",  # the test is about the record, not the model
-        "trainer.max_steps=150",
-        "trainer.eval_every=0.5",
-        "trainer.checkpoint_every=null",  # the only checkpoint between evaluations: preemption's
-    ]
-    reference = _train([*budget, f"hydra.run.dir={tmp_path / 'alone'}"], data_dir)
-    assert reference.returncode == 0, reference.stderr[-2000:]
+    # no periodic checkpoint: the only one between evaluations is the preemption's
+    budget = [*small_run_args(small_corpus), "trainer.checkpoint_every=null"]
     sweep = tmp_path / "sweep"
     args = ["-m", "launcher=submitit_local", *budget, f"hydra.sweep.dir={sweep}"]
     proc = _start(args, data_dir)
@@ -210,12 +212,12 @@ def test_a_preempted_job_saves_its_step_is_requeued_and_ends_as_if_never_stopped
     summary = json.loads((job / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["pid"] != first_pid
     assert summary["preemptions"] == 1 and summary["resumed"] == 1
-    alone = json.loads((tmp_path / "alone" / "summary.json").read_text())
+    alone = json.loads((small_reference / "summary.json").read_text())
     assert (summary["best_val_ppl"], summary["test_ppl"]) == (
         alone["best_val_ppl"],
         alone["test_ppl"],
     )
-    with (job / "metrics.csv").open() as f, (tmp_path / "alone" / "metrics.csv").open() as g:
+    with (job / "metrics.csv").open() as f, (small_reference / "metrics.csv").open() as g:
         rows, want = list(csv.DictReader(f)), list(csv.DictReader(g))
     assert [(r["step"], r["val_ppl"]) for r in rows] == [(r["step"], r["val_ppl"]) for r in want]
 
@@ -228,17 +230,16 @@ def test_a_preempted_job_saves_its_step_is_requeued_and_ends_as_if_never_stopped
     ],
 )
 def test_a_signal_stops_a_joblib_sweep_with_every_job_recorded(
-    tmp_path, data_dir, small_corpus, sig, to_group
+    tmp_path, data_dir, sig, to_group, tiny
 ) -> None:
     sweep = tmp_path / "sweep"
     args = [
         "-m",
         "launcher=joblib",
         "hydra.launcher.n_jobs=2",
+        *tiny,
         *LONG,
-        "optim=adam,sgd",  # after LONG, whose optim=adam would win
-        "data=text",
-        f"data.root={small_corpus}",
+        "optim=adam,sgd",  # after tiny, whose optim=adam would win
         f"hydra.sweep.dir={sweep}",
     ]
     proc = subprocess.Popen(

@@ -18,7 +18,7 @@ import pytest
 from lmexp.data.vocab import Vocab
 from lmexp.run.checkpoint import load_checkpoint, save_checkpoint
 from lmexp.run.writer import vocab_digest
-from tests.conftest import REPO, require_data_dir, run_module
+from tests.conftest import REPO, require_data_dir, run_module, small_run_args
 
 pytestmark = pytest.mark.slow
 
@@ -100,11 +100,10 @@ def _has_rows(n: int):
 @pytest.mark.faults
 @pytest.mark.parametrize("kill_after_rows", [0, 2])
 def test_sigkill_and_resume_gives_the_same_metrics(
-    tmp_path, data_dir, small_corpus, kill_after_rows
+    tmp_path, data_dir, small_corpus, small_reference, kill_after_rows
 ) -> None:
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    small = [*TINY, "data=text", f"data.root={small_corpus}", "trainer.eval_every=0.075"]
-    assert _train([*small, f"hydra.run.dir={clean}"], data_dir).returncode == 0
+    killed = tmp_path / "killed"
+    small = small_run_args(small_corpus)
     # Kill mid-run: after the first periodic checkpoint (no row yet), or after two rows.
     ready = (
         (lambda d: (d / "checkpoints" / "last.pt").exists())
@@ -115,37 +114,31 @@ def test_sigkill_and_resume_gives_the_same_metrics(
     assert json.loads((killed / "summary.json").read_text())["status"] == "running"
     done = _train([*small, f"hydra.run.dir={killed}", "resume=true"], data_dir)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert _ppl_columns(killed) == _ppl_columns(clean)  # no duplicated, missing or changed rows
+    # no duplicated, missing or changed rows
+    assert _ppl_columns(killed) == _ppl_columns(small_reference)
     summary = json.loads((killed / "summary.json").read_text())
+    want = json.loads((small_reference / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resumed"] == 1
-    assert (
-        summary["best_val_ppl"] == json.loads((clean / "summary.json").read_text())["best_val_ppl"]
+    assert (summary["best_val_ppl"], summary["test_ppl"]) == (
+        want["best_val_ppl"],
+        want["test_ppl"],
     )
 
 
 @pytest.mark.faults
 @pytest.mark.parametrize("seed", [1, 3, 5])
 def test_sigkill_at_random_points_then_resume_gives_the_same_run(
-    tmp_path, data_dir, small_corpus, seed
+    tmp_path, data_dir, small_corpus, small_reference, seed
 ) -> None:
     """Two SIGKILLs at random moments (start-up, training, a checkpoint write, the test pass),
     each followed by a resume, end in the run that was never killed."""
-    args = [
-        *TINY,
-        "data=text",
-        f"data.root={small_corpus}",
-        "trainer.max_steps=80",
-        "trainer.eval_every=0.25",
-        "trainer.checkpoint_every=5",
-    ]
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
-    assert _train([*args, f"hydra.run.dir={clean}"], data_dir).returncode == 0
+    killed = tmp_path / "killed"
+    args = [*small_run_args(small_corpus), f"hydra.run.dir={killed}", "resume=true"]
     rng = random.Random(seed)
-    cmd = _cmd([*args, f"hydra.run.dir={killed}", "resume=true"])
     kills = []
     for _ in range(2):
         delay = rng.uniform(1.5, 7.0)  # seconds from launch: a run takes about 8 here
-        proc = subprocess.Popen(cmd, cwd=REPO, env=_env(data_dir), stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(_cmd(args), cwd=REPO, env=_env(data_dir), stderr=subprocess.DEVNULL)
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
@@ -153,10 +146,10 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_run(
             proc.wait(timeout=60)
             kills.append(round(delay, 2))
     assert kills  # at least one launch was still running when its moment came
-    done = _train([*args, f"hydra.run.dir={killed}", "resume=true"], data_dir)
+    done = _train(args, data_dir)
     assert done.returncode == 0, (kills, done.stderr[-2000:])
-    assert _ppl_columns(killed) == _ppl_columns(clean), kills
-    got, want = (json.loads((d / "summary.json").read_text()) for d in (killed, clean))
+    assert _ppl_columns(killed) == _ppl_columns(small_reference), kills
+    got, want = (json.loads((d / "summary.json").read_text()) for d in (killed, small_reference))
     assert got["status"] == "completed", kills
     assert (got["best_val_ppl"], got["test_ppl"]) == (want["best_val_ppl"], want["test_ppl"]), kills
 
