@@ -173,9 +173,21 @@ def test_recurrent_init_ranges(name: str) -> None:
 def test_transformer_matrices_are_xavier_uniform() -> None:
     model = make("transformer", hidden_size=16, ff_size=32, num_heads=4)
     for param_name, param in model.named_parameters():
-        if param.dim() > 1:
+        if param.dim() > 1 and "qkv" not in param_name:
             fan_out, fan_in = param.shape
             assert param.abs().max() <= math.sqrt(6 / (fan_in + fan_out)), param_name
+
+
+def test_transformer_query_key_value_are_xavier_per_matrix_as_the_course_code() -> None:
+    # the course code's W_Q, W_K, W_V are (H, H) each: bound √(6 / 2H) = 0.2165 at H = 64;
+    # Xavier over the fused (3H, H) would give √(6 / 4H) = 0.1531
+    model = make("transformer", hidden_size=64, ff_size=64, num_heads=4)
+    bound, fused = math.sqrt(6 / 128), math.sqrt(6 / 256)
+    assert (round(bound, 4), round(fused, 4)) == (0.2165, 0.1531)
+    for block in model.blocks:
+        for matrix in block.attention.qkv.weight.detach().chunk(3, dim=0):  # (64, 64) each
+            assert fused < matrix.abs().max() <= bound  # 4,096 draws reach close to the bound
+            assert matrix.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
