@@ -45,21 +45,61 @@ def _read(job_dir: str, name: str) -> pd.DataFrame | None:
         return None
 
 
+# How each CSV was computed (its `state` / `definition`, `mode` columns; files from before
+# the columns hold lmexp's earlier definitions) -> the caption's words for it.
+HOW: dict[str, tuple[tuple[str, ...], dict[tuple[str, ...], str], tuple[str, ...]]] = {
+    "timestep_loss": (
+        ("state",),
+        {
+            ("fresh",): "as the assignment computes it: every window starts from the zero "
+            "state, so t = 0 is predicted without context",
+            ("carried",): "the recurrent state carried between windows, as in evaluation",
+        },
+        ("carried",),
+    ),
+    "grad_flow": (
+        ("definition", "mode"),
+        {
+            ("assignment", "train"): "as the assignment defines it: the minibatch's mean loss "
+            "at the last step, with respect to the state h_t each step t starts from (h_0 the "
+            "initial state), in training mode (dropout on), min-max rescaled to [0, 1]",
+            ("assignment", "eval"): "as the assignment defines it (the minibatch's mean loss at "
+            "the last step, the state each step t starts from, min-max rescaled to [0, 1]) "
+            "with dropout off",
+            ("per-sequence", "train"): "per-sequence norms of the summed loss, with respect to "
+            "the state after step t, averaged, divided by the maximum; dropout on",
+            ("per-sequence", "eval"): "per-sequence norms of the summed loss, with respect to "
+            "the state after step t, averaged, divided by the maximum; dropout off",
+        },
+        ("per-sequence", "eval"),
+    ),
+}
+
+
+def _how(table: pd.DataFrame, file: str) -> tuple[str, ...]:
+    columns, _, legacy = HOW[file]
+    if not all(c in table for c in columns):
+        return legacy
+    return tuple(str(table[c].iloc[0]) for c in columns)
+
+
 def _curve_figure(
     ordered: pd.DataFrame,
     labels: dict[str, str],
     file: str,
     y: str,
     ylabel: str,
-) -> tuple[Figure, list[str]] | None:
+) -> tuple[Figure, list[str], set[tuple[str, ...]]] | None:
     fig = Figure(figsize=(7.5, 4.2), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    drawn = []
+    drawn: list[str] = []
+    hows: set[tuple[str, ...]] = set()
     for _, row in ordered.iterrows():
         table = _read(row["job_dir"], file)
         if table is None or y not in table or table.empty:
             continue
+        hows.add(_how(table, file))
         ax.plot(
             table["t"],
             table[y],
@@ -77,7 +117,7 @@ def _curve_figure(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.subplots_adjust(left=0.11, right=0.98, top=0.93, bottom=0.12)
-    return fig, drawn
+    return fig, drawn, hows
 
 
 def internals_figures(ordered: pd.DataFrame, out_dir: Path) -> list[FigureFile]:
@@ -94,30 +134,31 @@ def internals_figures(ordered: pd.DataFrame, out_dir: Path) -> list[FigureFile]:
             "internals-timestep-loss",
             "Loss at each time step",
             "Average cross-entropy L_t at each position t of the validation windows (IFT6135 A2 "
-            "§5.1; recurrent state carried between windows, the Transformer seeing each window "
-            "alone). Jobs: {jobs}.",
+            "§5.1; {how}; the Transformer sees each window alone). Jobs: {jobs}.",
         ),
         (
             "grad_flow",
             "scaled",
-            "‖∇_{h_t} L_T‖ / max (rescaled to [0, 1])",
+            "‖∇_{h_t} L_T‖, rescaled to [0, 1]",
             "internals-grad-flow",
             "Gradient flow through time",
-            "Norm of the gradient of the final step's loss L_T with respect to the hidden state "
-            "after each step t (every layer's h_t; the Transformer: the residual stream entering "
-            "its top block), averaged over one training minibatch and divided by each curve's "
-            "maximum (IFT6135 A2 §5.2). A curve that falls to 0 towards t = 0 shows vanishing "
-            "gradients. Jobs: {jobs}.",
+            "Euclidean norm of the gradient of the final step's loss L_T on one training "
+            "minibatch (IFT6135 A2 §5.2; {how}). h_t is every layer's hidden state; for the "
+            "Transformer, the residual stream entering its top block at position t. A curve "
+            "that falls towards t = 0 shows vanishing gradients. Jobs: {jobs}.",
         ),
     )
     for file, y, ylabel, name, title, caption in specs:
         result = _curve_figure(ordered, labels, file, y, ylabel)
         if result is None:
             continue
-        fig, drawn = result
+        fig, drawn, hows = result
         fig.suptitle(title, fontsize=11)
         paths = _save(fig, out_dir, name)
-        text = caption.format(jobs="; ".join(drawn))
+        words = HOW[file][1]
+        how = words.get(hows.pop(), "") if len(hows) == 1 else ""
+        how = how or "computed as each job's CSV says (its state or definition column)"
+        text = caption.format(jobs="; ".join(drawn), how=how)
         made.append(FigureFile(name, "internals", title, text, paths))
     return made
 

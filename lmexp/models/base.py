@@ -65,31 +65,39 @@ class LanguageModel(nn.Module, ABC):
             return state.detach()
         return tuple(s.detach() for s in state)
 
-    def state_grad_norms(
-        self, inputs: Tensor, final_loss: Callable[[Tensor], Tensor]
+    def state_grads(
+        self, inputs: Tensor, final_loss: Callable[[Tensor], Tensor], entering: bool = True
     ) -> list[Tensor]:
-        """‖∇_{h_t} L_T‖ per sequence for every position t of `inputs` (B, T): list of (B,).
+        """∇_{h_t} L_T for t = 0..T-1 of `inputs` (B, T), each flattened to (B, D).
 
-        `final_loss` maps the last position's logits (B, V) to L_T. This default reads one
-        token at a time, keeping the state after each token as a node of the graph, and takes
-        its hidden part (every layer's h_t) as h_t; a model whose state is not that (the
-        Transformer carries none) overrides it. L_T must depend on the state tensor held, not
-        on a sibling of it: where the logits do not descend from the last state (the stacked
-        RNN/GRU/LSTM hand on a state stacked beside their features), they are recomputed from
-        that state's top layer (in eval mode the features *are* that h).
+        `final_loss` maps the last position's logits (B, V) to L_T. h_t is every layer's hidden
+        state (the LSTM's cell state c_t is held fixed, as a separate variable). With
+        `entering` (IFT6135 A2 §5.2) h_t is the state step t starts from: h_0 the initial
+        state, h_{T-1} the one the last token is read with. Without it, the state after reading
+        token t (lmexp's earlier definition, h_1..h_T). This default reads one token at a time,
+        so each h_t is a node of the graph; a model whose state is not that (the Transformer
+        carries none) overrides it. L_T must depend on the state tensor held, not on a sibling
+        of it: where the logits do not descend from the last state (the stacked RNN/GRU/LSTM
+        hand on a state stacked beside their features), they are recomputed from that state's
+        top layer (in eval mode the features *are* that h).
         """
         state = self.init_state(inputs.size(0), inputs.device)
-        hiddens = []
+        first = state[0] if isinstance(state, tuple) else state
+        first.requires_grad_(True)
+        hiddens = [first]  # h_0, then the state after each token
         for t in range(inputs.size(1)):
             step_logits, state = self(inputs[:, t : t + 1], state)
             hiddens.append(state[0] if isinstance(state, tuple) else state)  # (L, B, H)
         logits = step_logits[:, -1]  # (B, V)
-        if not _feeds(logits, hiddens[-1]):
+        wrt = hiddens[:-1] if entering else hiddens[1:]
+        if not entering and not _feeds(logits, hiddens[-1]):
             logits = self.output(hiddens[-1][-1])
-        grads = torch.autograd.grad(final_loss(logits), hiddens, allow_unused=True)
+        grads = torch.autograd.grad(final_loss(logits), wrt, allow_unused=True)
         return [
-            torch.zeros(inputs.size(0)) if g is None else g.transpose(0, 1).flatten(1).norm(dim=1)
-            for g in grads
+            torch.zeros_like(h).transpose(0, 1).flatten(1)
+            if g is None
+            else g.transpose(0, 1).flatten(1)
+            for g, h in zip(grads, wrt, strict=True)
         ]
 
     def num_params(self) -> int:
