@@ -212,7 +212,8 @@ def _fit_on(
     diverged = state.stop_reason == "diverged"
     with phases.phase("test_s"):
         test_ppl = None if diverged else _test_of_best(model, corpus, cfg, out_dir, device)
-    summary.update(timings=_timings(phases))
+    earlier = float(summary.fields.get("total_time_s") or 0.0)  # a resumed job's other sessions
+    summary.update(timings=_timings(phases), total_time_s=round(earlier + phases.total_s(), 3))
     return state, test_ppl
 
 

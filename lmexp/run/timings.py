@@ -33,6 +33,7 @@ class Phases:
     def __init__(self) -> None:
         global _first_job
         self.seconds: dict[str, float] = {}
+        self._opened = time.monotonic()
         if _first_job:
             age = process_age_s()
             if age is not None:
@@ -49,6 +50,13 @@ class Phases:
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def total_s(self) -> float:
+        """Seconds from the start of this job's session to now: for a process's first job from
+        the process's own start (interpreter, imports, Hydra), then data, vocabulary, model
+        build, training, evaluation, checkpoints and the test pass; the end-to-end figure
+        (COMP541's "total time"), where `wall_time_s` starts once training does."""
+        return self.seconds.get("startup_s", 0.0) + time.monotonic() - self._opened
 
     def rounded(self) -> dict[str, float]:
         return {k: round(v, 3) for k, v in self.seconds.items()}

@@ -57,6 +57,10 @@ def test_same_seed_gives_identical_perplexity_columns(tmp_path, data_dir, model)
     timings = summary["timings"]  # where the wall time went, phase by phase
     assert {"data_s", "build_s", "train_s", "eval_s", "checkpoint_s", "test_s"} <= set(timings)
     assert all(v >= 0 for v in timings.values()) and timings["train_s"] > 0
+    # end to end: everything wall_time_s (training) leaves out is in total_time_s
+    phases = sum(timings.values())
+    assert summary["total_time_s"] == pytest.approx(phases, abs=0.5)
+    assert summary["total_time_s"] > summary["wall_time_s"] + timings["data_s"]
     assert summary["device_name"] and "cuda_graph" not in summary  # CPU: nothing captured
     assert "peak_gpu_mem_mb" not in summary
 
