@@ -15,12 +15,18 @@ IFT6135 assignment 2 asks, to `<run_dir>/samples/`.
 
 Recurrent models step their hidden state one token at a time. The Transformer re-reads a
 sliding window of its last seq_len tokens, the context length it was trained on, at every
-step; it never sees a position it was not trained at. The same `--seed` gives the same samples.
+step; it never sees a position it was not trained at.
+
+Every file gets its own random stream, `sample_seed(seed, length, sampling)`: a hash of the
+three, so the samples of one length are not the beginnings of those of another (IFT6135 A2
+§5.3 asks for 10 independent samples of each length, 20 in all) and two temperatures do not
+share their draws. The same `--seed` gives the same files.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,9 +35,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from lmexp.data.bpe import bpe_text
+from lmexp.config import TrainConfig
+from lmexp.data import Vocab
+from lmexp.data.bpe import bpe_text, load_bpe
 from lmexp.data.corpus import EOS_SENTENCE
-from lmexp.inspect.scoring import ScoringLM, load
+from lmexp.inspect.scoring import ScoringLM, load, read_corpus_info
+from lmexp.models.base import LanguageModel
 from lmexp.run.rundir import RunDir
 
 
@@ -127,6 +136,57 @@ def generate(
     return tokens[:, -length:].tolist()
 
 
+def sample_seed(seed: int, length: int, sampling: Sampling, tag: str = "") -> int:
+    """The seed of one file's random stream: the first 8 bytes of
+    sha256("<seed>/<length>/<sampling label>[/<tag>]"), so every length and sampling (and, in
+    training, every epoch: the tag) draws anew."""
+    key = f"{seed}/{length}/{sampling.label()}" + (f"/{tag}" if tag else "")
+    digest = hashlib.sha256(key.encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1  # torch seeds are < 2**63
+
+
+TRAINING_SAMPLES = 5  # samples per file written during training (trainer.sample_every)
+
+
+def sample_during_training(
+    model: LanguageModel,
+    vocab: Vocab,
+    config: TrainConfig,
+    device: torch.device,
+    run_dir: Path,
+    epoch: float,
+) -> Path:
+    """LING 574's text every N epochs: TRAINING_SAMPLES samples of seq_len tokens at τ = 1
+    from the model as it is, to `samples/during_epoch<E>.txt`. Draws from its own generator
+    and puts the model back in training mode, so training goes on exactly as without it."""
+    info = read_corpus_info(run_dir)
+    bpe = load_bpe(RunDir(run_dir).tokenizer) if info["tokenizer"] == "bpe" else None
+    was_training = model.training
+    try:
+        lm = ScoringLM(
+            model,
+            vocab,
+            config,
+            device,
+            run_dir=run_dir,
+            tokenizer=info["tokenizer"],
+            start=info["start"],
+            mode=info.get("mode", "stream"),
+            bpe=bpe,
+        )
+        sampling, length = Sampling(1.0), lm.seq_len
+        stream = sample_seed(config.seed, length, sampling, tag=f"epoch{epoch:g}")
+        generator = torch.Generator().manual_seed(stream)
+        prompts = start_prompts(lm, None, "boundary", TRAINING_SAMPLES, generator)
+        continuations = generate(lm, prompts, length, sampling, generator)
+    finally:
+        model.train(was_training)
+    out = RunDir(run_dir).samples / f"during_epoch{epoch:g}.txt"
+    header = f"during training, epoch {epoch:g}: {sampling} length={length} (stream {stream})"
+    write_samples(lm, out, list(zip(prompts, continuations, strict=True)), header)
+    return out
+
+
 def start_prompts(lm: ScoringLM, prompt: str | None, start: str, n: int, generator) -> list:
     """`n` prompts of ids: the prompt after the sentence boundary, or a start token."""
     boundary = lm.vocab.stoi[lm.start]
@@ -213,13 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     lengths = args.lengths or [lm.seq_len, 2 * lm.seq_len]
     out_dir = args.out_dir or RunDir(args.run_dir).samples
     for length in lengths:
-        generator = torch.Generator().manual_seed(args.seed)
+        stream = sample_seed(args.seed, length, sampling)
+        generator = torch.Generator().manual_seed(stream)
         prompts = start_prompts(lm, args.prompt, args.start, args.num, generator)
         continuations = generate(lm, prompts, length, sampling, generator)
         name = f"{sampling.label()}_len{length}" + ("_prompt" if args.prompt else "")
         header = (
             f"{args.run_dir} checkpoint={Path(args.checkpoint).stem} {sampling} "
-            f"length={length} seed={args.seed} prompt={args.prompt!r} start={args.start}"
+            f"length={length} seed={args.seed} (stream {stream}) prompt={args.prompt!r} "
+            f"start={args.start}"
         )
         out = out_dir / f"{name}.txt"
         write_samples(lm, out, list(zip(prompts, continuations, strict=True)), header)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lmexp.inspect.generate import Sampling, choose, next_token_probs
+from lmexp.inspect.generate import Sampling, choose, next_token_probs, sample_seed
 
 LOGITS = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
 
@@ -59,3 +59,15 @@ def test_a_sentence_sample_ends_at_its_first_sentence_end() -> None:
 
     assert through_sentence_end([5, 6, 2, 7, 2], end_id=2) == [5, 6, 2]
     assert through_sentence_end([5, 6, 7], end_id=2) == [5, 6, 7]
+
+
+def test_every_length_and_temperature_draws_from_its_own_stream() -> None:
+    base = sample_seed(0, 35, Sampling(1.0))
+    assert base == sample_seed(0, 35, Sampling(1.0))  # reproducible
+    others = {
+        sample_seed(0, 70, Sampling(1.0)),  # twice the length
+        sample_seed(0, 35, Sampling(0.8)),  # another temperature
+        sample_seed(1, 35, Sampling(1.0)),  # another --seed
+    }
+    assert base not in others and len(others) == 3
+    assert all(0 <= s < 2**63 for s in (base, *others))
