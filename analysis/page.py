@@ -114,11 +114,12 @@ def render_html(content: Content) -> str:
             )
     if content.samples:
         parts.append(f"<h2>{esc(SAMPLES_HEADING)}</h2>")
-        for sample in content.samples:
+        for sample in content.samples:  # each file folded: 40 samples would bury the page
             shown = "\n".join(sample.lines)
             parts.append(
-                f"<h3>{esc(sample.job)}: {esc(sample.name)}</h3><p><small>{esc(sample.header)} "
-                f"({len(sample.lines)} of {sample.total} shown)</small></p><pre>{esc(shown)}</pre>"
+                f"<details><summary><b>{esc(sample.job)}: {esc(sample.name)}</b> "
+                f"({sample.total} samples)</summary><p><small>{esc(sample.header)}</small></p>"
+                f"<pre>{esc(shown)}</pre></details>"
             )
     body = "\n".join(parts)
     return (
@@ -157,15 +158,18 @@ def render_markdown(content: Content, page_dir: Path) -> str:
             ]
     if content.samples:
         lines += [f"## {SAMPLES_HEADING}", ""]
-        for sample in content.samples:
+        for sample in content.samples:  # folded (<details> renders on GitHub and in editors)
             lines += [
-                f"### {sample.job}: {sample.name}",
+                f"<details><summary><b>{sample.job}: {sample.name}</b> ({sample.total} "
+                "samples)</summary>",
                 "",
-                f"{sample.header} ({len(sample.lines)} of {sample.total} shown)",
+                sample.header,
                 "",
                 "```text",
                 *sample.lines,
                 "```",
+                "",
+                "</details>",
                 "",
             ]
     return "\n".join(lines)
