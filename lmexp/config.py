@@ -135,10 +135,12 @@ class TrainerConfig:
     checkpoint_every: int | None = 500  # steps between checkpoints/last.pt (also after each eval)
     divergence_ppl: float | None = 1.0e5  # a train/val perplexity above it ends the run: diverged
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
+    sample_every: float | None = None  # epochs between samples written during training
 
     def __post_init__(self) -> None:
         require_positive(
             "trainer",
+            sample_every=self.sample_every,
             max_epochs=self.max_epochs,
             max_steps=self.max_steps,
             max_tokens=self.max_tokens,

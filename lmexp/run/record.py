@@ -40,6 +40,7 @@ EXECUTION_KEYS = frozenset(
         "compile",
         "trainer.progress",
         "trainer.checkpoint_every",
+        "trainer.sample_every",  # text on the side, from its own random stream
     }
 )
 # The budgets `resume=force` may extend (or shorten); recorded in summary.json as such.

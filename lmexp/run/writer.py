@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ class RunFiles:
     ) -> None:
         self.out_dir, self.model, self.optimizer, self.summary = out_dir, model, optimizer, summary
         self.phases = phases or Phases()
+        self.train_config, self.vocab = config, vocab
+        self.device = next(model.parameters()).device
+        self._next_sample = config.trainer.sample_every or 0.0
         self.config = dataclasses.asdict(config)
         self.vocab_sha256 = vocab_digest(vocab)
         self.run = RunDir(out_dir)
@@ -66,6 +70,7 @@ class RunFiles:
 
     def on_eval(self, point: EvalPoint) -> None:
         row = point.row
+        self._maybe_sample(float(row["epoch"]))
         self.phases.add("eval_s", float(row["eval_time_s"]))
         self.metrics.write(row)
         if point.improved:
@@ -90,6 +95,19 @@ class RunFiles:
             tokens=row["tokens"],
             wall_time_s=row["wall_time_s"],
         )
+
+    def _maybe_sample(self, epoch: float) -> None:
+        """trainer.sample_every=N: text at the first evaluation at or after every N epochs."""
+        every = self.train_config.trainer.sample_every
+        if not every or epoch + 1e-9 < self._next_sample:
+            return
+        from lmexp.inspect.generate import sample_during_training  # inspect builds on run
+
+        path = sample_during_training(
+            self.model, self.vocab, self.train_config, self.device, self.run.root, epoch
+        )
+        log.info("samples at epoch %g (%s):\n%s", epoch, path, path.read_text(encoding="utf-8"))
+        self._next_sample = (math.floor(epoch / every + 1e-9) + 1) * every
 
     def on_checkpoint(self, trainer: Trainer) -> None:
         """The last checkpoint: the trainer's exact position and every RNG state, atomically."""

@@ -66,6 +66,13 @@ def test_generate_cli_writes_samples_of_seq_len_and_twice_it(trained_runs):
         lines = (run_dir / "samples" / f"t0.8_len{length}.txt").read_text().splitlines()
         assert lines[0].startswith("#") and "seed=3" in lines[0]
         assert len(lines) == 5 and all(len(line.split()) == length for line in lines[1:])
+    short, long = (
+        (run_dir / "samples" / f"t0.8_len{n}.txt").read_text().splitlines()[1:]
+        for n in (TRAINED_SEQ_LEN, 2 * TRAINED_SEQ_LEN)
+    )
+    # independent samples: no double-length one begins with its single-length twin
+    for one, two in zip(short, long, strict=True):
+        assert two.split()[:TRAINED_SEQ_LEN] != one.split()
     first = (run_dir / "samples" / f"t0.8_len{TRAINED_SEQ_LEN}.txt").read_text()
     assert generate_main([str(run_dir), "--num", "4", "--temperature", "0.8", "--seed", "3"]) == 0
     assert (run_dir / "samples" / f"t0.8_len{TRAINED_SEQ_LEN}.txt").read_text() == first
@@ -139,3 +146,24 @@ def test_internals_cli_and_the_report_section(trained_runs, tmp_path):
     assert "## Inside the models" in page and "Gradient flow through time" in page
     assert "## Appendix: generated text" in page and "t1_len5" in page
     assert any(p.name == "internals-grad-flow.png" for p in written)
+
+
+def test_samples_during_training_leave_the_training_itself_unchanged(
+    tmp_path, data_dir, small_corpus, small_reference
+):
+    from tests.conftest import run_module, small_run_args
+    from tests.integration.test_resume import _ppl_columns
+
+    run_dir = tmp_path / "run"
+    args = [*small_run_args(small_corpus), "trainer.sample_every=0.25", f"hydra.run.dir={run_dir}"]
+    done = run_module("lmexp.train", args, data_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # 95 steps an epoch, evaluated at steps 24, 48, 71 and 80: text at the first evaluation
+    # at or after each quarter epoch (0.2526, 0.5053, then 0.8421, as 71 is epoch 0.747)
+    written = sorted(p.name for p in (run_dir / "samples").glob("during_epoch*.txt"))
+    assert written == [f"during_epoch{e}.txt" for e in ("0.2526", "0.5053", "0.8421")]
+    lines = (run_dir / "samples" / "during_epoch0.5053.txt").read_text().splitlines()
+    assert lines[0].startswith("# during training, epoch 0.5053") and len(lines) == 6
+    assert "samples at epoch 0.5053" in (run_dir / "train.log").read_text()
+    # drawn from their own generator: the run is the one without them, to the last digit
+    assert _ppl_columns(run_dir) == _ppl_columns(small_reference)
