@@ -134,6 +134,21 @@ def test_ift6135_presets_match_the_assignment_table(compose) -> None:
     assert cfg.model.dropout == pytest.approx(0.1)
 
 
+@pytest.mark.parametrize("arch", ["rnn", "gru", "transformer"])
+def test_the_schedule_has_a_preset_for_the_code_and_one_for_the_text(compose, arch) -> None:
+    from lmexp.training.schedules import lr_at_epoch
+
+    code = to_train_config(compose([f"experiment=ift6135_a2/table1_{arch}_sgd_schedule"]))
+    text = to_train_config(compose([f"experiment=ift6135_a2/table1_{arch}_sgd_schedule_text"]))
+    assert (text.model, text.optim, text.data) == (code.model, code.optim, code.data)
+    lr = code.optim.lr
+    # the course code: flat for 14 epochs, then lr * (1/1.15) ** (epoch - 14), compounding
+    assert lr_at_epoch(code.schedule, lr, 14) == lr
+    # the text: "divide by 1.15 after each epoch", from the first
+    want = [lr, lr / 1.15, lr / 1.15**2, lr / 1.15**3]
+    assert [lr_at_epoch(text.schedule, lr, e) for e in range(4)] == pytest.approx(want)
+
+
 @pytest.mark.parametrize("name", ["rnn", "gru", "lstm", "transformer"])
 def test_default_model_configs_build(compose, name: str) -> None:
     cfg = to_train_config(compose([f"model={name}"]))
