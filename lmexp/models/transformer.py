@@ -26,14 +26,18 @@ class TransformerConfig(ArchConfig):
     name: str = "transformer"
     num_heads: int = 4  # hidden_size must be a multiple of it
     ff_size: int = 800  # position-wise feed-forward width
-    max_len: int = 512  # longest window the sinusoidal position table covers
+    max_len: int = 512  # longest window the position table (or learned embedding) covers
     attn_impl: str = "scratch"  # scratch (the assignment's masked softmax) | sdpa (fused kernel)
+    norm: str = "pre"  # pre: x + f(norm(x)) (IFT6135's scaffold) | post: norm(x + f(x))
+    positions: str = "sinusoidal"  # sinusoidal (fixed) | learned (a position embedding)
 
     def check(self) -> None:
         require_positive(
             "model", num_heads=self.num_heads, ff_size=self.ff_size, max_len=self.max_len
         )
         require_choice("model.attn_impl", self.attn_impl, ("scratch", "sdpa"))
+        require_choice("model.norm", self.norm, ("pre", "post"))
+        require_choice("model.positions", self.positions, ("sinusoidal", "learned"))
         if self.hidden_size % self.num_heads != 0:
             raise ValueError(
                 f"model.hidden_size={self.hidden_size} not divisible by "
@@ -77,10 +81,14 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm residual block: x + dropout(attn(norm(x))), then x + dropout(ff(norm(x)))."""
+    """Residual block. Pre-LayerNorm (the course scaffold's): x + dropout(attn(norm(x))), then
+    x + dropout(ff(norm(x))). Post-LayerNorm (the original Transformer's, and the character
+    LM report's "self-attention, normalized, feed forward, normalized again"):
+    norm(x + dropout(attn(x))), then norm(x + dropout(ff(x)))."""
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
+        self.post_norm = cfg.norm == "post"
         self.attention_norm = nn.LayerNorm(cfg.hidden_size)
         self.attention = MultiHeadAttention(
             cfg.hidden_size, cfg.num_heads, cfg.dropout, cfg.attn_impl
@@ -90,6 +98,9 @@ class Block(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        if self.post_norm:
+            x = self.attention_norm(x + self.dropout(self.attention(x, mask)))  # (B, T, H)
+            return self.ff_norm(x + self.dropout(self.ff(x)))  # (B, T, H)
         x = x + self.dropout(self.attention(self.attention_norm(x), mask))  # (B, T, H)
         return x + self.dropout(self.ff(self.ff_norm(x)))  # (B, T, H)
 
@@ -106,13 +117,18 @@ class TransformerLM(LanguageModel):
         self.d_model = cfg.hidden_size
         self.attn_impl = cfg.attn_impl
         self.embedding = nn.Embedding(vocab_size, cfg.hidden_size)
+        self.learned_positions = cfg.positions == "learned"
+        if self.learned_positions:  # one trained vector per position, added to the token's
+            self.position_embedding = nn.Embedding(cfg.max_len, cfg.hidden_size)
         # Deterministic, so kept out of the state dict (persistent=False); moves with .to(device).
         self.register_buffer(
             "positions", sinusoidal_positions(cfg.max_len, cfg.hidden_size), persistent=False
         )
         self.dropout = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
-        self.final_norm = nn.LayerNorm(cfg.hidden_size)
+        # pre-LN leaves the residual stream unnormalised: one LayerNorm before the output;
+        # post-LN blocks already end in one
+        self.final_norm = nn.LayerNorm(cfg.hidden_size) if cfg.norm == "pre" else nn.Identity()
         self.output = nn.Linear(cfg.hidden_size, vocab_size)
         self.reset_parameters()
         if cfg.tie_weights:  # Press & Wolf (2017): one matrix for input and output word vectors
@@ -167,8 +183,11 @@ class TransformerLM(LanguageModel):
                 f"window of {length} tokens exceeds model.max_len={self.positions.shape[0]}; "
                 "raise model.max_len"
             )
-        # Scaling by √d_model keeps embeddings comparable in size to the unit-range positions.
-        x = self.embedding(tokens) * math.sqrt(self.d_model) + self.positions[:length]  # (B, T, H)
+        if self.learned_positions:  # token + position embeddings, summed as they are
+            where = torch.arange(length, device=tokens.device)
+            x = self.embedding(tokens) + self.position_embedding(where)  # (B, T, H)
+        else:  # scaling by √d_model keeps embeddings comparable to the unit-range positions
+            x = self.embedding(tokens) * math.sqrt(self.d_model) + self.positions[:length]
         x = self.dropout(x)
         # The scratch path gets its (T, T) mask once per window; sdpa takes is_causal instead.
         mask = causal_mask(length, tokens.device) if self.attn_impl == "scratch" else None

@@ -277,3 +277,30 @@ def test_runs_on_cuda(name: str) -> None:
     logits, state = model(tokens().to(device), model.init_state(B, device))
     assert logits.device.type == "cuda"
     assert all(s.device.type == "cuda" for s in state_parts(state))
+
+
+def test_post_layernorm_blocks_end_normalised_and_drop_the_final_norm() -> None:
+    post = make("transformer", hidden_size=16, ff_size=32, num_heads=4, norm="post").eval()
+    assert isinstance(post.final_norm, torch.nn.Identity)
+    x = torch.randn(B, 5, 16) * 3 + 2
+    out = post.blocks[0](x, None)  # norm(x + ff(x)) of norm(x + attn(x)): LayerNorm'd rows
+    assert out.mean(-1).abs().max() < 1e-5
+    assert out.std(-1, unbiased=False).sub(1).abs().max() < 1e-3
+    pre = make("transformer", hidden_size=16, ff_size=32, num_heads=4)
+    assert isinstance(pre.final_norm, torch.nn.LayerNorm)  # the scaffold's, unchanged
+
+
+def test_learned_positions_are_a_trained_embedding_added_to_the_tokens() -> None:
+    model = make("transformer", hidden_size=16, ff_size=32, num_heads=4, positions="learned")
+    model.eval()
+    assert model.position_embedding.weight.shape == (model.positions.shape[0], 16)
+    sequence = tokens()
+    before, _ = model(sequence, None)
+    (before.sum()).backward()
+    assert model.position_embedding.weight.grad[: sequence.size(1)].abs().sum() > 0  # trained
+    with torch.no_grad():
+        model.position_embedding.weight[0] += 1.0
+    after, _ = model(sequence, None)
+    assert not torch.allclose(before, after)  # position 0's vector enters the output
+    with pytest.raises(ValueError, match="model.positions='rotary'"):
+        make("transformer", positions="rotary")
