@@ -72,9 +72,10 @@ class DataConfig:
                 f"data.mode=sentences needs a corpus of lines; {spec.single_line}: "
                 "keep data.mode=stream"
             )
-        if not 0 < self.valid_fraction < 1:
+        if not 0 <= self.valid_fraction < 1:
             raise ValueError(
-                f"data.valid_fraction={self.valid_fraction} must be between 0 and 1 (exclusive)"
+                f"data.valid_fraction={self.valid_fraction} must be in [0, 1): 0 trains on all "
+                "of text8-100k.txt and validates on the dev slice"
             )
 
 

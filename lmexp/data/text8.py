@@ -51,17 +51,25 @@ WORD_BOUNDARY = " "  # what a character sequence starts after
 
 
 def load_text8(cfg: DataConfig, bpe: Any = None) -> Corpus:
-    """Verify the two slices, carve validation from the end of train, encode characters."""
+    """Verify the two slices, carve validation from the end of train, encode characters.
+
+    Every character of an evaluated split is predicted: a stream of n tokens gives n - 1
+    predictions, so the carved validation split starts one character early (the one before
+    the cut, its true context) and the dev slice after the boundary space. With
+    `valid_fraction=0` training takes all 100,000 characters, as the report did, and the dev
+    slice is the validation split too (then no longer held out from checkpoint selection).
+    """
     root = files.resolve_root(cfg.root, cfg.name)
     paths = files.ensure_files(TEXT8, root, cfg.download, list(cfg.mirrors) or TEXT8.mirrors)
     text = {key: _read_utf8(path) for key, path in paths.items()}
     cut = int(len(text["train"]) * (1 - cfg.valid_fraction))
-    if cut < 2 or len(text["train"]) - cut < 2:
+    if cut < 2 or (cfg.valid_fraction > 0 and len(text["train"]) - cut < 1):
         raise DataError(f"data.valid_fraction={cfg.valid_fraction} leaves a split too short")
+    dev = char_tokens(WORD_BOUNDARY + text["dev"])  # all 500 characters predicted
     splits = {
         "train": char_tokens(text["train"][:cut]),
-        "valid": char_tokens(text["train"][cut:]),
-        "test": char_tokens(text["dev"]),
+        "valid": char_tokens(text["train"][cut - 1 :]) if cut < len(text["train"]) else dev,
+        "test": dev,
     }
     vocab = Vocab.build(splits["train"])
     unseen = sorted(set(splits["valid"] + splits["test"]) - set(vocab.itos))

@@ -165,4 +165,5 @@ def test_a_character_level_text8_run_scores_and_samples_characters(tmp_path) -> 
     sample = (tmp_path / "run" / "samples" / "t1_len30.txt").read_text().splitlines()[1]
     assert len(sample) == 30  # characters joined as text, not space-separated tokens
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["data_tokens"] == {"train": 90_000, "valid": 10_000, "test": 500}
+    # tokens read: each evaluated split starts with its context, so all 10,000 and 500 count
+    assert summary["data_tokens"] == {"train": 90_000, "valid": 10_001, "test": 501}

@@ -308,7 +308,7 @@ BAD_VALUES = [
     ("device=gpu", "device='gpu' unknown"),
     ("resume=maybe", "resume='maybe' unknown; choose false, true or force"),
     ("model.dropout=nan", "model.dropout=nan must be in"),
-    ("data.valid_fraction=nan", "data.valid_fraction=nan must be between 0 and 1"),
+    ("data.valid_fraction=nan", r"data.valid_fraction=nan must be in \[0, 1\)"),
     ("jobs_per_gpu=0", "jobs_per_gpu=0 must be positive"),
 ]
 

@@ -24,12 +24,32 @@ def text8_dir() -> Path:
 def test_splits_vocabulary_and_tokenizer(text8_dir: Path) -> None:
     corpus = load_corpus(DataConfig(name="text8", root=str(text8_dir), valid_fraction=0.1))
     assert len(corpus.vocab) == 27 and set(corpus.vocab.itos) == set(" abcdefghijklmnopqrstuvwxyz")
-    assert corpus.counts() == {"train": 90_000, "valid": 10_000, "test": 500}
+    # every evaluated character is predicted: valid starts at its true context, the character
+    # before the cut; dev after the boundary space: 10,000 and 500 predictions
+    assert corpus.counts() == {"train": 90_000, "valid": 10_001, "test": 501}
     assert corpus.tokenizer == "char" and corpus.start == " "
     head = (text8_dir / "text8-100k.txt").read_text()[:20]
     assert corpus.vocab.decode(corpus.train[:20].tolist()) == list(head)
-    tail = (text8_dir / "text8-100k.txt").read_text()[90_000:90_020]
-    assert "".join(corpus.vocab.decode(corpus.valid[:20].tolist())) == tail
+    tail = (text8_dir / "text8-100k.txt").read_text()[89_999:90_020]
+    assert "".join(corpus.vocab.decode(corpus.valid[:21].tolist())) == tail
+    dev = (text8_dir / "text8-dev.txt").read_text()
+    assert "".join(corpus.vocab.decode(corpus.test.tolist())) == " " + dev
+
+
+def test_valid_fraction_0_trains_on_all_100k_and_validates_on_the_dev_slice(text8_dir) -> None:
+    corpus = load_corpus(DataConfig(name="text8", root=str(text8_dir), valid_fraction=0.0))
+    assert corpus.counts() == {"train": 100_000, "valid": 501, "test": 501}
+    assert corpus.valid.tolist() == corpus.test.tolist()
+
+
+def test_all_500_dev_characters_are_scored(text8_dir) -> None:
+    from lmexp.models import build_model, model_config_from_dict
+    from lmexp.training.evaluation import evaluate
+
+    corpus = load_corpus(DataConfig(name="text8", root=str(text8_dir)))
+    cfg = model_config_from_dict({"name": "lstm", "emb_size": 4, "hidden_size": 4})
+    _, count = evaluate(build_model(cfg, len(corpus.vocab)), corpus.test[None, :], 100)
+    assert count == 500
 
 
 def test_a_corrupt_slice_fails_its_checksum_and_a_missing_one_says_where_it_goes(
@@ -53,5 +73,5 @@ def test_char_and_word_splitting() -> None:
 
 
 def test_valid_fraction_outside_0_1_is_refused() -> None:
-    with pytest.raises(ValueError, match="valid_fraction=1.5 must be between 0 and 1"):
+    with pytest.raises(ValueError, match=r"valid_fraction=1.5 must be in \[0, 1\)"):
         DataConfig(name="text8", valid_fraction=1.5)
