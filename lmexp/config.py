@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from lmexp.loggers.schema import LoggerConfig
 from lmexp.models.registry import architecture, model_config_from_dict
 from lmexp.models.schema import ArchConfig
 from lmexp.training.graph import GRAPH_CHOICES
@@ -188,6 +189,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)  # trackers besides the record
     seed: int = 1111
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int | None = None  # torch CPU threads; None keeps torch's default

@@ -24,6 +24,7 @@ import torch
 from lmexp.atomic import remove_leftovers
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
+from lmexp.loggers import Trackers
 from lmexp.models import build_model, compile_features, display
 from lmexp.models.base import LanguageModel
 from lmexp.run import signals
@@ -119,17 +120,20 @@ def _resume(
 
 
 def _fit(
-    cfg: TrainConfig, out_dir: Path, summary: Summary, plan: JobDirPlan
+    cfg: TrainConfig, out_dir: Path, summary: Summary, plan: JobDirPlan, trackers: Trackers
 ) -> tuple[FitState, float | None]:
     payload = None
     if plan.action == "resume":
         assert plan.checkpoint is not None
         payload = load_checkpoint(plan.checkpoint)
         check_compatible(payload["config"], dataclasses.asdict(cfg), plan.checkpoint)
+    start_step = payload["trainer"]["fit"]["step"] if payload is not None else 0
+    config = dataclasses.asdict(cfg)
+    trackers.start(cfg.logger, RunDir(out_dir), config, summary.fields, start_step, summary.update)
     with job_device(cfg.device, jobs_per_gpu=cfg.jobs_per_gpu) as (device, gpu_slot):
         if gpu_slot is not None:
             summary.update(gpu_slot=gpu_slot)
-        return _fit_on(cfg, out_dir, summary, plan, payload, device)
+        return _fit_on(cfg, out_dir, summary, plan, payload, device, trackers)
 
 
 def _fit_on(
@@ -139,6 +143,7 @@ def _fit_on(
     plan: JobDirPlan,
     payload: dict[str, Any] | None,
     device: torch.device,
+    trackers: Trackers,
 ) -> tuple[FitState, float | None]:
     """Load data, build model and optimizer on `device`, resume if `payload`, and train."""
     check_precision(cfg.precision, device)
@@ -184,7 +189,7 @@ def _fit_on(
         vocab_size=len(corpus.vocab),
         data_tokens=corpus.counts(),
     )
-    files = RunFiles(out_dir, model, optimizer, summary, cfg, corpus.vocab, phases)
+    files = RunFiles(out_dir, model, optimizer, summary, cfg, corpus.vocab, phases, trackers)
     if cfg.compile:
         compile_features(model)
     trainer = Trainer(
@@ -319,8 +324,24 @@ def _run_locked(cfg: TrainConfig, rundir: RunDir, command: str) -> float:
         return _objective(float(best) if best is not None else None)
     started = time.monotonic()
     summary = _open_summary(out_dir, plan, cfg, command)
+    trackers = Trackers()  # told how the job ended, whichever way it ends
     try:
-        state, test_ppl = _fit(cfg, out_dir, summary, plan)
+        return _run_tracked(cfg, rundir, plan, summary, trackers, started)
+    finally:
+        trackers.finish(summary.fields)
+
+
+def _run_tracked(
+    cfg: TrainConfig,
+    rundir: RunDir,
+    plan: JobDirPlan,
+    summary: Summary,
+    trackers: Trackers,
+    started: float,
+) -> float:
+    """Train, then record how the job ended in its summary (and raise if it did not finish)."""
+    try:
+        state, test_ppl = _fit(cfg, rundir.root, summary, plan, trackers)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, or preemption (signals.py)
         name = exc.signal_name if isinstance(exc, signals.JobInterrupted) else "SIGINT"
         preempted = isinstance(exc, signals.JobPreempted)  # last.pt is this very step

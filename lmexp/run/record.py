@@ -43,6 +43,7 @@ EXECUTION_KEYS = frozenset(
         "trainer.sample_every",  # text on the side, from its own random stream
     }
 )
+EXECUTION_PREFIXES = ("logger.",)  # trackers watch a run; they never change it
 # The budgets `resume=force` may extend (or shorten); recorded in summary.json as such.
 BUDGET_KEYS = frozenset(
     {
@@ -59,12 +60,13 @@ class ConfigChanged(ValueError):
     """A relaunch into a job directory asks for settings other than the recorded ones."""
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"a.b": value} for a nested dict {"a": {"b": value}} (tuples as lists)."""
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
+            flat.update(flatten(value, f"{name}."))
         else:
             flat[name] = list(value) if isinstance(value, tuple) else value
     return flat
@@ -73,11 +75,13 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple]:
     """{dotted key: (recorded, current)} for every key whose value differs, execution keys
     excepted (a key only one side has counts as a change from or to None)."""
-    old, new = _flatten(recorded), _flatten(current)
+    old, new = flatten(recorded), flatten(current)
     return {
         key: (old.get(key), new.get(key))
         for key in sorted(set(old) | set(new))
-        if key not in EXECUTION_KEYS and old.get(key) != new.get(key)
+        if key not in EXECUTION_KEYS
+        and not key.startswith(EXECUTION_PREFIXES)
+        and old.get(key) != new.get(key)
     }
 
 

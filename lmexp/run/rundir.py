@@ -16,6 +16,7 @@ changes here or nowhere. Imports neither torch nor Hydra: the analysis reads run
       evaluation/<split>_<checkpoint>.json lmexp-evaluate
       internals/timestep_loss.csv, grad_flow.csv   lmexp-internals
       samples/*.txt                        lmexp-generate
+      tensorboard/                         logger=tensorboard's event files (lmexp/loggers/)
 """
 
 from __future__ import annotations

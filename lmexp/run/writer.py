@@ -19,6 +19,7 @@ import torch
 
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
+from lmexp.loggers import Trackers
 from lmexp.models.base import LanguageModel
 from lmexp.run import signals
 from lmexp.run.checkpoint import save_checkpoint
@@ -49,9 +50,11 @@ class RunFiles:
         config: TrainConfig,
         vocab: Vocab,
         phases: Phases | None = None,
+        trackers: Trackers | None = None,
     ) -> None:
         self.out_dir, self.model, self.optimizer, self.summary = out_dir, model, optimizer, summary
         self.phases = phases or Phases()
+        self.trackers = trackers or Trackers()
         self.train_config, self.vocab = config, vocab
         self.device = next(model.parameters()).device
         self._next_sample = config.trainer.sample_every or 0.0
@@ -73,6 +76,7 @@ class RunFiles:
         self._maybe_sample(float(row["epoch"]))
         self.phases.add("eval_s", float(row["eval_time_s"]))
         self.metrics.write(row)
+        self.trackers.log_eval(row)
         if point.improved:
             best = self._payload(epoch=row["epoch"], step=row["step"], val_ppl=row["val_ppl"])
             with self.phases.phase("checkpoint_s"):

@@ -79,7 +79,7 @@ def test_every_command_names_what_exists(page: str, words: list[str]) -> None:
     for arg in args:
         group, sep, values = arg.lstrip("+").partition("=")
         if sep and group in GROUPS and "<" not in values:
-            for value in values.split(","):
+            for value in values.strip("[]").split(","):  # a sweep a,b or a list [a,b]
                 option = CONF_DIR / group / f"{value}.yaml"
                 assert value == "null" or option.is_file(), f"{page}: {arg}: no {option}"
 
@@ -101,7 +101,8 @@ def test_every_training_command_composes_and_validates(page: str, args: list[str
         if a in ("--cfg", "-c", "--package", "-p", "--info", "-i"):
             next(words, None)  # Hydra's own flags and their values
         elif "=" in a and not a.startswith(("hydra.", "hydra/")) and "(" not in a:
-            overrides.append(a.split(",")[0])
+            key, _, value = a.partition("=")
+            overrides.append(a if value.startswith("[") else a.split(",")[0])  # a list: whole
     register_configs()
     register_resolvers()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):

@@ -1,0 +1,167 @@
+"""logger=mlflow: one MLflow run per job, the sweep directory's name as its experiment.
+
+Params are the validated config (dotted keys), metrics the `metrics.csv` columns by optimizer
+step, then the summary's final numbers; at the end the job directory goes up as the run's
+artifacts and the run ends FINISHED, FAILED or KILLED as the job did. The run id is kept in
+`summary.json`, so a resumed job goes on logging into the same MLflow run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from lmexp.loggers import require_package
+from lmexp.loggers.final import final_metrics
+from lmexp.loggers.schema import MlflowConfig
+from lmexp.run.record import MULTIRUN_FILE, flatten
+from lmexp.run.rundir import RunDir
+
+DEFAULT_STORE = Path("outputs") / "mlflow.db"  # beside outputs/runs and outputs/multirun
+# metrics.csv columns sent at every evaluation (the rest are counters and timings)
+ROW_METRICS = (
+    "epoch",
+    "tokens",
+    "wall_time_s",
+    "lr",
+    "train_loss",
+    "train_ppl",
+    "val_loss",
+    "val_ppl",
+    "best_val_ppl",
+    "tokens_per_s",
+)
+# how a job ended -> how its MLflow run ends
+RUN_STATUS = {"completed": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}
+MAX_PARAM_CHARS = 6000  # MLflow's limit on a param's value
+
+
+def tracking_uri(cfg: MlflowConfig) -> str:
+    """The configured store, else $MLFLOW_TRACKING_URI, else sqlite at outputs/mlflow.db."""
+    if cfg.tracking_uri:
+        return cfg.tracking_uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    DEFAULT_STORE.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_STORE.resolve()}"
+
+
+def experiment_name(cfg: MlflowConfig, run: RunDir) -> str:
+    """The configured name, else the sweep directory's (a single run: "lmexp")."""
+    if cfg.experiment:
+        return cfg.experiment
+    sweep = run.root.parent
+    return sweep.name if (sweep / MULTIRUN_FILE).is_file() else "lmexp"
+
+
+def _artifact_root(uri: str) -> str | None:
+    """For a local sqlite store, artifacts beside the database, not in the current folder."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return None
+
+
+class MlflowTracker:
+    """Logs one job through MlflowClient (no global active run: jobs may share a process)."""
+
+    def __init__(
+        self,
+        cfg: MlflowConfig,
+        run: RunDir,
+        config: dict[str, Any],
+        summary: dict[str, Any],
+        remember: Any,
+    ) -> None:
+        require_package("mlflow", "mlflow")
+        from mlflow.tracking import MlflowClient
+
+        self.cfg, self.run = cfg, run
+        self.uri = tracking_uri(cfg)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        experiment_id = self._experiment(experiment_name(cfg, run))
+        self.run_id = self._run(experiment_id, summary.get("mlflow_run_id"))
+        remember(mlflow_run_id=self.run_id, mlflow_tracking_uri=self.uri)
+        self._params(config)
+
+    def _experiment(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(name, artifact_location=_artifact_root(self.uri))
+        except MlflowException:  # another job of the sweep created it first
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def _run(self, experiment_id: str, earlier: str | None) -> str:
+        """The resumed job's run if the store has it, else a new run named like the job."""
+        from mlflow.exceptions import MlflowException
+
+        if earlier:
+            try:
+                self.client.update_run(earlier, status="RUNNING")
+                return earlier
+            except MlflowException:
+                pass  # another store, or the run was deleted: start a new one
+        created = self.client.create_run(
+            experiment_id,
+            run_name=self.run.root.name,
+            tags={"lmexp.run_dir": str(self.run.root.resolve())},
+        )
+        return created.info.run_id
+
+    def _params(self, config: dict[str, Any]) -> None:
+        """The config's values; a resumed run keeps its (MLflow refuses to change a param)."""
+        from mlflow.entities import Param
+
+        logged = self.client.get_run(self.run_id).data.params
+        params = [
+            Param(key, str(value)[:MAX_PARAM_CHARS])
+            for key, value in flatten(config).items()
+            if key not in logged
+        ]
+        for start in range(0, len(params), 100):  # MLflow takes 100 params a request
+            self.client.log_batch(self.run_id, params=params[start : start + 100])
+
+    def _metrics(self, values: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        metrics = [
+            Metric(key, float(value), stamp, step)
+            for key, value in values.items()
+            if value is not None and not math.isnan(float(value))
+        ]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def log_eval(self, row: dict[str, Any]) -> None:
+        self._metrics({k: row[k] for k in ROW_METRICS if k in row}, int(row["step"]))
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        status = str(summary.get("status"))
+        try:
+            self._metrics(final_metrics(summary), int(summary.get("steps") or 0))
+            self.client.set_tag(self.run_id, "lmexp.status", status)
+            if self.cfg.artifacts:
+                self._artifacts()
+        finally:
+            self.client.set_terminated(self.run_id, status=RUN_STATUS.get(status, "KILLED"))
+
+    def _artifacts(self) -> None:
+        """The job directory's files; checkpoints only if asked, never the lock and record."""
+        for entry in sorted(self.run.root.iterdir()):
+            if entry == self.run.record or (
+                entry == self.run.checkpoints and not self.cfg.checkpoints
+            ):
+                continue
+            if entry.is_dir():
+                self.client.log_artifacts(self.run_id, str(entry), artifact_path=entry.name)
+            elif entry.is_file():
+                self.client.log_artifact(self.run_id, str(entry))

@@ -1,0 +1,83 @@
+"""logger=tensorboard: scalars per evaluation and, at the end, an HParams session per job.
+
+Each job writes `<job>/tensorboard/`, so `tensorboard --logdir <sweep dir>` shows every job as
+a run, and the HParams tab sorts them by the final metrics. A resumed job hides the events its
+killed session wrote after the checkpoint it resumes from (`purge_step`), as `metrics.csv`
+drops those rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lmexp.loggers import require_package
+from lmexp.loggers.final import final_metrics
+from lmexp.loggers.schema import TensorBoardConfig
+from lmexp.run.record import flatten
+from lmexp.run.rundir import RunDir
+
+# metrics.csv column -> TensorBoard tag; grouped by the part before "/" in its Scalars tab
+SCALARS = {
+    "train_ppl": "ppl/train",
+    "val_ppl": "ppl/val",
+    "best_val_ppl": "ppl/best_val",
+    "train_loss": "loss/train",
+    "val_loss": "loss/val",
+    "lr": "optim/lr",
+    "tokens_per_s": "speed/tokens_per_s",
+    "epoch": "progress/epoch",
+    "wall_time_s": "progress/wall_time_s",
+}
+
+
+def hparam_value(value: Any) -> bool | int | float | str:
+    """What the HParams plugin accepts: a number, a bool or a string (lists and None as text)."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class TensorBoardTracker:
+    """Writes one job's event files through torch's SummaryWriter."""
+
+    def __init__(
+        self, cfg: TensorBoardConfig, run: RunDir, config: dict[str, Any], start_step: int
+    ) -> None:
+        require_package("tensorboard", "tensorboard")
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.cfg, self.config = cfg, config
+        self.log_dir = run.root / cfg.dir
+        purge = start_step + 1 if start_step > 0 else None  # steps after the resumed checkpoint
+        self.writer = SummaryWriter(str(self.log_dir), purge_step=purge)
+
+    def log_eval(self, row: dict[str, Any]) -> None:
+        step = int(row["step"])
+        for column, tag in SCALARS.items():
+            if row.get(column) is not None:
+                self.writer.add_scalar(tag, float(row[column]), step)
+        self.writer.flush()  # a killed job keeps what it logged, as metrics.csv does
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        try:
+            if self.cfg.hparams:
+                self._hparams(summary)
+        finally:
+            self.writer.close()
+
+    def _hparams(self, summary: dict[str, Any]) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
+        metrics = {f"final/{k}": v for k, v in final_metrics(summary).items()}
+        params = {k: hparam_value(v) for k, v in flatten(self.config).items()}
+        params["status"] = str(summary.get("status"))
+        # Written into this job's own directory (SummaryWriter.add_hparams would make a new
+        # sub-run per call), so each job is one row of the HParams table.
+        writer = self.writer._get_file_writer()
+        for part in hparams(params, metrics):
+            writer.add_summary(part)
+        step = int(summary.get("steps") or 0)
+        for tag, value in metrics.items():
+            if math.isfinite(value):
+                self.writer.add_scalar(tag, value, step)
