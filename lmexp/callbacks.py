@@ -9,6 +9,7 @@ directory, logs one line per job that did not complete, and exits non-zero when 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from lmexp.atomic import replacing
 from lmexp.run.liveness import effective_status
-from lmexp.run.record import hold_sweep_record, restore_sweep_record
+from lmexp.run.record import RESULTS_FILE, hold_sweep_record, restore_sweep_record
 from lmexp.run.resume import read_summary
 from lmexp.run.rundir import RunDir
 
@@ -36,6 +38,28 @@ def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 _launched: list[Path] = []  # the sweep this process launched (on_multirun_start)
+# The number of jobs of the sweep, for the bars' "k/N": set in the launching process, whose
+# environment its launcher's workers and submitted jobs inherit.
+SWEEP_SIZE_ENV = "LMEXP_SWEEP_SIZE"
+
+
+def sweep_size(config: DictConfig) -> int | None:
+    """How many jobs this multirun launches: an Optuna study's trials, or the grid's size."""
+    sweeper = config.hydra.get("sweeper") or {}
+    if sweeper.get("n_trials") is not None:
+        return int(sweeper.n_trials)
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = list(config.hydra.overrides.task)
+    overrides += [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    size = 1
+    try:
+        for override in OverridesParser.create().parse_overrides(overrides):
+            if override.is_sweep_override():
+                size *= len(list(override.sweep_string_iterator()))
+    except Exception:  # an interval or an expression the grid cannot count: no N shown
+        return None
+    return size
 
 
 def launched_sweep_dir() -> Path | None:
@@ -72,6 +96,63 @@ def summary_lines(statuses: dict[str, dict[str, Any]]) -> list[str]:
             detail = f"{summary['error_type']}: {detail}"
         lines.append(f"  {name}: {status}" + (f" ({detail.splitlines()[0]})" if detail else ""))
     return lines
+
+
+def _number(value: Any, digits: int = 2) -> str:
+    try:
+        return f"{float(value):,.{digits}f}"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _duration(seconds: Any) -> str:
+    try:
+        total = round(float(seconds))
+    except (TypeError, ValueError):
+        return "-"
+    minutes, secs = divmod(total, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def results_table(statuses: dict[str, dict[str, Any]]) -> str:
+    """Every job of the sweep in launch order: status, best validation and test perplexity,
+    and its time end to end (`total_time_s`; `wall_time_s` for a job without it)."""
+    from tabulate import tabulate
+
+    rows = [
+        [
+            name,
+            summary.get("status", "unknown"),
+            _number(summary.get("best_val_ppl")),
+            _number(summary.get("test_ppl")),
+            _duration(summary.get("total_time_s") or summary.get("wall_time_s")),
+        ]
+        for name, summary in sorted(statuses.items(), key=lambda item: _job_order(item[0]))
+    ]
+    headers = ["job", "status", "best val ppl", "test ppl", "time"]
+    return tabulate(
+        rows, headers, tablefmt="github", colalign=("left", "left", "right", "right", "right")
+    )
+
+
+def _job_order(name: str) -> tuple[int, str]:
+    number = name.split("-", 1)[0]
+    return (int(number), name) if number.isdigit() else (1 << 30, name)
+
+
+def write_results(sweep_dir: Path, statuses: dict[str, dict[str, Any]]) -> Path:
+    """The results table as `<sweep>/results.md`, replaced at each end of a launch."""
+    path = Path(sweep_dir) / RESULTS_FILE
+    with replacing(path, "w", encoding="utf-8") as f:
+        f.write(f"# Sweep {Path(sweep_dir).name}\n\n{results_table(statuses)}\n")
+    return path
+
+
+def report_sweep(sweep_dir: Path, statuses: dict[str, dict[str, Any]]) -> list[str]:
+    """The end of a sweep's console: status counts, jobs that did not complete, the table."""
+    path = write_results(sweep_dir, statuses)
+    return [*summary_lines(statuses), "", results_table(statuses), f"(also in {path})"]
 
 
 # Launcher settings that must be positive integers when set: the launchers themselves fail on
@@ -118,6 +199,9 @@ class SweepSummary(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _launched.append(Path(config.hydra.sweep.dir))
+        size = sweep_size(config)
+        if size is not None:
+            os.environ[SWEEP_SIZE_ENV] = str(size)
         hold_sweep_record(_launched[-1])  # before Hydra rewrites multirun.yaml
         problems = launcher_problems(config.hydra.get("launcher"), config.hydra.get("sweeper"))
         if problems:
@@ -130,7 +214,7 @@ class SweepSummary(Callback):
         statuses = sweep_statuses(sweep_dir)
         if not statuses:
             return
-        lines = summary_lines(statuses)
+        lines = report_sweep(sweep_dir, statuses)
         failed = [n for n, s in statuses.items() if s.get("status") == "failed"]
         report = log.error if failed else log.info
         report("sweep %s: %s", sweep_dir, "\n".join(lines))

@@ -8,6 +8,7 @@ perplexity (+inf for a failed job) so a sweeper (e.g. Optuna) can minimise it.
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -18,11 +19,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from lmexp.callbacks import end_of_launch, launched_sweep_dir, summary_lines, sweep_statuses
+from lmexp.callbacks import (
+    SWEEP_SIZE_ENV,
+    end_of_launch,
+    launched_sweep_dir,
+    report_sweep,
+    sweep_statuses,
+)
 from lmexp.config import conf_dir, register_configs, to_train_config
 from lmexp.resolvers import register_resolvers
 from lmexp.run.job import run_guarded
 from lmexp.run.signals import JobInterrupted, forwarding
+from lmexp.training.progress import job_label, labelled
 
 register_configs()
 register_resolvers()
@@ -35,15 +43,25 @@ def reproduce_command(overrides: list[str]) -> str:
     return " ".join(["python -m lmexp.train", *(shlex.quote(o) for o in overrides)])
 
 
+def _label(hydra_cfg: DictConfig) -> str:
+    """The bars' prefix: `[k/N] <job dir>` in a sweep, nothing for a single run."""
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return ""
+    size = os.environ.get(SWEEP_SIZE_ENV)
+    name = Path(hydra_cfg.runtime.output_dir).name
+    return job_label(int(hydra_cfg.job.num), name, int(size) if size else None)
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
-    return run_guarded(
-        lambda: to_train_config(cfg),  # every check runs here, before any data is read
-        Path(hydra_cfg.runtime.output_dir),
-        reproduce_command(list(hydra_cfg.overrides.task)),
-        reraise=hydra_cfg.mode != RunMode.MULTIRUN,  # a sweep goes on; a single run fails loudly
-    )
+    with labelled(_label(hydra_cfg)):
+        return run_guarded(
+            lambda: to_train_config(cfg),  # every check runs here, before any data is read
+            Path(hydra_cfg.runtime.output_dir),
+            reproduce_command(list(hydra_cfg.overrides.task)),
+            reraise=hydra_cfg.mode != RunMode.MULTIRUN,  # a sweep goes on; a single run fails
+        )
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
@@ -59,7 +77,7 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
         end_of_launch(sweep_dir)
         statuses = sweep_statuses(sweep_dir)
         if statuses:
-            lines += [f"sweep {sweep_dir}:", *summary_lines(statuses)]
+            lines += [f"sweep {sweep_dir}:", *report_sweep(sweep_dir, statuses)]
     print("\n".join(lines), file=sys.stderr)
     return 128 + signal.Signals[name].value
 

@@ -57,6 +57,7 @@ from lmexp.training.evaluation import evaluate
 from lmexp.training.graph import graph_wanted
 from lmexp.training.metrics import perplexity
 from lmexp.training.optim import build_optimizer
+from lmexp.training.progress import lines_above_bars, make_progress
 from lmexp.training.schedules import lr_at_epoch
 from lmexp.training.trainer import FitState, Trainer
 
@@ -96,7 +97,8 @@ def _test_of_best(
         return None
     model.load_state_dict(load_checkpoint(best, map_location=device)["model"])
     test = make_batches(corpus.test, corpus, cfg.data, train=False, device=device)
-    nll, count = evaluate(model, test, precision=cfg.precision)
+    with make_progress(len(test), cfg.trainer.progress, "test", unit="batch") as bar:
+        nll, count = evaluate(model, test, precision=cfg.precision, on_batch=bar.update)
     return perplexity(nll, count)
 
 
@@ -297,7 +299,7 @@ def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
     out_dir.mkdir(parents=True, exist_ok=True)
     rundir = RunDir(out_dir)
     restore_hydra(rundir)  # whatever this launch does next, the record stays the first launch's
-    with writer_lock(rundir), signals.handling():
+    with writer_lock(rundir), signals.handling(), lines_above_bars():
         return _run_locked(cfg, rundir, command)
 
 

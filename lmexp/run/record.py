@@ -25,6 +25,7 @@ from lmexp.atomic import replacing
 from lmexp.run.rundir import HYDRA_FILES, RunDir
 
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's basic sweeper writes it in the sweep directory
+RESULTS_FILE = "results.md"  # beside it: the end-of-sweep table of every job (callbacks.py)
 
 log = logging.getLogger(__name__)
 

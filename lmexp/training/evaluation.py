@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +44,7 @@ def evaluate(
     seq_len: int | None = None,
     precision: str = "fp32",
     stateless_group: int | None = None,
+    on_batch: Callable[[int], object] | None = None,
 ) -> tuple[float, int]:
     """Summed NLL and number of predicted (real) tokens over a whole split.
 
@@ -52,7 +53,8 @@ def evaluate(
     windows, exactly as in training, so every stream is read as one long sequence; a model
     without state has each window scored on its own, `stateless_group` windows per forward
     pass (default: `STATELESS_GROUP`). Sentence batches each start from a fresh state and
-    count only their real tokens. Dropout is off; training mode is restored after. The loss is
+    count only their real tokens. `on_batch(n)` is told each forward pass's windows (a
+    progress bar's update). Dropout is off; training mode is restored after. The loss is
     summed in fp32 (float64 across batches) whatever `precision` the forward pass uses.
     """
     batches = as_batches(data, seq_len)
@@ -85,5 +87,8 @@ def evaluate(
             )
             total += nll.double()
             count += num_tokens
+            if on_batch is not None:
+                grouped = inputs.size(0) // batches.batch_size if batches.carries_state else 1
+                on_batch(max(1, grouped))  # windows scored in this pass
     model.train(was_training)
     return total.item(), count

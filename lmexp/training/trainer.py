@@ -29,7 +29,7 @@ from lmexp.training.evaluation import IGNORE, evaluate, ignore_padding
 from lmexp.training.graph import GraphedStep
 from lmexp.training.losses import linear_cross_entropy
 from lmexp.training.metrics import perplexity
-from lmexp.training.progress import make_progress
+from lmexp.training.progress import make_progress, pause
 
 # A non-finite training loss is looked for this often (one host sync), besides every evaluation.
 FINITE_CHECK_EVERY = 50
@@ -128,8 +128,10 @@ class Trainer:
             return self.state
         now = time.monotonic()
         self._session_start, self._epoch_start = now, now - self.progress.seconds
-        bar = make_progress(self._planned_tokens(), self.cfg.progress, desc="train")
-        bar.update(self.state.tokens)
+        bar = make_progress(
+            self._planned_tokens(), self.cfg.progress, "train", initial=self.state.tokens
+        )
+        self._bar, self._postfix_at = bar, 0.0
         try:
             while not self._run_epoch(bar):
                 self.state.epoch += 1
@@ -201,11 +203,13 @@ class Trainer:
             self.state.tokens += num_tokens
             self.state.sequences += inputs.size(0)
             bar.update(num_tokens)
+            if not bar.disable:
+                self._show_speed(bar)
             reason = self._stop_reason()
             due = progress.step_in_epoch in self.points or self.state.step in self.global_points
             if due or reason is not None:
                 point = self._evaluate(lr, reason)
-                bar.set_postfix(val_ppl=f"{point.row['val_ppl']:.1f}")
+                self._val_shown = f"val ppl {point.row['val_ppl']:.1f}"
                 self.state.stop_reason = point.stop_reason
                 self._checkpoint()
                 if point.stop_reason is not None:
@@ -296,15 +300,32 @@ class Trainer:
         ceiling = self.cfg.divergence_ppl
         return ceiling is not None and max(val_ppl, math.exp(min(train_loss, 700.0))) > ceiling
 
+    def _show_speed(self, bar: tqdm) -> None:
+        """The bar's postfix: the tok/s the row will log (training time only), twice a second."""
+        now = time.monotonic()
+        if now - self._postfix_at < 0.5:
+            return
+        self._postfix_at = now
+        seconds = now - self._epoch_start - self.progress.eval_seconds
+        speed = self.progress.tokens / max(seconds, 1e-9)
+        shown = [f"{speed:,.0f} tok/s", getattr(self, "_val_shown", "")]
+        bar.set_postfix_str(", ".join(p for p in shown if p), refresh=False)
+
     def _evaluate(self, lr: float, reason: str | None) -> EvalPoint:
         synchronize(self.device)
         progress, state = self.progress, self.state
         train_seconds = time.monotonic() - self._epoch_start - progress.eval_seconds
         train_nll = self._loss_sum.item()
         t0 = time.monotonic()
-        val_nll, val_tokens = evaluate(self.model, self.valid_data, precision=self.precision)
+        with make_progress(
+            len(self.valid_data), self.cfg.progress, "validation", unit="batch"
+        ) as bar:
+            val_nll, val_tokens = evaluate(
+                self.model, self.valid_data, precision=self.precision, on_batch=bar.update
+            )
         synchronize(self.device)
         eval_seconds = time.monotonic() - t0
+        pause(self._bar, eval_seconds)
         progress.eval_seconds += eval_seconds
         val_ppl, train_loss = perplexity(val_nll, val_tokens), train_nll / progress.tokens
         epoch = round(state.epoch + progress.step_in_epoch / self.steps_per_epoch, 4)

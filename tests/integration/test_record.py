@@ -268,6 +268,9 @@ def test_a_signal_stops_a_joblib_sweep_with_every_job_recorded(
     assert proc.returncode == 128 + sig.value, err.decode()[-2000:]
     text = err.decode()
     assert f"stopped by {sig.name}" in text and "2 interrupted" in text and "Traceback" not in text
+    # the same end as a finished sweep: the results table, printed and beside multirun.yaml
+    assert re.search(r"\| 0-gru-adam +\| interrupted +\|", text), text[-2000:]
+    assert "| 1-gru-sgd " in (sweep / "results.md").read_text()
     for job in ("0-gru-adam", "1-gru-sgd"):
         summary = json.loads((sweep / job / "summary.json").read_text())
         assert (summary["status"], summary["signal"]) == ("interrupted", sig.name)
