@@ -27,6 +27,7 @@ from lmexp.callbacks import (
     sweep_statuses,
 )
 from lmexp.config import conf_dir, register_configs, to_train_config
+from lmexp.preflight import InvalidConfig, check_command
 from lmexp.resolvers import register_resolvers
 from lmexp.run.job import run_guarded
 from lmexp.run.signals import JobInterrupted, forwarding
@@ -91,8 +92,26 @@ def _settled(pids: set[int]) -> bool:
     return not any(job.get("status") == "running" and job.get("pid") in pids for job in jobs)
 
 
+def _preflight(argv: list[str]) -> None:
+    """Refuse, in one line and before Hydra writes anything, a command with a bad value."""
+    from hydra._internal.utils import get_args_parser
+
+    args, _ = get_args_parser().parse_known_args(argv)
+    if any((args.help, args.hydra_help, args.cfg, args.info, args.shell_completion)) or any(
+        (args.config_dir, args.config_name, args.config_path, args.experimental_rerun)
+    ):
+        return  # nothing is launched, or a config other than lmexp's is composed
+    multirun = bool(args.multirun) or "hydra.mode=MULTIRUN" in args.overrides
+    try:
+        check_command(CONF_DIR, "train", list(args.overrides), multirun)
+    except InvalidConfig as exc:
+        print(f"lmexp: invalid config: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
 def cli() -> None:
     """The `lmexp-train` command: `python -m lmexp.train` under its own name."""
+    _preflight(sys.argv[1:])
     try:
         with forwarding(_settled):  # a signal to this process reaches the jobs it launched
             main()

@@ -1,0 +1,56 @@
+"""A value lmexp refuses stops the command in one line, before Hydra writes anything."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, require_data_dir
+
+pytestmark = pytest.mark.slow
+
+TRAIN = str(Path(sys.executable).parent / "lmexp-train")  # the console script
+
+
+def _train(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LMEXP_DATA_DIR": str(require_data_dir())}
+    return subprocess.run(
+        [TRAIN, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        (["model.dropout=1.5"], "model.dropout=1.5 must be in [0, 1)"),
+        (
+            ["model=transformer", "model.hidden_size=30"],
+            "model.hidden_size=30 not divisible by model.num_heads=4",
+        ),
+        (["trainer.max_epochs=null"], "no finite budget: set at least one of trainer.max_epochs"),
+        (["device=gpu"], "device='gpu' unknown; choose auto, cpu, cuda or cuda:<index>"),
+    ],
+)
+def test_a_bad_value_is_one_line_and_leaves_no_run_directory(tmp_path, overrides, says):
+    run_dir = tmp_path / "run"
+    done = _train([*overrides, f"hydra.run.dir={run_dir}"])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"lmexp: invalid config: {done.stderr[23:].strip()}"]
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert not run_dir.exists()
+    assert done.stdout == ""
+
+
+def test_a_sweep_with_one_bad_point_is_refused_before_any_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = _train(
+        ["-m", "model=gru,transformer", "model.hidden_size=30", f"hydra.sweep.dir={sweep}"]
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.endswith("(the job model=transformer)"), line
+    assert not sweep.exists()  # the GRU job did not start either: fix the grid and rerun
