@@ -23,7 +23,7 @@ from lmexp.training.optim import OPTIMIZERS
 from lmexp.training.schedules import SCHEDULES
 from lmexp.validation import require_choice, require_finite, require_positive
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 DATA_MODES = ("stream", "sentences")
 
 
@@ -191,7 +191,7 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # trackers besides the record
     seed: int = 1111
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # auto (CUDA, else MPS, else CPU) | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes; weights stay fp32)
     compile: bool = False  # torch.compile the model (needs a C++ compiler on CPU)
@@ -204,7 +204,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not re.fullmatch("|".join(DEVICE_CHOICES) + r"|cuda:\d+", str(self.device)):
             raise ValueError(
-                f"device={self.device!r} unknown; choose auto, cpu, cuda or cuda:<index>"
+                f"device={self.device!r} unknown; choose auto, cpu, cuda, cuda:<index> or mps"
             )
         require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu)
         if self.resume not in (False, True, "force"):

@@ -14,11 +14,24 @@ import torch
 from lmexp.runtime.gpu_slots import claim_gpu, default_lock_dir
 
 
+def mps_available() -> bool:
+    """Apple-silicon GPU (Metal) usable by this torch; False where torch has no MPS backend."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(name: str) -> torch.device:
-    """`auto` -> CUDA when available, else CPU; an impossible CUDA request fails early."""
+    """`auto` -> CUDA, else Apple's MPS, else CPU; an impossible request fails early."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available() else "cpu")
     device = torch.device(name)
+    if device.type == "mps" and not mps_available():
+        raise ValueError(
+            "device='mps' but this torch has no usable MPS backend (macOS 12.3+ on Apple "
+            "silicon); use device=auto or cpu"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name!r} but CUDA is not available here; use device=auto or cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
@@ -65,6 +78,8 @@ def device_name(device: torch.device) -> str:
     """The hardware's own name (GPU model, or the CPU's), for the record of a run."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple GPU (MPS, {platform.machine()})"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -84,12 +99,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+    if mps_available():
+        torch.mps.manual_seed(seed)
 
 
 def synchronize(device: torch.device) -> None:
     """Wait for queued kernels, so a clock read after it measures compute, not launch time."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def rng_state() -> dict:
@@ -101,6 +120,7 @@ def rng_state() -> dict:
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "mps": torch.mps.get_rng_state() if mps_available() else None,
     }
 
 
@@ -113,3 +133,5 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    if state.get("mps") is not None and mps_available():  # absent in checkpoints before MPS
+        torch.mps.set_rng_state(state["mps"].cpu())

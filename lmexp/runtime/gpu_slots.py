@@ -1,17 +1,18 @@
 """At most `jobs_per_gpu` concurrent jobs on each GPU of one machine, through lock files.
 
 Jobs running side by side (joblib workers, submitit_local processes, two sweeps) each hold an
-exclusive `flock` on one slot file of the GPU index k they train on: `<lock_dir>/gpu<k>.lock`
+exclusive lock on one slot file of the GPU index k they train on (`filelock`: `flock` on Linux
+and macOS, `msvcrt.locking` on Windows): `<lock_dir>/gpu<k>.lock`
 for its first slot, `gpu<k>.<j>.lock` for the j-th. Slots are handed out breadth-first (every
 GPU's first slot, then every GPU's second), so jobs spread over the GPUs before they share one.
-The kernel drops the lock when the holder closes the file or dies, so a killed job never leaves
-a slot taken. It does not pick devices by load or memory, and does not set
+The OS drops the lock when the holder closes the file or dies, so a killed job never leaves a
+slot taken. It does not pick devices by load or memory, and does not set
 CUDA_VISIBLE_DEVICES.
 """
 
 from __future__ import annotations
 
-import fcntl
+import getpass
 import logging
 import os
 import tempfile
@@ -19,6 +20,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +33,31 @@ def default_lock_dir() -> Path:
     each job its own), so their slots must not share files.
     """
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "all").replace(",", "_") or "none"
-    return Path(tempfile.gettempdir()) / f"lmexp-gpu-slots-{os.getuid()}" / visible
+    return Path(tempfile.gettempdir()) / f"lmexp-gpu-slots-{_user()}" / visible
 
 
-def _try_lock(path: Path) -> int | None:
-    """An open descriptor holding an exclusive lock on `path`, or None if someone holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # not inherited by exec'd children
+def _user() -> str:
+    """Whose slots: the uid where there is one (POSIX), else the login name (Windows)."""
+    if hasattr(os, "getuid"):
+        return str(os.getuid())
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "user"
+
+
+def _try_lock(path: Path) -> FileLock | None:
+    """A held exclusive lock on `path`, or None if another holder has it.
+
+    A lock object of its own per attempt (not filelock's per-path singleton or thread-local
+    one), so two claims in one process also get different slots.
+    """
+    lock = FileLock(path, mode=0o666, thread_local=False, is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
         return None
-    return fd
+    return lock
 
 
 def slot_files(n_gpus: int, per_gpu: int) -> list[tuple[int, str]]:
@@ -83,16 +99,14 @@ def claim_gpu(
     waiting_logged = False
     while True:
         for k, name in slot_files(n_gpus, per_gpu):
-            fd = _try_lock(lock_dir / name)
-            if fd is None:
+            lock = _try_lock(lock_dir / name)
+            if lock is None:
                 continue
             try:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for a human
-                log.info("claimed GPU %d (lock %s)", k, lock_dir / name)
+                log.info("claimed GPU %d (lock %s, pid %d)", k, lock_dir / name, os.getpid())
                 yield k
             finally:
-                os.close(fd)  # closing the last descriptor releases the lock
+                lock.release()
             return
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(

@@ -32,7 +32,7 @@ def _train(args: list[str]) -> subprocess.CompletedProcess:
             "model.hidden_size=30 not divisible by model.num_heads=4",
         ),
         (["trainer.max_epochs=null"], "no finite budget: set at least one of trainer.max_epochs"),
-        (["device=gpu"], "device='gpu' unknown; choose auto, cpu, cuda or cuda:<index>"),
+        (["device=gpu"], "device='gpu' unknown; choose auto, cpu, cuda, cuda:<index> or mps"),
     ],
 )
 def test_a_bad_value_is_one_line_and_leaves_no_run_directory(tmp_path, overrides, says):

@@ -68,3 +68,28 @@ def test_packed_jobs_on_faked_gpus_get_slots_and_set_the_device(tmp_path, monkey
 
 def test_device_name_names_the_cpu() -> None:
     assert device_name(torch.device("cpu"))
+
+
+@pytest.mark.skipif(
+    getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    reason="checks the no-MPS message",
+)
+def test_mps_request_without_mps_fails_with_the_fix() -> None:
+    with pytest.raises(ValueError, match=r"device='mps' but this torch has no usable MPS.*cpu"):
+        resolve_device("mps")
+
+
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch) -> None:
+    import lmexp.runtime.device as device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device, "mps_available", lambda: True)
+    assert resolve_device("auto") == torch.device("mps")
+    monkeypatch.setattr(device, "mps_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_mps_is_a_device_choice() -> None:
+    from lmexp.config import TrainConfig
+
+    assert TrainConfig(model=None, device="mps").device == "mps"

@@ -117,3 +117,29 @@ def test_a_one_slot_sweep_and_a_packed_one_share_the_first_slot(tmp_path) -> Non
         assert (first, second) == (0, 0)
         with pytest.raises(TimeoutError):
             third.__enter__()  # both slots of the one GPU are held
+
+
+def test_claims_in_one_process_get_different_slots(tmp_path) -> None:
+    with claim_gpu(tmp_path, 2) as first, claim_gpu(tmp_path, 2) as second:
+        assert {first, second} == {0, 1}
+        third = claim_gpu(tmp_path, 2, poll_s=0.01, timeout_s=0.05)
+        with pytest.raises(TimeoutError, match="all 2 GPU slots"), third:
+            pass
+    with claim_gpu(tmp_path, 2) as again:  # released: free again
+        assert again == 0
+
+
+def test_slots_need_no_fcntl(tmp_path) -> None:
+    """Windows has no fcntl: the slots lock through filelock's portable locks there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['fcntl'] = None\n"  # as on Windows: `import fcntl` fails
+        "from lmexp.runtime.gpu_slots import claim_gpu\n"
+        f"with claim_gpu({str(tmp_path)!r}, 2) as a, claim_gpu({str(tmp_path)!r}, 2) as b:\n"
+        "    print(a, b)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "1"]
