@@ -69,12 +69,40 @@ class NoJobsError(ValueError):
     """None of the given paths holds a job directory."""
 
 
+# What each row of the tidy curves frame says about its job, besides the metrics.csv columns.
+JOB_FACTS = (
+    "job_id", "sweep", "job_num", "model", "model_label", "model_rank", "optim", "status",
+    *HYPERPARAMETERS, "keep_prob",
+)  # fmt: skip
+
+
 @dataclass
 class Collection:
     """`jobs`: one row per job (columns: see `_job_row`); `curves`: job_id -> metrics rows."""
 
     jobs: pd.DataFrame
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def tidy(self) -> pd.DataFrame:
+        """Every evaluation of every job as one long frame: a row per metrics.csv row, with
+        its job's identity and hyper-parameters (JOB_FACTS) beside the metrics. One line
+        draws a sweep's curves:
+        `seaborn.relplot(data=frame, x="epoch", y="val_ppl", hue="model", style="optim",
+        kind="line")`."""
+        facts = self.jobs.set_index("job_id")
+        frames = []
+        for job_id, curve in self.curves.items():
+            frame = curve.copy()
+            job = facts.loc[job_id]
+            for column in reversed(JOB_FACTS):
+                if column == "job_id":
+                    frame.insert(0, column, job_id)
+                elif column in job.index and column not in frame.columns:
+                    frame.insert(0, column, job[column])
+            frames.append(frame[[c for c in JOB_FACTS if c in frame] + list(curve.columns)])
+        if not frames:
+            return pd.DataFrame(columns=[*JOB_FACTS, *CURVE_COLUMNS])
+        return pd.concat(frames, ignore_index=True)
 
 
 def is_job_dir(path: Path) -> bool:
@@ -335,6 +363,11 @@ def collect(paths: Iterable[Path | str]) -> Collection:
         rows.append(row)
         curves[row["job_id"]] = curve
     return Collection(_numeric_hyperparameters(_display_facts(pd.DataFrame(rows))), curves)
+
+
+def curves(paths: Iterable[Path | str]) -> pd.DataFrame:
+    """Every job's curve under `paths` as one tidy DataFrame (`Collection.tidy`)."""
+    return collect(paths).tidy()
 
 
 def _display_facts(jobs: pd.DataFrame) -> pd.DataFrame:

@@ -1,14 +1,17 @@
 """lmexp: Hydra-configured sweeps of sequential language models.
 
-`lmexp.load(run_dir)` opens a finished run for scoring (lmexp/inspect/scoring.py); it is imported on
-first use, so `import lmexp.<module>` stays free of torch where that module is.
+The Python API (lmexp/api.py): `lmexp.compose(overrides)` gives the validated config of one
+job, `lmexp.fit(cfg, out_dir)` trains it into a run directory, `lmexp.load(run_dir)` opens a
+finished run for scoring (lmexp/inspect/scoring.py), and `lmexp.register()` registers lmexp's
+configs with Hydra. They are imported on first use, so `import lmexp.<module>` stays free of
+torch where that module is.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["load"]
+__all__ = ["compose", "fit", "load", "register"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +19,8 @@ def __getattr__(name: str) -> Any:
         from lmexp.inspect.scoring import load
 
         return load
+    if name in ("compose", "fit", "register"):
+        from lmexp import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'lmexp' has no attribute {name!r}")

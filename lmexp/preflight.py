@@ -81,9 +81,21 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
                 del task["hydra"]
             try:
                 to_train_config(task)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OmegaConfBaseException) as exc:
                 where = f" (the job {' '.join(_varying(job, overrides))})" if multirun else ""
-                raise InvalidConfig(f"{exc}{where}") from None
+                raise InvalidConfig(f"{_one_line(exc)}{where}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    """lmexp's own message, or OmegaConf's first line with the key it names."""
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+    if isinstance(exc, MissingMandatoryValue):
+        key = getattr(exc, "full_key", None) or "a key"
+        return f"{key} is not set (it is ???); set {key}=<value>"
+    if isinstance(exc, OmegaConfBaseException):
+        return str(exc).splitlines()[0]
+    return str(exc)
 
 
 def _varying(job: list[str], overrides: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from lmexp.api import register
 from lmexp.callbacks import (
     SWEEP_SIZE_ENV,
     end_of_launch,
@@ -26,15 +27,11 @@ from lmexp.callbacks import (
     report_sweep,
     sweep_statuses,
 )
-from lmexp.config import conf_dir, register_configs, to_train_config
+from lmexp.config import conf_dir, to_train_config
 from lmexp.preflight import InvalidConfig, check_command
-from lmexp.resolvers import register_resolvers
 from lmexp.run.job import run_guarded
 from lmexp.run.signals import JobInterrupted, forwarding
 from lmexp.training.progress import job_label, labelled
-
-register_configs()
-register_resolvers()
 
 CONF_DIR = str(conf_dir())
 
@@ -55,6 +52,7 @@ def _label(hydra_cfg: DictConfig) -> str:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
+    register()  # in a launcher's worker too, which unpickles this function, not cli()
     hydra_cfg = HydraConfig.get()
     with labelled(_label(hydra_cfg)):
         return run_guarded(
@@ -111,6 +109,7 @@ def _preflight(argv: list[str]) -> None:
 
 def cli() -> None:
     """The `lmexp-train` command: `python -m lmexp.train` under its own name."""
+    register()  # before Hydra composes: `base_train` and `schema/model/*` are lmexp's
     _preflight(sys.argv[1:])
     try:
         with forwarding(_settled):  # a signal to this process reaches the jobs it launched

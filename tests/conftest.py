@@ -13,6 +13,10 @@ from lmexp.models import names
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
+# docs/examples/bigram.py, the documented `model=custom` class, is importable as `bigram`
+EXAMPLES = REPO / "docs" / "examples"
+if str(EXAMPLES) not in sys.path:
+    sys.path.append(str(EXAMPLES))
 
 
 def shared_data_dir() -> Path | None:

@@ -28,6 +28,7 @@ class Architecture:
     schema: type[ArchConfig]
     build: Callable[[Any, int], LanguageModel]  # (its config, vocabulary size) -> model
     torch_layer: type | None = None  # the plain PyTorch module of the same equations, if any
+    builtin: bool = True  # False: model=custom, a user's class (not among names())
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
@@ -42,14 +43,18 @@ def register(arch: Architecture) -> Architecture:
 
 
 def names() -> tuple[str, ...]:
-    """Every architecture, in the order tables and figures use."""
-    return tuple(sorted(ARCHITECTURES, key=lambda name: ARCHITECTURES[name].order))
+    """Every architecture lmexp defines, in the order tables and figures use (`model=custom`,
+    a user's own class, is not one of them)."""
+    builtin = [name for name, arch in ARCHITECTURES.items() if arch.builtin]
+    return tuple(sorted(builtin, key=lambda name: ARCHITECTURES[name].order))
 
 
 def display(name: str) -> dict[str, Any]:
     """What the analysis shows of an architecture; the job records it in its summary, so the
-    analysis needs neither this registry nor torch."""
-    return {"model_label": architecture(name).label, "model_rank": names().index(name)}
+    analysis needs neither this registry nor torch. A user's model sorts after lmexp's."""
+    ranked = names()
+    rank = ranked.index(name) if name in ranked else len(ranked)
+    return {"model_label": architecture(name).label, "model_rank": rank}
 
 
 def architecture(name: str) -> Architecture:

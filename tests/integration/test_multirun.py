@@ -58,7 +58,7 @@ def test_help_lists_the_config_groups(data_dir) -> None:
     proc = _train(["--help"], data_dir, timeout=120)
     assert proc.returncode == 0
     for line in (
-        "model: gru, lstm, rnn, rnn_attn, transformer",
+        "model: custom, gru, lstm, rnn, rnn_attn, transformer",
         "optim: adam, sgd, sgd_schedule",
         "data: ptb, ptb_char, text, text8",
         "trainer: default",

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from analysis.collect import NoJobsError, collect, find_job_dirs, read_metrics
+from analysis.collect import NoJobsError, collect, curves, find_job_dirs, read_metrics
 from tests.fixtures_analysis import curve, job, mixed_sweep, write_job
 
 
@@ -162,3 +162,25 @@ def test_rows_written_twice_for_one_step_are_flagged_and_kept_once(tmp_path) -> 
     collection = collect([tmp_path])
     assert collection.jobs.iloc[0].duplicate_steps == 1
     assert len(collection.curves[collection.jobs.iloc[0].job_id]) == 1
+
+
+def test_the_curves_are_one_tidy_frame_seaborn_takes_in_one_line(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn
+
+    sweep = mixed_sweep(tmp_path)
+    collection = collect([sweep])
+    frame = curves([sweep])
+    assert len(frame) == sum(len(c) for c in collection.curves.values())
+    wanted = {"job_id", "model", "model_label", "optim", "status", "lr", "epoch", "val_ppl"}
+    assert wanted <= set(frame.columns)
+    with_rows = {job_id for job_id, curve in collection.curves.items() if len(curve)}
+    assert set(frame["job_id"]) == with_rows  # 8-lstm-adam, killed before its first row: none
+    one = frame[frame["job_id"] == collection.jobs["job_id"].iloc[0]]
+    assert one["val_ppl"].tolist() == collection.curves[one["job_id"].iloc[0]]["val_ppl"].tolist()
+    grid = seaborn.relplot(
+        data=frame, x="epoch", y="val_ppl", hue="model", style="optim", kind="line"
+    )
+    assert grid.ax.get_lines()

@@ -1,0 +1,96 @@
+"""The Python entry points: compose a config, train it, without the command line.
+
+    import lmexp
+
+    overrides = ["model=gru", "optim=adam", "trainer.max_epochs=1"]
+    cfg = lmexp.compose(overrides)            # a validated TrainConfig; bad values raise here
+    summary = lmexp.fit(cfg, "runs/gru_adam", overrides=overrides)
+    run = lmexp.load("runs/gru_adam")         # scoring, generation (lmexp/inspect/scoring.py)
+
+`fit` writes the same run directory as `lmexp-train` (with `.hydra/config.yaml`, so the report
+reads it like any other) and returns its summary. Registration with Hydra is explicit:
+`register()` (both calls do it; so does `lmexp-train`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+from typing import Any
+
+from lmexp.config import TrainConfig
+
+
+def register() -> None:
+    """Put lmexp's schemas in Hydra's ConfigStore and its resolvers in OmegaConf; idempotent."""
+    from lmexp.config import register_configs
+    from lmexp.resolvers import register_resolvers
+
+    register_configs()
+    register_resolvers()
+
+
+def compose(overrides: list[str] | None = None) -> TrainConfig:
+    """The validated config `lmexp-train <overrides>` would run (one job; no sweep syntax).
+
+    Raises ValueError (lmexp's checks) or Hydra's errors (an unknown group, key or type).
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from lmexp.config import conf_dir, to_train_config
+
+    register()
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
+        cfg = hydra_compose("train", overrides=list(overrides or []), return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)  # as inside a job: presets interpolate it
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return to_train_config(cfg)
+
+
+def _write_hydra_files(run_dir: Path, cfg: TrainConfig, overrides: list[str]) -> None:
+    """What Hydra writes in a job's `.hydra/`: the report, resume and the record read it."""
+    from omegaconf import OmegaConf
+
+    from lmexp.atomic import replacing
+    from lmexp.run.rundir import RunDir
+
+    run = RunDir(run_dir)
+    run.hydra_dir.mkdir(parents=True, exist_ok=True)
+    plain = OmegaConf.create(dataclasses.asdict(cfg))
+    for path, text in (
+        (run.hydra_config, OmegaConf.to_yaml(plain)),
+        (run.hydra_overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides)))),
+    ):
+        with replacing(path, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def fit(
+    cfg: TrainConfig, out_dir: str | Path, overrides: list[str] | None = None
+) -> dict[str, Any]:
+    """Train `cfg` into `out_dir` (created) and return its `summary.json` fields.
+
+    `overrides`, if given, are recorded as the job's overrides and its rerun command. The
+    same rules as a run from the command line: a directory holding a run is refused unless
+    `cfg.resume` (then an unfinished run continues), and a failure is recorded, then raised.
+    """
+    from lmexp.run.job import run
+    from lmexp.run.resume import read_summary
+
+    register()
+    out_dir = Path(out_dir)
+    listed = list(overrides or [])
+    command = " ".join(
+        ["python -m lmexp.train", *map(shlex.quote, listed), f"hydra.run.dir={out_dir}"]
+    )
+    if read_summary(out_dir) is None:  # a relaunch keeps the first launch's files
+        _write_hydra_files(out_dir, cfg, listed)
+    run(cfg, out_dir, command)
+    summary = read_summary(out_dir)
+    assert summary is not None
+    return summary
