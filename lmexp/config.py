@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -21,10 +21,13 @@ from lmexp.models.schema import ArchConfig
 from lmexp.training.graph import GRAPH_CHOICES
 from lmexp.training.optim import OPTIMIZERS
 from lmexp.training.schedules import SCHEDULES
-from lmexp.validation import require_choice, require_finite, require_positive
+from lmexp.validation import check_choices, require_choice, require_finite, require_positive
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # and cuda:<index>
 DATA_MODES = ("stream", "sentences")
+PRECISIONS = ("fp32", "bf16")
+CPU_ALLOCATORS = ("tuned", "system")
+PROGRESS_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -44,6 +47,9 @@ class DataConfig:
     tokenizer: str | None = None  # word | char | bpe (the corpus's CorpusSpec); None: its own
     mode: str = "stream"  # stream (contiguous, BPTT windows) | sentences (padded <s>...</s> rows)
     vocab_size: int = 2000  # tokenizer=bpe: pieces of the BPE model trained on train
+
+    # key -> its allowed values: checked here, listed by `lmexp-train --help` and completion
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"mode": DATA_MODES}
 
     def __post_init__(self) -> None:
         require_positive(
@@ -66,8 +72,7 @@ class DataConfig:
                 f"data.tokenizer={self.tokenizer!r} is not available for data={self.name}; "
                 f"choose from {list(spec.tokenizers)}"
             )
-        if self.mode not in DATA_MODES:
-            raise ValueError(f"data.mode={self.mode!r} unknown; choose from {list(DATA_MODES)}")
+        check_choices("data", self, self.CHOICES)
         if self.mode == "sentences" and spec is not None and spec.single_line:
             raise ValueError(
                 f"data.mode=sentences needs a corpus of lines; {spec.single_line}: "
@@ -139,6 +144,8 @@ class TrainerConfig:
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
     sample_every: float | None = None  # epochs between samples written during training
 
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"progress": PROGRESS_MODES}
+
     def __post_init__(self) -> None:
         require_positive(
             "trainer",
@@ -174,8 +181,7 @@ class TrainerConfig:
             raise ValueError(
                 f"trainer.eval_every={self.eval_every} must be in (0, 1]: a fraction of an epoch"
             )
-        if self.progress not in ("auto", "on", "off"):
-            raise ValueError(f"trainer.progress={self.progress!r}; choose auto, on or off")
+        check_choices("trainer", self, self.CHOICES)
 
 
 @dataclass
@@ -201,6 +207,12 @@ class TrainConfig:
     # continue a job dir that already holds a run (skip it if finished); force: with new budgets
     resume: Any = False  # false | true | force
 
+    CHOICES: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "precision": PRECISIONS,
+        "cuda_graph": GRAPH_CHOICES,
+        "cpu_allocator": CPU_ALLOCATORS,
+    }
+
     def __post_init__(self) -> None:
         if not re.fullmatch("|".join(DEVICE_CHOICES) + r"|cuda:\d+", str(self.device)):
             raise ValueError(
@@ -209,13 +221,7 @@ class TrainConfig:
         require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu)
         if self.resume not in (False, True, "force"):
             raise ValueError(f"resume={self.resume!r} unknown; choose false, true or force")
-        require_choice("cuda_graph", self.cuda_graph, GRAPH_CHOICES)
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision={self.precision!r} unknown; choose fp32 or bf16")
-        if self.cpu_allocator not in ("tuned", "system"):
-            raise ValueError(
-                f"cpu_allocator={self.cpu_allocator!r} unknown; choose tuned or system"
-            )
+        check_choices("", self, self.CHOICES)
         if isinstance(self.model, dict):  # built from a plain dict (a saved config)
             self.model = model_config_from_dict(self.model)
         if isinstance(self.model, ArchConfig):

@@ -34,3 +34,10 @@ def require_choice(key: str, value: object, choices: Iterable[object]) -> None:
     allowed = list(choices)
     if value not in allowed:
         raise ValueError(f"{key}={value!r} unknown; choose from {allowed}")
+
+
+def check_choices(section: str, obj: object, choices: dict[str, Iterable[object]]) -> None:
+    """Refuse any field of `obj` named in `choices` whose value is not among its choices."""
+    prefix = f"{section}." if section else ""
+    for key, allowed in choices.items():
+        require_choice(f"{prefix}{key}", getattr(obj, key), allowed)

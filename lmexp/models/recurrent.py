@@ -22,7 +22,7 @@ from lmexp.models.cells import (
     RNNCell,
 )
 from lmexp.models.schema import ArchConfig
-from lmexp.validation import require_choice, require_positive
+from lmexp.validation import require_positive
 
 INIT_RANGE = 0.1  # embedding and output weights: uniform in ±0.1, as in the assignment's scaffold
 
@@ -35,10 +35,10 @@ class RecurrentConfig(ArchConfig):
     impl: str = "scratch"  # scratch (the assignment's equations) | fused (nn.RNN/GRU/LSTM)
 
     GATES: ClassVar[int] = 1  # weight blocks per layer (an RNN has one, a GRU three, an LSTM four)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"impl": ("scratch", "fused")}
 
     def check(self) -> None:
         require_positive("model", emb_size=self.emb_size)
-        require_choice("model.impl", self.impl, ("scratch", "fused"))
         self.check_tied(self.emb_size)
 
     def forward_macs_per_token(self, vocab_size: int, seq_len: int) -> float:
@@ -52,10 +52,10 @@ class RNNConfig(RecurrentConfig):
     name: str = "rnn"
     nonlinearity: str = "tanh"  # tanh | relu
 
-    def check(self) -> None:
-        super().check()
-        if self.nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"model.nonlinearity={self.nonlinearity!r}; choose tanh or relu")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        **RecurrentConfig.CHOICES,
+        "nonlinearity": ("tanh", "relu"),
+    }
 
 
 @dataclass
@@ -64,10 +64,13 @@ class GRUConfig(RecurrentConfig):
     gru_variant: str = "reset_before"  # reset_before (IFT6135 A2 eq. 7) | reset_after (cuDNN's)
 
     GATES: ClassVar[int] = 3
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        **RecurrentConfig.CHOICES,
+        "gru_variant": ("reset_before", "reset_after"),
+    }
 
     def check(self) -> None:
         super().check()
-        require_choice("model.gru_variant", self.gru_variant, ("reset_before", "reset_after"))
         if self.impl == "fused" and self.gru_variant != "reset_after":
             raise ValueError(
                 "model.impl=fused runs nn.GRU, which applies the reset gate after the recurrent "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +39,8 @@ class RNNAttentionConfig(ArchConfig):
     hidden_size: int = 128  # RNN units = attention width
     num_layers: int = 1  # one RNN layer (CMU 10-601 HW7's model)
     nonlinearity: str = "tanh"  # tanh | relu
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"nonlinearity": ("tanh", "relu")}
     d_k: int | None = None  # query/key size; None: hidden_size
     d_v: int | None = None  # value size; None: hidden_size
     max_len: int = 64  # attention reaches back over at most this many earlier outputs
@@ -46,8 +49,6 @@ class RNNAttentionConfig(ArchConfig):
         require_positive(
             "model", emb_size=self.emb_size, d_k=self.d_k, d_v=self.d_v, max_len=self.max_len
         )
-        if self.nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"model.nonlinearity={self.nonlinearity!r}; choose tanh or relu")
         if self.num_layers != 1:
             raise ValueError(
                 f"model.num_layers={self.num_layers}: rnn_attn is CMU 10-601 HW7's one-layer RNN "

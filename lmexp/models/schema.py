@@ -9,10 +9,11 @@ two to each other).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from omegaconf import MISSING
 
-from lmexp.validation import require_positive
+from lmexp.validation import check_choices, require_positive
 
 
 @dataclass
@@ -27,6 +28,9 @@ class ArchConfig:
     )
     tie_weights: bool = False  # share embedding and output matrices (Press & Wolf, 2017)
 
+    # key -> its allowed values: checked here, listed by `lmexp-train --help` and completion
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {}
+
     def __post_init__(self) -> None:
         if self.name == MISSING:
             return
@@ -36,6 +40,7 @@ class ArchConfig:
                 f"model.dropout={self.dropout} must be in [0, 1); "
                 "it is a drop probability (IFT6135 A2's dp_keep_prob=0.35 is model.dropout=0.65)"
             )
+        check_choices("model", self, self.CHOICES)
         self.check()
 
     def check(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -16,7 +17,7 @@ from lmexp.models.attention import MultiHeadAttention, causal_mask
 from lmexp.models.base import LanguageModel, State
 from lmexp.models.registry import Architecture, register
 from lmexp.models.schema import ArchConfig
-from lmexp.validation import require_choice, require_positive
+from lmexp.validation import require_positive
 
 
 @dataclass
@@ -31,13 +32,16 @@ class TransformerConfig(ArchConfig):
     norm: str = "pre"  # pre: x + f(norm(x)) (IFT6135's scaffold) | post: norm(x + f(x))
     positions: str = "sinusoidal"  # sinusoidal (fixed) | learned (a position embedding)
 
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "attn_impl": ("scratch", "sdpa"),
+        "norm": ("pre", "post"),
+        "positions": ("sinusoidal", "learned"),
+    }
+
     def check(self) -> None:
         require_positive(
             "model", num_heads=self.num_heads, ff_size=self.ff_size, max_len=self.max_len
         )
-        require_choice("model.attn_impl", self.attn_impl, ("scratch", "sdpa"))
-        require_choice("model.norm", self.norm, ("pre", "post"))
-        require_choice("model.positions", self.positions, ("sinusoidal", "learned"))
         if self.hidden_size % self.num_heads != 0:
             raise ValueError(
                 f"model.hidden_size={self.hidden_size} not divisible by "
