@@ -3,7 +3,8 @@
 `${lmexp.parallel_jobs:<jobs_per_gpu>}` and `${lmexp.threads_per_job:<n_jobs>}` size the
 launcher presets in `conf/launcher/`; `${lmexp.sqlite_url:<path>}` places an Optuna study's
 database (`conf/sweep/`). They read the machine (CPU affinity, visible GPUs, the file
-system), never a job's config.
+system), never a job's config. `${lmexp.help_groups:}` and `${lmexp.help_choices:<model>}` fill
+the `--help` text (lmexp/help.py).
 """
 
 from __future__ import annotations
@@ -68,8 +69,24 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{db}"
 
 
+def help_groups() -> str:
+    """`${lmexp.help_groups:}` in the --help template: the user-facing config groups."""
+    from lmexp.help import groups_text
+
+    return groups_text()
+
+
+def help_choices(model_name: str | None = None) -> str:
+    """`${lmexp.help_choices:${model.name}}`: the choice keys of a job of that architecture."""
+    from lmexp.help import choices_text
+
+    return choices_text(model_name)
+
+
 def register_resolvers() -> None:
     """Register the `lmexp.*` resolvers above; safe to call again."""
+    OmegaConf.register_new_resolver("lmexp.help_groups", help_groups, replace=True)
+    OmegaConf.register_new_resolver("lmexp.help_choices", help_choices, replace=True)
     OmegaConf.register_new_resolver("lmexp.parallel_jobs", parallel_jobs, replace=True)
     OmegaConf.register_new_resolver("lmexp.threads_per_job", threads_per_job, replace=True)
     OmegaConf.register_new_resolver("lmexp.sqlite_url", sqlite_url, replace=True)

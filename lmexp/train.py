@@ -28,6 +28,7 @@ from lmexp.callbacks import (
     sweep_statuses,
 )
 from lmexp.config import conf_dir, to_train_config
+from lmexp.help import complete
 from lmexp.preflight import InvalidConfig, check_command
 from lmexp.run.job import run_guarded
 from lmexp.run.signals import JobInterrupted, forwarding
@@ -107,9 +108,29 @@ def _preflight(argv: list[str]) -> None:
         sys.exit(2)
 
 
+def _complete(argv: list[str]) -> None:
+    """`-sc query=<shell>` (the hook `-sc install=bash` installs): answer for choice keys.
+
+    Hydra completes groups, keys and a key's current value; for a choice key (precision=,
+    model.impl=, ...) this lists its values (lmexp/help.py) and exits.
+    """
+    if "-sc" not in argv and "--shell-completion" not in argv:
+        return
+    shell = next((a.partition("=")[2] for a in argv if a.startswith("query=")), None)
+    line = os.environ.get("COMP_LINE")
+    if shell is None or line is None:
+        return
+    point = os.environ.get("COMP_POINT")
+    found = complete(line[: int(point)] if point and point.isdigit() else line)
+    if found is not None:
+        print(("\n" if shell == "fish" else " ").join(found))
+        sys.exit(0)
+
+
 def cli() -> None:
     """The `lmexp-train` command: `python -m lmexp.train` under its own name."""
     register()  # before Hydra composes: `base_train` and `schema/model/*` are lmexp's
+    _complete(sys.argv[1:])
     _preflight(sys.argv[1:])
     try:
         with forwarding(_settled):  # a signal to this process reaches the jobs it launched

@@ -62,8 +62,17 @@ def test_help_lists_the_config_groups(data_dir) -> None:
         "optim: adam, sgd, sgd_schedule",
         "data: ptb, ptb_char, text, text8",
         "trainer: default",
+        "precision: fp32 | bf16",  # a choice key and its values
+        "model.impl: scratch | fused",  # the default architecture's (lstm)
     ):
         assert line in proc.stdout, proc.stdout
+    assert "schema/model" not in proc.stdout and "_base" not in proc.stdout  # internals hidden
+
+
+def test_help_shows_the_chosen_architectures_keys_only(data_dir) -> None:
+    out = _train(["model=transformer", "--help"], data_dir, timeout=120).stdout
+    assert "model.norm: pre | post" in out and "model.impl" not in out
+    assert "  num_heads: 4" in out and "emb_size" not in out
 
 
 def test_bad_override_fails_before_training(tmp_path, data_dir) -> None:

@@ -88,7 +88,9 @@ TRAIN = [
     (page, args)
     for page, words in ALL
     for program, args in [_program(words)]
-    if program in ("lmexp.train", "lmexp-train") and not any("<" in a for a in args)
+    if program in ("lmexp.train", "lmexp-train")
+    and not any("<" in a for a in args)
+    and "-sc" not in args  # shell completion: nothing is composed
 ]
 
 

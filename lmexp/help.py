@@ -1,0 +1,83 @@
+"""What `lmexp-train --help` lists and shell completion offers, from the schemas' CHOICES.
+
+The choice keys and their values live in the schemas (each one's `CHOICES`, checked there);
+this reads them, so help, completion and validation never disagree. The config groups shown
+are the user-facing ones: not the schemas Hydra stores (`schema/`), the per-architecture
+overlays (`scale/model`, `scale/experiment`, `sweep/space`) or presets' private bases (`_*`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HIDDEN_GROUPS = ("schema", "scale/model", "scale/experiment", "sweep/space", "hydra")
+# keys whose values are not a fixed list: what to type
+OPEN_CHOICES = {"device": ("auto", "cpu", "cuda", "cuda:<index>", "mps")}
+RESUME = ("false", "true", "force")
+
+
+def config_groups(conf: Path) -> dict[str, list[str]]:
+    """Group (folder under conf/, e.g. `experiment/ift6135_a2`) -> its options, sorted."""
+    groups: dict[str, list[str]] = {}
+    for yaml in sorted(conf.rglob("*.yaml")):
+        group = yaml.parent.relative_to(conf).as_posix()
+        if group == "." or group.startswith(HIDDEN_GROUPS) or yaml.stem.startswith("_"):
+            continue
+        groups.setdefault(group, []).append(yaml.stem)
+    return groups
+
+
+def choices(model_name: str | None = None) -> dict[str, tuple[str, ...]]:
+    """Every choice key of a job (`model.*` those of architecture `model_name`) -> values."""
+    from lmexp.config import DataConfig, TrainConfig, TrainerConfig
+    from lmexp.models import ARCHITECTURES
+
+    found: dict[str, tuple[str, ...]] = {**OPEN_CHOICES, "resume": RESUME}
+    for section, schema in (("", TrainConfig), ("data", DataConfig), ("trainer", TrainerConfig)):
+        for key, values in schema.CHOICES.items():
+            found[f"{section}.{key}" if section else key] = tuple(map(str, values))
+    arch = ARCHITECTURES.get(str(model_name)) if model_name else None
+    if arch is not None:
+        for key, values in arch.schema.CHOICES.items():
+            found[f"model.{key}"] = tuple(values)
+    return found
+
+
+def groups_text() -> str:
+    """The `== Config groups ==` lines of --help."""
+    from lmexp.config import conf_dir
+
+    return "\n".join(f"{g}: {', '.join(o)}" for g, o in config_groups(conf_dir()).items())
+
+
+def choices_text(model_name: str | None = None) -> str:
+    """The `== Choices ==` lines of --help, for the chosen architecture."""
+    return "\n".join(f"{k}: {' | '.join(v)}" for k, v in choices(model_name).items())
+
+
+def complete(line: str) -> list[str] | None:
+    """Completions of the last word of `line` when it is `<choice key>=<partial>`; None
+    otherwise (Hydra's own completion then answers: groups, keys, values)."""
+    words = line.split(" ")
+    word = words[-1] if words else ""
+    key, sep, partial = word.partition("=")
+    if not sep:
+        return None
+    model = (
+        next((w.partition("=")[2] for w in words[1:-1] if w.startswith("model=")), None)
+        or _default_model()
+    )
+    allowed = choices(model).get(key)
+    if allowed is None:
+        return None
+    return [f"{key}={v}" for v in allowed if v.startswith(partial) and "<" not in v]
+
+
+def _default_model() -> str:
+    """The architecture train.yaml's defaults list picks (`model: lstm`)."""
+    import yaml
+
+    from lmexp.config import conf_dir
+
+    defaults = yaml.safe_load((conf_dir() / "train.yaml").read_text(encoding="utf-8"))["defaults"]
+    return next(d["model"] for d in defaults if isinstance(d, dict) and "model" in d)
