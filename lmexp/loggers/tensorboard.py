@@ -14,7 +14,7 @@ from typing import Any
 from lmexp.loggers import require_package
 from lmexp.loggers.final import final_metrics
 from lmexp.loggers.schema import TensorBoardConfig
-from lmexp.run.record import flatten
+from lmexp.run.record import EXECUTION_KEYS, EXECUTION_PREFIXES, flatten
 from lmexp.run.rundir import RunDir
 
 # metrics.csv column -> TensorBoard tag; grouped by the part before "/" in its Scalars tab
@@ -29,6 +29,21 @@ SCALARS = {
     "epoch": "progress/epoch",
     "wall_time_s": "progress/wall_time_s",
 }
+
+
+# where the data lives and how it is fetched: the same for every job, no column in HParams
+PLUMBING = ("data.root", "data.download", "data.mirrors")
+
+
+def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
+    """The config's keys that change what a job computes (not where or how fast it runs)."""
+    return {
+        key: value
+        for key, value in flatten(config).items()
+        if key not in EXECUTION_KEYS
+        and not key.startswith(EXECUTION_PREFIXES)
+        and key not in PLUMBING
+    }
 
 
 def hparam_value(value: Any) -> bool | int | float | str:
@@ -70,7 +85,7 @@ class TensorBoardTracker:
         from torch.utils.tensorboard.summary import hparams
 
         metrics = {f"final/{k}": v for k, v in final_metrics(summary).items()}
-        params = {k: hparam_value(v) for k, v in flatten(self.config).items()}
+        params = {k: hparam_value(v) for k, v in hyperparameters(self.config).items()}
         params["status"] = str(summary.get("status"))
         # Written into this job's own directory (SummaryWriter.add_hparams would make a new
         # sub-run per call), so each job is one row of the HParams table.
