@@ -20,7 +20,7 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from . import style
 from .tables import job_label, varying_hyper_columns
@@ -117,17 +117,72 @@ def legend_below(fig: Figure, axes: Any) -> None:
         )
 
 
+# Mantissas of the labelled ticks of a log axis, finer as its range narrows, so a range of
+# 835-1,653 is labelled 900, 1,000, 1,200, 1,500 rather than only 900 and 1,000.
+_LOG_MANTISSAS = (
+    (3.0, (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)),
+    (30.0, (1, 1.5, 2, 3, 5, 7)),
+    (1000.0, (1, 2, 5)),
+    (math.inf, (1,)),
+)
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Labelled ticks for a log axis from `low` to `high`: at least three where the range
+    allows, at round values (1, 2, 5 x 10^k, finer for a narrow range)."""
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= low:
+        return []
+    span = high / low
+    index = next(i for i, (limit, _) in enumerate(_LOG_MANTISSAS) if span <= limit)
+    ticks: list[float] = []
+    for _, mantissas in reversed(_LOG_MANTISSAS[: index + 1]):
+        ticks = [
+            m * 10.0**k
+            for k in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+            for m in mantissas
+            if low <= m * 10.0**k <= high
+        ]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 3:  # a range too narrow for round log values: evenly spaced ones
+        ticks = [float(t) for t in MaxNLocator(4).tick_values(low, high) if low <= t <= high]
+    bottom = _round_up(low)  # the lowest part of the axis gets a label too (a curve's minimum)
+    if ticks and ticks[0] / bottom > 1.1:
+        ticks.insert(0, bottom)
+    return ticks
+
+
+def _round_up(value: float, digits: int = 2) -> float:
+    """`value` rounded up to `digits` significant digits (84.3 -> 85)."""
+    scale = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
+    return math.ceil(value / scale) * scale
+
+
+def _plain(value: float, _position: Any = None) -> str:
+    return f"{value:,.0f}" if value >= 10 and value == round(value) else f"{value:,.4g}"
+
+
+def readable_log_axis(axis: Any, low: float, high: float) -> None:
+    """Round, plainly written labelled ticks on a log-scaled `axis` (an Axes' xaxis/yaxis or a
+    colour bar's), and no unlabelled minor ticks between them."""
+    ticks = log_ticks(low, high)
+    if not ticks:
+        return
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_minor_locator(NullLocator())
+
+
 def _style_axes(axes: Any, time_label: str) -> None:
     for ax, xlabel in zip(axes, ("epoch", time_label), strict=True):
         ax.set_xlabel(xlabel)
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
-        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, which="major", alpha=0.3)
         ax.set_xlim(left=0)  # epochs and time both start at 0; a lone point is not lost
         low, high = ax.get_ylim()
         if high > PPL_CAP:
             ax.set_ylim(low, PPL_CAP)
+        readable_log_axis(ax.yaxis, *ax.get_ylim())
     axes[0].set_ylabel("perplexity (log scale)")
     axes[0].set_title("vs epochs", fontsize=10)
     axes[1].set_title("vs wall-clock time", fontsize=10)
@@ -284,9 +339,7 @@ def _heatmap(ax: Any, values: np.ndarray, notes: np.ndarray, rows: list, cols: l
             linecolor="white",
         )
     if norm is not None:  # plain numbers on the colour bar, not 6x10^2
-        bar = ax.collections[0].colorbar.ax.yaxis
-        bar.set_major_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
-        bar.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1)))
+        readable_log_axis(ax.collections[0].colorbar.ax.yaxis, low, high)
     ax.set_facecolor("#dddddd")
     for (i, j), text in np.ndenumerate(notes):
         if text and not finite[i, j]:

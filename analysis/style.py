@@ -16,10 +16,13 @@ OPTIM_ORDER = ("sgd", "sgd_schedule", "adam")
 
 OPTIM_NAMES = {"sgd": "SGD", "sgd_schedule": "SGD-LR-SC", "adam": "Adam"}
 
-# Colour-blind-safe (seaborn "colorblind"): the architecture of rank k takes the k-th.
+# Colour-blind-safe (Okabe & Ito's palette, in an order that keeps the first five far apart:
+# seaborn's "colorblind" gave GRU and Transformer, ranks 1 and 3, two near-identical oranges).
+# The architecture of rank k takes the k-th: RNN blue, GRU orange, LSTM green, Transformer
+# reddish purple, RNN+Attn black.
 ARCH_PALETTE = (
-    "#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc",
-    "#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9",
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#000000",
+    "#56b4e9", "#d55e00", "#f0e442", "#999999",
 )  # fmt: skip
 
 OPTIM_DASHES = {"sgd": "-", "sgd_schedule": "--", "adam": "-."}

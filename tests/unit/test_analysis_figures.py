@@ -70,3 +70,27 @@ def test_colours_and_dashes_are_fixed_by_name_not_position() -> None:
     dashes = [style.optim_dash(o) for o in style.OPTIM_ORDER]
     assert len(set(dashes)) == len(dashes)
     assert style.job_marker(1) == style.job_marker(1 + len(style.MARKERS))
+
+
+def test_log_ticks_label_a_narrow_range_and_the_bottom_of_the_axis() -> None:
+    from analysis.figures import log_ticks
+
+    assert log_ticks(835, 1653) == [900, 1000, 1200, 1500]  # not only 900 and 1,000
+    assert log_ticks(84.3, 400) == [85, 100, 150, 200, 300]  # the curve's minimum is labelled
+    assert log_ticks(80, 5000) == [80, 100, 200, 500, 1000, 2000, 5000]
+    assert log_ticks(141, 150) == [142.5, 145, 147.5, 150]  # evenly spaced when no round ones
+    assert log_ticks(0, 10) == [] and log_ticks(5, 5) == []
+
+
+def test_the_first_architectures_colours_are_far_apart() -> None:
+    from itertools import combinations
+
+    from analysis.style import ARCH_PALETTE
+
+    def rgb(colour: str) -> tuple[int, ...]:
+        return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+    first = [rgb(c) for c in ARCH_PALETTE[:5]]  # rnn, gru, lstm, transformer, rnn_attn
+    distances = [math.dist(a, b) for a, b in combinations(first, 2)]
+    closest = min(distances)
+    assert closest > 70  # RGB distance; seaborn colorblind gave GRU and Transformer 50
