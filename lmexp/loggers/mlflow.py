@@ -19,20 +19,15 @@ from lmexp.loggers.final import final_metrics
 from lmexp.loggers.schema import MlflowConfig
 from lmexp.run.record import MULTIRUN_FILE, flatten
 from lmexp.run.rundir import RunDir
+from lmexp.training.metrics import COLUMNS
 
 DEFAULT_STORE = Path("outputs") / "mlflow.db"  # beside outputs/runs and outputs/multirun
-# metrics.csv columns sent at every evaluation (the rest are counters and timings)
-ROW_METRICS = (
-    "epoch",
-    "tokens",
-    "wall_time_s",
-    "lr",
-    "train_loss",
-    "train_ppl",
-    "val_loss",
-    "val_ppl",
-    "best_val_ppl",
-    "tokens_per_s",
+# metrics.csv columns sent at every evaluation: all but the step (MLflow's own axis), counters
+# and per-phase timings
+ROW_METRICS = tuple(
+    c
+    for c in COLUMNS
+    if c not in ("step", "sequences", "epoch_time_s", "train_time_s", "eval_time_s")
 )
 # how a job ended -> how its MLflow run ends
 RUN_STATUS = {"completed": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}
