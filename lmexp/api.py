@@ -31,6 +31,21 @@ def register() -> None:
     register_resolvers()
 
 
+def job_config(composed: Any) -> TrainConfig:
+    """The validated config of a job from Hydra's composition (with its `hydra` node), as
+    inside a job: launcher presets interpolate HydraConfig, so it is set first."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from lmexp.config import to_train_config
+
+    HydraConfig.instance().set_config(composed)
+    task = composed.copy()
+    with open_dict(task):
+        del task["hydra"]
+    return to_train_config(task)
+
+
 def compose(overrides: list[str] | None = None) -> TrainConfig:
     """The validated config `lmexp-train <overrides>` would run (one job; no sweep syntax).
 
@@ -38,18 +53,13 @@ def compose(overrides: list[str] | None = None) -> TrainConfig:
     """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
 
-    from lmexp.config import conf_dir, to_train_config
+    from lmexp.config import conf_dir
 
     register()
     with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
         cfg = hydra_compose("train", overrides=list(overrides or []), return_hydra_config=True)
-        HydraConfig.instance().set_config(cfg)  # as inside a job: presets interpolate it
-        with open_dict(cfg):
-            del cfg["hydra"]
-        return to_train_config(cfg)
+        return job_config(cfg)
 
 
 def _write_hydra_files(run_dir: Path, cfg: TrainConfig, overrides: list[str]) -> None:

@@ -62,12 +62,10 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
     Composition errors are Hydra's to report: this returns quietly and lets Hydra run into them.
     """
     from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
     from hydra.errors import HydraException
-    from omegaconf import open_dict
     from omegaconf.errors import OmegaConfBaseException
 
-    from lmexp.config import to_train_config
+    from lmexp.api import job_config
 
     with initialize_config_dir(version_base="1.3", config_dir=config_dir):
         for job in job_overrides(overrides, multirun):
@@ -75,12 +73,8 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
                 cfg = compose(config_name, overrides=job, return_hydra_config=True)
             except (HydraException, OmegaConfBaseException):
                 return  # Hydra's own error: its main reports it in one line
-            HydraConfig.instance().set_config(cfg)  # as inside a job: presets read it
-            task = cfg.copy()
-            with open_dict(task):
-                del task["hydra"]
             try:
-                to_train_config(task)
+                job_config(cfg)
             except (ValueError, TypeError, OmegaConfBaseException) as exc:
                 where = f" (the job {' '.join(_varying(job, overrides))})" if multirun else ""
                 raise InvalidConfig(f"{_one_line(exc)}{where}") from None

@@ -131,7 +131,7 @@ class Trainer:
         bar = make_progress(
             self._planned_tokens(), self.cfg.progress, "train", initial=self.state.tokens
         )
-        self._bar, self._postfix_at = bar, 0.0
+        self._bar, self._postfix_at, self._val_shown = bar, 0.0, ""
         try:
             while not self._run_epoch(bar):
                 self.state.epoch += 1
@@ -308,7 +308,7 @@ class Trainer:
         self._postfix_at = now
         seconds = now - self._epoch_start - self.progress.eval_seconds
         speed = self.progress.tokens / max(seconds, 1e-9)
-        shown = [f"{speed:,.0f} tok/s", getattr(self, "_val_shown", "")]
+        shown = [f"{speed:,.0f} tok/s", self._val_shown]
         bar.set_postfix_str(", ".join(p for p in shown if p), refresh=False)
 
     def _evaluate(self, lr: float, reason: str | None) -> EvalPoint:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import open_dict
 
-from lmexp.config import register_configs, to_train_config
+from lmexp.api import job_config
+from lmexp.config import register_configs
 from lmexp.models import names
 from lmexp.resolvers import register_resolvers
 from tests.conftest import CONF_DIR
@@ -39,7 +38,4 @@ def test_every_proposal_of_the_search_space_is_a_valid_job(model):
                 job = compose(
                     "train", overrides=[*base, f"{key}={value}"], return_hydra_config=True
                 )
-                HydraConfig.instance().set_config(job)
-                with open_dict(job):
-                    del job["hydra"]
-                to_train_config(job)
+                job_config(job)
