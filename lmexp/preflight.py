@@ -15,14 +15,18 @@ import itertools
 from collections.abc import Iterator
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, OverrideType
+from hydra.core.override_parser.types import Override
 
 MAX_CHECKED = 256  # grid points composed and checked; a larger grid is checked up to here
-_PREFIX = {OverrideType.ADD: "+", OverrideType.FORCE_ADD: "++", OverrideType.DEL: "~"}
 
 
 class InvalidConfig(ValueError):
     """A job of the command has a value lmexp refuses; the message is the one line to print."""
+
+
+def override_key(override: Override) -> str:
+    """The override's key as written, with its `+`, `++` or `~` (`+model.kwargs.width`)."""
+    return override.get_key_element()
 
 
 def _values(override: Override) -> list[str] | None:
@@ -31,8 +35,7 @@ def _values(override: Override) -> list[str] | None:
         values = list(override.sweep_string_iterator())
     except Exception:  # interval(...), tag(...): an Optuna search draws these
         return None
-    key = _PREFIX.get(override.type, "") + override.get_key_element()
-    return [f"{key}={value}" for value in values]
+    return [f"{override_key(override)}={value}" for value in values]
 
 
 def job_overrides(overrides: list[str], multirun: bool) -> Iterator[list[str]]:
