@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
+from hydra.errors import OverrideParseException
 
 MAX_CHECKED = 256  # grid points composed and checked; a larger grid is checked up to here
 
@@ -41,9 +42,13 @@ def _values(override: Override) -> list[str] | None:
 def job_overrides(overrides: list[str], multirun: bool) -> Iterator[list[str]]:
     """The override list of each job the command launches (a grid's points, in Hydra's order).
 
-    Sweep overrides on a single run are left for Hydra to refuse; sampled ones are dropped.
+    Sweep overrides on a single run, and overrides that do not parse, are left for Hydra to
+    refuse (none is yielded); sampled ones are dropped.
     """
-    parsed = OverridesParser.create().parse_overrides(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException:
+        return  # Hydra prints its parse error in a few lines itself
     fixed: list[str] = []
     axes: list[list[str]] = []
     for override in parsed:

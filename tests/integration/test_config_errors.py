@@ -54,3 +54,10 @@ def test_a_sweep_with_one_bad_point_is_refused_before_any_job(tmp_path):
     (line,) = done.stderr.splitlines()
     assert line.endswith("(the job model=transformer)"), line
     assert not sweep.exists()  # the GRU job did not start either: fix the grid and rerun
+
+
+def test_a_malformed_override_is_left_to_hydra_without_a_traceback(tmp_path):
+    done = _train(["optim.lr=interval(0.1)", f"hydra.run.dir={tmp_path}/run"])
+    assert done.returncode == 1, done.stderr
+    assert "Error parsing override 'optim.lr=interval(0.1)'" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()

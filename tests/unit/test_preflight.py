@@ -19,3 +19,7 @@ def test_force_add_and_delete_keys_are_not_doubled() -> None:
 def test_sampled_parameters_are_left_to_the_search() -> None:
     jobs = list(job_overrides(["optim.lr=interval(0.001, 0.1)", "seed=1,2"], multirun=True))
     assert jobs == [["seed=1"], ["seed=2"]]
+
+
+def test_an_override_that_does_not_parse_is_left_to_hydra() -> None:
+    assert list(job_overrides(["optim.lr=interval(0.1)"], multirun=True)) == []
