@@ -23,12 +23,21 @@ from lmexp.config import TrainConfig
 
 
 def register() -> None:
-    """Put lmexp's schemas in Hydra's ConfigStore and its resolvers in OmegaConf; idempotent."""
+    """Put lmexp's schemas in Hydra's ConfigStore, its resolvers in OmegaConf and its sweeper
+    in Hydra's plugins; idempotent.
+
+    Hydra finds plugins by listing the `hydra_plugins` namespace, which a PEP 660 editable
+    install (`pip install -e .`) hides from it (hydra#3252), so the sweeper is named here too.
+    """
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.lmexp_search import OptunaSearch
     from lmexp.config import register_configs
     from lmexp.resolvers import register_resolvers
 
     register_configs()
     register_resolvers()
+    Plugins.instance().register(OptunaSearch)
 
 
 def job_config(composed: Any) -> TrainConfig:

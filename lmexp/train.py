@@ -2,8 +2,8 @@
 
     python -m lmexp.train -m model=rnn,gru,transformer optim=sgd,adam
 
-With `lmexp/callbacks.py`, the only module that imports Hydra. Returns the best validation
-perplexity (+inf for a failed job) so a sweeper (e.g. Optuna) can minimise it.
+Returns the best validation perplexity (+inf for a failed job) so a sweeper (the Optuna
+search, lmexp/search/) can minimise it.
 """
 
 from __future__ import annotations

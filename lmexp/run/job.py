@@ -84,7 +84,8 @@ def _now() -> str:
 
 
 def _objective(best: float | None) -> float:
-    """What a sweeper sees: a finite perplexity or +inf, never NaN (Optuna crashes on NaN)."""
+    """What a sweeper sees: a finite perplexity or +inf, never NaN. Optuna files a NaN as a
+    failed trial, which TPE ignores; +inf is a result it learns to steer away from."""
     return best if best is not None and math.isfinite(best) else math.inf
 
 

@@ -7,7 +7,11 @@ reads only the job files (summary.json, metrics.csv, train.log), as the analysis
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -85,9 +89,9 @@ def test_submitit_local_failed_job_is_failed_though_submitit_says_completed(
     assert "Job completed successfully" in failed_log
 
 
-def _optuna_args(storage: str) -> list[str]:
+def _optuna_args(storage: str, trials: int) -> list[str]:
     # GRU search with the architecture pinned tiny; lr is the only searched value, and with
-    # sampler seed 1111 TPE's random start proposes 1e4, 1e-3, 1e4, 1e4 (Adam at 1e4 diverges).
+    # sampler seed 1111 TPE's random start proposes 1e4 then 1e-3 (Adam at 1e4 diverges).
     return [
         "sweep=optuna",
         "model=gru",
@@ -97,7 +101,7 @@ def _optuna_args(storage: str) -> list[str]:
         "data.seq_len=35",
         "data.batch_size=20",
         "optim.lr=choice(0.001,10000.0)",
-        "hydra.sweeper.n_trials=4",
+        f"hydra.sweeper.n_trials={trials}",
         "hydra.sweeper.n_jobs=1",
         "hydra.sweeper.sampler.seed=1111",
         f"hydra.sweeper.storage={storage}",
@@ -105,44 +109,67 @@ def _optuna_args(storage: str) -> list[str]:
     ]
 
 
-# optuna 2.10 on SQLAlchemy 1.4 warns that its models are not SQLAlchemy-2 ready (hence the pin)
-@pytest.mark.filterwarnings("ignore:Deprecated API features detected")
-def test_optuna_study_survives_divergence_and_resumes_from_sqlite(tmp_path, data_dir) -> None:
+def _search(args: list[str], cwd: Path, data_dir: Path) -> subprocess.Popen:
+    """`lmexp-train -m args` from another folder: the sweeper found by lmexp, not by the
+    checkout on sys.path (an editable install hides it from Hydra's own plugin scan)."""
+    env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
+    script = Path(sys.executable).parent / "lmexp-train"
+    return subprocess.Popen([script, "-m", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def test_optuna_study_survives_divergence_an_interruption_and_resumes(tmp_path, data_dir) -> None:
     import optuna
+    from optuna.trial import TrialState
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     first = tmp_path / "first"
-    proc = _train([*_optuna_args(storage), f"hydra.sweep.dir={first}"], data_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _search([*_optuna_args(storage, 2), f"hydra.sweep.dir={first}"], tmp_path, data_dir)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
     statuses = {name: s["status"] for name, s in _summaries(first).items()}
-    assert len(statuses) == 4 and "diverged" in statuses.values(), statuses
-    assert "completed" in statuses.values(), statuses
-    assert (first / "optimization_results.yaml").exists()
+    assert statuses == {"0-gru-adam": "diverged", "1-gru-adam": "completed"}, statuses
+    assert (first / "optimization_results.yaml").exists() and (first / "multirun.yaml").exists()
 
-    study = optuna.load_study(study_name="tiny", storage=storage)
-    trials = sorted(study.trials, key=lambda t: t.number)
-    assert len(trials) == 4
-    summaries = [_summaries(first)[f"{t.number}-gru-adam"] for t in trials]
-    for trial, summary in zip(trials, summaries, strict=True):
-        assert trial.state == optuna.trial.TrialState.COMPLETE
+    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    for trial in trials:  # each trial names its job, and the job's record agrees
+        job = Path(trial.user_attrs["lmexp_job_dir"])
+        summary = json.loads((job / "summary.json").read_text())
+        assert trial.user_attrs["lmexp_status"] == summary["status"]
         if summary["status"] == "diverged":
-            assert trial.value == float("inf") == float(summary["best_val_ppl"])
-            assert trial.params["optim.lr"] == 10000.0
+            assert trial.value == float("inf") and trial.params["optim.lr"] == 10000.0
         else:
             assert trial.value == pytest.approx(summary["best_val_ppl"])
-    # summary.json writes inf as the string "inf" (JSON has none); float() reads it back
-    assert study.best_value == min(float(s["best_val_ppl"]) for s in summaries)
 
-    # The same command again (into a new sweep dir, as the default timestamped one would be)
-    # continues the study: 4 more trials, numbered on from 4.
+    # Ctrl-C during the next search's first trial: that trial is failed, not scored, and queued
     second = tmp_path / "second"
-    proc = _train([*_optuna_args(storage), f"hydra.sweep.dir={second}"], data_dir)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Using an existing study" in proc.stderr + proc.stdout
-    trials = sorted(
-        optuna.load_study(study_name="tiny", storage=storage).trials, key=lambda t: t.number
-    )
-    assert [t.number for t in trials] == list(range(8))
-    # With the same sampler seed and fewer than 10 trials (TPE's random start), the proposals
-    # repeat: the docs tell users to pass a new hydra.sweeper.sampler.seed when resuming early.
-    assert [t.params for t in trials[4:]] == [t.params for t in trials[:4]]
+    long = ["trainer.max_steps=100000", "trainer.checkpoint_every=3"]
+    args = [*_optuna_args(storage, 2), *long, f"hydra.sweep.dir={second}"]
+    proc = _search(args, tmp_path, data_dir)
+    deadline = time.monotonic() + 120
+    while not (second / "0-gru-adam" / "checkpoints" / "last.pt").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in err, err[-3000:]
+    interrupted = optuna.load_study(study_name="tiny", storage=storage).trials[2]
+    assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["lmexp_interrupted"]
+
+    # The same command again continues the study: the interrupted trial's values first, then
+    # a new proposal (the seed is offset by the trials the study has: no repeated start)
+    third = tmp_path / "third"
+    proc = _search([*_optuna_args(storage, 2), f"hydra.sweep.dir={third}"], tmp_path, data_dir)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Using an existing study" in out + err
+    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    assert [t.number for t in trials] == list(range(5))
+    retried = trials[3]
+    assert retried.user_attrs["lmexp_retry_of"] == 2 and retried.params == interrupted.params
+    assert retried.state == trials[4].state == TrialState.COMPLETE
+    assert sorted(p.parent.name for p in third.glob("*/summary.json")) == [
+        "0-gru-adam",
+        "1-gru-adam",
+    ]

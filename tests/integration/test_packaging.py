@@ -19,9 +19,13 @@ def test_every_package_of_the_source_tree_is_in_the_wheel_list() -> None:
         tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
     found = {
-        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "lmexp").rglob("__init__.py")
+        ".".join(p.parent.relative_to(REPO).parts)
+        for top in ("lmexp", "hydra_plugins")
+        for p in (REPO / top).rglob("__init__.py")
     }
     assert found | {"lmexp.analysis", "lmexp.conf"} == listed
+    # a namespace package, shared with Hydra's other plugins: never an __init__.py of its own
+    assert not (REPO / "hydra_plugins" / "__init__.py").exists()
 
 
 BUILD_LEFTOVERS = (
@@ -55,11 +59,18 @@ def test_a_wheel_runs_a_two_job_sweep_and_its_report_from_another_folder(tmp_pat
     assert "lmexp/conf/train.yaml" in names and "lmexp/conf/model/gru.yaml" in names
     assert "lmexp/analysis/report.py" in names
     assert not any(n.startswith(("analysis/", "conf/", "tests/")) for n in names)
+    assert "hydra_plugins/lmexp_search/__init__.py" in names  # the Optuna search's sweeper
+    assert "hydra_plugins/__init__.py" not in names
     _run([*pip, "install", "--no-deps", "--target", site, wheel])
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "LMEXP_DATA_DIR": str(data_dir)}
     where = _run([sys.executable, "-c", "import lmexp; print(lmexp.__file__)"], cwd=work, env=env)
     assert where.stdout.startswith(str(site))  # the wheel's copy, not the checkout
+    # installed from a wheel, Hydra's own plugin scan finds the sweeper (no lmexp.register())
+    scan = "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
+    scan += "print([c.__module__ for c in Plugins.instance().discover(Sweeper)])"
+    found = _run([sys.executable, "-c", scan], cwd=work, env=env)
+    assert "hydra_plugins.lmexp_search" in found.stdout
     sweep = work / "sweep"
     _run(
         [

@@ -1,0 +1,169 @@
+"""The search loop: ask Optuna for a batch of trials, launch them as lmexp jobs, tell the results.
+
+Each batch of `n_jobs` trials goes through the configured Hydra launcher in one call (the same
+launchers as a grid: local, joblib, submitit, SLURM), so trials run side by side wherever a
+grid's jobs would. TPE's `constant_liar` keeps the trials of one batch apart. A job returns its
+best validation perplexity, `+inf` when it failed or diverged before any finite evaluation (so
+TPE learns to avoid such values); a job the launcher itself reports as failed is a failed trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lmexp.search.space import SearchSpace, search_space
+from lmexp.search.study import claim, open_study, recover_orphans, requeue
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "optimization_results.yaml"  # in the sweep directory: the study's best so far
+STATUS_ATTR, JOB_ATTR = "lmexp_status", "lmexp_job_dir"  # what each trial's job recorded
+
+
+def run_search(
+    settings: DictConfig,
+    config: DictConfig,
+    launcher: Any,
+    arguments: list[str],
+    validate: Any,
+) -> Any:
+    """Run `settings.n_trials` trials of the study; returns the study.
+
+    `settings` is `hydra.sweeper`, `config` the multirun's config, `validate` the sweeper's
+    `validate_batch_is_legal` (composes every job of a batch before it is launched).
+    """
+    from optuna.trial import TrialState
+
+    space = search_space(settings.get("params") or {}, arguments)
+    if not space.distributions:
+        log.warning("the search space is empty: every trial runs the same job")
+    sampler = settings.get("sampler") or {}
+    study = open_study(
+        name=str(settings.study_name),
+        storage=settings.get("storage"),
+        direction=str(settings.direction),
+        sampler=_sampler_factory(sampler),
+        seed=sampler.get("seed"),
+    )
+    recover_orphans(study)
+    before = len(study.trials)
+    log.info(
+        "Optuna study %r (%s): %d trials so far; this search adds %d",
+        study.study_name,
+        settings.get("storage") or "in memory",
+        before,
+        settings.n_trials,
+    )
+    sweep_dir = Path(config.hydra.sweep.dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+
+    n_trials, batch_size = int(settings.n_trials), max(1, int(settings.n_jobs))
+    job_idx = 0
+    while job_idx < n_trials:
+        trials = [
+            study.ask(space.distributions) for _ in range(min(batch_size, n_trials - job_idx))
+        ]
+        for trial in trials:
+            claim(study, trial)
+        overrides = [space.job_overrides(trial.params) for trial in trials]
+        try:
+            validate(overrides)
+            returns = launcher.launch(overrides, initial_job_idx=job_idx)
+        except BaseException:  # Ctrl-C, SIGTERM, a launcher error: these trials did not finish
+            for trial in trials:
+                requeue(study, trial.number, trial.params, running=trial)
+            raise
+        for trial, ret in zip(trials, returns, strict=True):
+            _tell(study, trial, ret, TrialState)
+        job_idx += len(trials)
+    write_results(study, sweep_dir / RESULTS_FILE)
+    return study
+
+
+def _sampler_factory(sampler: Any) -> Any:
+    """`hydra.sweeper.sampler` (`_target_` + arguments, TPE by default) as a seed -> sampler."""
+    from hydra.utils import get_class
+
+    options = OmegaConf.to_container(sampler, resolve=True) if sampler else {}
+    target = options.pop("_target_", "optuna.samplers.TPESampler")
+    options.pop("seed", None)
+    cls = get_class(target)
+
+    def make(seed: int | None) -> Any:
+        try:
+            return cls(seed=seed, **options)
+        except TypeError as exc:
+            raise ValueError(
+                f"hydra.sweeper.sampler: {target} does not take {sorted(options)} ({exc}); "
+                "remove the key with ~hydra.sweeper.sampler.<key>"
+            ) from None
+
+    return make
+
+
+def _tell(study: Any, trial: Any, ret: Any, states: Any) -> None:
+    """Report one job's result to the study, with the job's status and directory."""
+    from hydra.core.utils import JobStatus
+
+    job_dir = _job_dir(ret)
+    if job_dir is not None:
+        trial.set_user_attr(JOB_ATTR, str(job_dir))
+        status = _job_status(job_dir)
+        if status is not None:
+            trial.set_user_attr(STATUS_ATTR, status)
+    if ret.status != JobStatus.COMPLETED:
+        log.warning(
+            "trial %d: its job raised (%s); the trial failed", trial.number, ret._return_value
+        )
+        study.tell(trial, state=states.FAIL)
+        return
+    value = float(ret.return_value)
+    if math.isnan(value):
+        study.tell(trial, state=states.FAIL)
+    else:
+        study.tell(trial, value)
+
+
+def _job_dir(ret: Any) -> Path | None:
+    try:
+        return Path(ret.hydra_cfg.hydra.runtime.output_dir)
+    except Exception:  # a launcher that returns no Hydra config with the job
+        return None
+
+
+def _job_status(job_dir: Path) -> str | None:
+    from lmexp.run.resume import read_summary
+
+    summary = read_summary(job_dir)
+    return None if summary is None else summary.get("status")
+
+
+def write_results(study: Any, path: Path) -> None:
+    """The study's best trial so far (over every invocation), beside the sweep's jobs."""
+    from lmexp.atomic import replacing
+
+    try:
+        best = study.best_trial
+    except ValueError:  # no trial completed yet
+        results: dict[str, Any] = {"name": "optuna", "study": study.study_name, "best": None}
+    else:
+        results = {
+            "name": "optuna",
+            "study": study.study_name,
+            "best_trial": best.number,
+            "best_params": best.params,
+            "best_value": best.value,
+            "trials": len(study.trials),
+        }
+    with replacing(path, mode="w", encoding="utf-8") as f:
+        f.write(OmegaConf.to_yaml(OmegaConf.create(results)))
+    log.info("Best trial so far: %s (%s)", results.get("best_params"), path)
+
+
+__all__ = ["RESULTS_FILE", "SearchSpace", "run_search", "write_results"]
