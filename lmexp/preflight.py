@@ -6,13 +6,16 @@ Hydra creates a run directory. A value lmexp refuses (dropout 1.5, heads that do
 the width, no finite budget, `device=gpu`) prints one line naming the key, its value and the
 fix, and nothing is written. Hydra's own errors (an unknown group or key, a wrong type) are left
 to Hydra, which reports them in one line too. An Optuna search's sampled values are only known
-at trial time: a trial whose sample is invalid is recorded `failed` by its job, as data.
+at trial time: for an Optuna search it checks that the space parses and that every choice and
+each interval's ends make a valid job, one parameter at a time (a combination of values that
+is invalid only together is recorded `failed` by its trial's job, as data).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -86,6 +89,56 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
             except (ValueError, TypeError, OmegaConfBaseException) as exc:
                 where = f" (the job {' '.join(_varying(job, overrides))})" if multirun else ""
                 raise InvalidConfig(f"{_one_line(exc)}{where}") from None
+            if multirun and _is_search(cfg):
+                _check_search(config_name, cfg, overrides)
+                return
+
+
+def _is_search(cfg: Any) -> bool:
+    target = str((cfg.hydra.get("sweeper") or {}).get("_target_", ""))
+    return target.startswith("hydra_plugins.lmexp_search.")
+
+
+def _check_search(config_name: str, cfg: Any, overrides: list[str]) -> None:
+    """An Optuna search: its space parses, and each parameter's extreme values (every choice,
+    an interval's ends) make a valid job, one parameter at a time.
+
+    A value is set into the composed config (composing again per value would cost seconds);
+    a config group (`optim=choice(adam, sgd)`) is composed.
+    """
+    from hydra import compose
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lmexp.api import job_config
+    from lmexp.search.space import SearchSpaceError, format_value, search_space
+
+    try:
+        space = search_space(cfg.hydra.sweeper.get("params") or {}, overrides)
+    except SearchSpaceError as exc:
+        raise InvalidConfig(f"search space: {exc}") from None
+    for key, dist in space.distributions.items():
+        name = key.lstrip("+~")
+        for value in _extremes(dist):
+            line = f"{key}={format_value(value)}"
+            try:
+                if "." in name:
+                    job = cfg.copy()
+                    OmegaConf.update(job, name, value, merge=False, force_add=True)
+                else:
+                    job = compose(config_name, [*space.fixed, line], return_hydra_config=True)
+                job_config(job)
+            except (HydraException, OmegaConfBaseException, ValueError, TypeError) as exc:
+                raise InvalidConfig(
+                    f"{_one_line(exc)} (the search space can propose {line}: narrow its "
+                    f"range, or pin {name}=<value>)"
+                ) from None
+
+
+def _extremes(dist: Any) -> list[Any]:
+    choices = getattr(dist, "choices", None)
+    return list(choices) if choices is not None else [dist.low, dist.high]
 
 
 def _one_line(exc: Exception) -> str:

@@ -56,6 +56,44 @@ def test_a_sweep_with_one_bad_point_is_refused_before_any_job(tmp_path):
     assert not sweep.exists()  # the GRU job did not start either: fix the grid and rerun
 
 
+def test_a_search_space_that_can_propose_a_bad_value_is_refused_before_any_trial(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = _train(
+        [
+            "-m",
+            "sweep=optuna",
+            "model=gru",
+            "model.dropout=interval(0.0, 1.5)",
+            f"hydra.sweeper.storage=sqlite:///{tmp_path}/study.db",
+            f"hydra.sweep.dir={sweep}",
+        ]
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "model.dropout=1.5 must be in [0, 1)" in line, line
+    assert line.endswith(
+        "(the search space can propose model.dropout=1.5: narrow its range, "
+        "or pin model.dropout=<value>)"
+    ), line
+    assert not sweep.exists() and not (tmp_path / "study.db").exists()
+
+
+def test_a_search_space_that_does_not_parse_is_one_line(tmp_path):
+    done = _train(
+        [
+            "-m",
+            "sweep=optuna",
+            "model=gru",
+            "optim.lr=interval(0.1, 0.01)",
+            f"hydra.sweep.dir={tmp_path}/s",
+        ]
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("lmexp: invalid config: search space: optim.lr"), line
+    assert "the interval is empty" in line, line
+
+
 def test_a_malformed_override_is_left_to_hydra_without_a_traceback(tmp_path):
     done = _train(["optim.lr=interval(0.1)", f"hydra.run.dir={tmp_path}/run"])
     assert done.returncode == 1, done.stderr
