@@ -108,7 +108,7 @@ def _plan(dry_run: bool) -> Plan:
                 "trainer.max_steps=3",
                 "model.hidden_size=32",
                 "data.batch_size=4",
-                "data.eval_batch_size=400",
+                "data.eval_batch_size=20",
                 "threads=1",
             ],
             dry_run=True,
