@@ -20,20 +20,24 @@ TINY = [
     "threads=1",
     "trainer.max_epochs=null",
     "trainer.max_steps=20",
-    "trainer.eval_every=0.01",
+    "trainer.eval_every=0.14",  # every ~13 steps of the small corpus's ~94-step epoch
+    "data=text",
 ]
 
 
-def _sweep(args: list[str], data_dir) -> subprocess.CompletedProcess:
-    return run_module("lmexp.train", ["-m", *args], data_dir)
+def _sweep(args: list[str], data_dir, corpus) -> subprocess.CompletedProcess:
+    """A multirun of TINY on `corpus` (the small corpus: the record, not PTB, is under test)."""
+    return run_module("lmexp.train", ["-m", f"data.root={corpus}", *args], data_dir)
 
 
-def test_a_failing_and_a_diverging_job_leave_the_others_complete(tmp_path, data_dir) -> None:
+def test_a_failing_and_a_diverging_job_leave_the_others_complete(
+    tmp_path, data_dir, small_corpus
+) -> None:
     sweep = tmp_path / "sweep"
     # lr 1e4 diverges; batch_size 100000 passes the config checks but fails inside its job
     # (the validation split is too short for that many streams); the rest trains normally.
     grid = ["optim.lr=1.0,10000.0", "data.batch_size=20,100000"]
-    proc = _sweep([*TINY, *grid, f"hydra.sweep.dir={sweep}"], data_dir)
+    proc = _sweep([*TINY, *grid, f"hydra.sweep.dir={sweep}"], data_dir, small_corpus)
     assert proc.returncode == 1  # a job failed
     statuses = {
         p.name: json.loads((p / "summary.json").read_text())
@@ -55,7 +59,7 @@ def test_a_failing_and_a_diverging_job_leave_the_others_complete(tmp_path, data_
     assert "3-gru-sgd: failed (ValueError" in output
 
 
-def test_fail_on_error_can_be_turned_off_for_studies(tmp_path, data_dir) -> None:
+def test_fail_on_error_can_be_turned_off_for_studies(tmp_path, data_dir, small_corpus) -> None:
     sweep = tmp_path / "sweep"
     proc = _sweep(
         [
@@ -66,14 +70,17 @@ def test_fail_on_error_can_be_turned_off_for_studies(tmp_path, data_dir) -> None
             "hydra.callbacks.sweep_summary.fail_on_error=false",
         ],
         data_dir,
+        small_corpus,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "1-gru-sgd: failed" in proc.stdout + proc.stderr
 
 
-def test_perplexity_ceiling_ends_the_run_as_diverged(tmp_path, data_dir) -> None:
+def test_perplexity_ceiling_ends_the_run_as_diverged(tmp_path, data_dir, small_corpus) -> None:
     sweep = tmp_path / "sweep"
-    proc = _sweep([*TINY, "trainer.divergence_ppl=50", f"hydra.sweep.dir={sweep}"], data_dir)
+    proc = _sweep(
+        [*TINY, "trainer.divergence_ppl=50", f"hydra.sweep.dir={sweep}"], data_dir, small_corpus
+    )
     assert proc.returncode == 0
     summary = json.loads((sweep / "0-gru-sgd" / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["steps"] < 20

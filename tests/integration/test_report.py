@@ -21,15 +21,16 @@ from tests.conftest import run_module, shared_data_dir
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Tiny models. An epoch is 1328 steps of 20 x 35 tokens; evaluating every 0.5% of it with a
-# 13-step budget gives 2 metrics rows per job (steps 7 and 13). Each evaluation reads the whole
-# validation split (~1.5 s on one thread), so rows, not steps, set this test's time.
+# Tiny models on the small corpus (~94 steps an epoch of 20 x 35 tokens): evaluating every 7%
+# of it with a 13-step budget gives 2 metrics rows per job (steps 7 and 13). Evaluations set
+# this test's time; the small corpus's validation split is 16x smaller than PTB's.
 TINY = [
     "trainer=smoke",
     "trainer.max_steps=13",
-    "trainer.eval_every=0.005",
+    "trainer.eval_every=0.07",
     "model.hidden_size=16",  # every architecture has it; emb_size, num_heads... only some
     "threads=1",
+    "data=text",
 ]
 
 
@@ -37,11 +38,10 @@ def _run(module: str, args: list[str], timeout: float) -> subprocess.CompletedPr
     return run_module(module, args, shared_data_dir(), timeout)
 
 
-def _tiny_sweep(into: Path) -> Path:
-    if shared_data_dir() is None:
-        pytest.skip("PTB not found: set LMEXP_DATA_DIR to a folder holding ptb/ptb.*.txt")
+def _tiny_sweep(into: Path, corpus: Path) -> Path:
     sweep = into / "sweep"
-    args = ["-m", "model=rnn,gru", "optim=sgd,adam", *TINY, f"hydra.sweep.dir={sweep}"]
+    args = ["-m", "model=rnn,gru", "optim=sgd,adam", *TINY, f"data.root={corpus}"]
+    args.append(f"hydra.sweep.dir={sweep}")
     proc = _run("lmexp.train", args, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep
@@ -88,9 +88,9 @@ def _assert_page_rendered(out: Path, tmp_path: Path) -> str:
     return dom
 
 
-def test_report_of_a_real_sweep_and_of_a_broken_copy(tmp_path) -> None:
+def test_report_of_a_real_sweep_and_of_a_broken_copy(tmp_path, small_corpus) -> None:
     """One test, so that `pytest -n 2` trains the sweep once rather than once per worker."""
-    sweep = _tiny_sweep(tmp_path)
+    sweep = _tiny_sweep(tmp_path, small_corpus)
     _check_report(sweep, tmp_path / "clean")
     _check_broken_report(_break_jobs(sweep, tmp_path / "broken"), tmp_path / "broken")
 
