@@ -137,24 +137,31 @@ def run_module(
     )
 
 
-# Tiny models trained for a few steps on real PTB, shared by the scoring, generation and
-# internals tests: {arch: run_dir}. Built once per test process, only when a test asks.
+# Tiny models trained for a few steps on PTB's lines (the small corpus), shared by the scoring,
+# generation and internals tests: {arch: run_dir}. Built once per test process, when asked.
 TRAINED_ARCHS = names()  # every registered architecture
 TRAINED_SEQ_LEN = 6
 
 
 @pytest.fixture(scope="session")
-def trained_runs(tmp_path_factory) -> dict[str, Path]:
+def trained_runs(tmp_path_factory, small_corpus) -> dict[str, Path]:
     from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
     from lmexp.models import model_config_from_dict
     from lmexp.run.job import run
 
-    data = str(require_data_dir() / "ptb")
+    data = str(small_corpus)  # PTB's own lines; its validation split is 16x shorter than PTB's
     root = tmp_path_factory.mktemp("trained_runs")
     dirs = {}
     for arch in TRAINED_ARCHS:
         cfg = TrainConfig(
-            data=DataConfig(root=data, batch_size=8, seq_len=TRAINED_SEQ_LEN, eval_batch_size=40),
+            data=DataConfig(
+                name="text",
+                root=data,
+                download=False,
+                batch_size=8,
+                seq_len=TRAINED_SEQ_LEN,
+                eval_batch_size=40,
+            ),
             model=model_config_from_dict(  # keeps the keys this architecture has
                 {
                     "name": arch,

@@ -1,6 +1,6 @@
 """Generation, per-time-step loss and gradient flow on tiny trained runs, and the report section.
 
-The runs are tiny models trained for a few steps on real PTB (`trained_runs` in conftest.py).
+The runs are tiny models trained for a few steps on PTB's lines (`trained_runs` in conftest.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A trained run as a scorer: lmexp.load, the chain rule, normalization, the evaluate CLI.
 
-The runs are tiny models trained for a few steps on real PTB (`trained_runs` in conftest.py).
+The runs are tiny models trained for a few steps on PTB's lines (`trained_runs` in conftest.py).
 """
 
 from __future__ import annotations
