@@ -323,6 +323,15 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
         "error_type": summary.get("error_type"),
         "error": summary.get("error"),
         "command": command,
+        # when and where it ran, and how busy the machine was: figures.wall_clock_note
+        "started_at": summary.get("resumed_at") or summary.get("started_at"),
+        "ended_at": summary.get("ended_at"),
+        "host": summary.get("host"),
+        "cpu_count": to_float(summary.get("cpu_count")),
+        "load_1m": max(
+            (to_float(summary.get(k)) for k in ("load_1m_start", "load_1m_end")),
+            key=lambda v: v if math.isfinite(v) else -math.inf,
+        ),
     }
 
 

@@ -27,7 +27,7 @@ from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
 from lmexp.loggers import Trackers
 from lmexp.models import build_model, compile_features, display
 from lmexp.models.base import LanguageModel
-from lmexp.run import signals
+from lmexp.run import host, signals
 from lmexp.run.checkpoint import load_checkpoint
 from lmexp.run.liveness import JobDirLocked, this_process, writer_lock
 from lmexp.run.record import (
@@ -256,6 +256,7 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
         "started_at": _now(),
         "torch_version": torch.__version__,
         "python": platform.python_version(),
+        **host.at_start(),  # with at_end: the machine's load, beside the job's wall-clock time
         "git_commit": _git_commit(),
         "best_val_ppl": None,
         "best_epoch": None,
@@ -352,6 +353,7 @@ def _run_tracked(
             status="preempted" if preempted else "interrupted",
             signal=name,
             ended_at=_now(),
+            **host.at_end(),
             session_time_s=round(time.monotonic() - started, 3),
         )
         raise
@@ -362,6 +364,7 @@ def _run_tracked(
             error=str(exc),
             traceback=traceback.format_exc(),
             ended_at=_now(),
+            **host.at_end(),
             session_time_s=round(time.monotonic() - started, 3),
         )
         raise
@@ -374,6 +377,7 @@ def _run_tracked(
         test_ppl=test_ppl,
         stop_reason=state.stop_reason,
         ended_at=_now(),
+        **host.at_end(),
         wall_time_s=wall,
     )
     log.info(
