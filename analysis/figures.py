@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
+import textwrap
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -27,7 +28,11 @@ from .tables import job_label, varying_hyper_columns
 
 PPL_CAP = 1e5  # y-axis ceiling: beyond 10x the PTB vocabulary a curve has diverged anyway
 DPI = 110
-LEGEND_COLUMNS = 3
+LEGEND_COLUMNS = 3  # at most; fewer when the labels are too long for the canvas
+MAX_EXPERIMENT_FIGURES = 12  # beyond this many jobs, pages of small multiples replace them
+GRID_COLUMNS, GRID_ROWS = 4, 4  # panels per page of small multiples
+MAX_GROUP_CURVES = 12  # curves in one optimizer or architecture figure: the best ones
+BUSY_LOAD = 1.5  # a load average above this many times the cores: the machine was busy
 
 
 @dataclass
@@ -39,7 +44,7 @@ class FigureFile:
     title: str
     caption: str
     paths: list[Path] = field(default_factory=list)  # [png, pdf]
-    job_id: str | None = None  # the job of an experiment figure
+    job_ids: tuple[str, ...] = ()  # the jobs an experiment figure (or page of them) draws
 
     @property
     def png(self) -> Path:
@@ -70,51 +75,62 @@ def _has_curve(curve: pd.DataFrame, *columns: str) -> bool:
     return any(len(_points(curve, "epoch", y)[0]) for y in columns or ("val_ppl",))
 
 
-def _new_figure(
-    width: float, height: float, bottom: float = 0.0, sharey: bool = True
-) -> tuple[Figure, Any]:
-    """Two panels, sharing the y axis unless `sharey=False` (then each has its own ticks), with
-    `bottom` extra inches below them (for a legend: `legend_band`).
+def _new_figure(width: float, height: float, sharey: bool = True) -> tuple[Figure, Any]:
+    """Two panels, sharing the y axis unless `sharey=False` (then each has its own ticks).
 
     Margins are fixed in inches rather than computed by a layout engine, which would double the
-    time to save each figure; perplexity tick labels are at most 6 characters wide.
+    time to save each figure; perplexity tick labels are at most 6 characters wide. A legend
+    below the panels adds its own height (`legend_below`).
     """
-    fig = Figure(figsize=(width, height + bottom), dpi=DPI)
+    fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, sharey=sharey)
-    w, h = fig.get_size_inches()
     fig.subplots_adjust(
-        left=0.8 / w,
-        right=1 - 0.15 / w,
-        top=1 - 0.62 / h,
-        bottom=(0.55 + bottom) / h,
+        left=0.8 / width,
+        right=1 - 0.15 / width,
+        top=1 - 0.62 / height,
+        bottom=0.55 / height,
         wspace=0.04 if sharey else 0.2,
     )
     return fig, axes
 
 
-def legend_band(entries: int) -> float:
-    """Inches below the panels that a legend of `entries` lines in LEGEND_COLUMNS columns needs."""
-    return 0.12 + 0.19 * math.ceil(entries / LEGEND_COLUMNS) if entries else 0.0
+def _grow_bottom(fig: Figure, inches: float) -> None:
+    """Add `inches` of canvas below the panels, keeping the panels' size and margins."""
+    width, height = fig.get_size_inches()
+    top, bottom = (1 - fig.subplotpars.top) * height, fig.subplotpars.bottom * height
+    fig.set_size_inches(width, height + inches)
+    fig.subplots_adjust(
+        top=1 - top / (height + inches), bottom=(bottom + inches) / (height + inches)
+    )
 
 
 def legend_below(fig: Figure, axes: Any) -> None:
     """One figure legend under the panels, one entry per label over all of them (a job may be
-    drawn in only one panel)."""
+    drawn in only one panel), inside the canvas: in as many columns (up to LEGEND_COLUMNS) as
+    its labels' measured width allows, with the canvas grown by its measured height."""
     entries: dict[str, Any] = {}
     for ax in axes:
         for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
             entries.setdefault(text, handle)
-    if entries:
-        fig.legend(
+    if not entries:
+        return
+    renderer = fig.canvas.get_renderer()
+    for ncol in range(min(LEGEND_COLUMNS, len(entries)), 0, -1):
+        legend = fig.legend(
             list(entries.values()),
             list(entries),
             loc="lower center",
-            bbox_to_anchor=(0.5, 0.01),
-            ncol=min(LEGEND_COLUMNS, len(entries)),
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=ncol,
             fontsize=8,
             frameon=False,
         )
+        box = legend.get_window_extent(renderer)
+        if box.width / fig.dpi <= fig.get_figwidth() - 0.2 or ncol == 1:
+            break
+        legend.remove()
+    _grow_bottom(fig, box.height / fig.dpi + 0.05)
 
 
 # Mantissas of the labelled ticks of a log axis, finer as its range narrows, so a range of
@@ -173,12 +189,22 @@ def readable_log_axis(axis: Any, low: float, high: float) -> None:
     axis.set_minor_locator(NullLocator())
 
 
+def _x_from_zero(ax: Any) -> None:
+    """Epochs and time start at 0; the last point keeps a margin off the right frame (a lone
+    point would otherwise sit on it)."""
+    right = float(ax.dataLim.x1)
+    if math.isfinite(right) and right > 0:
+        ax.set_xlim(0, right * 1.06)
+    else:
+        ax.set_xlim(left=0)
+
+
 def _style_axes(axes: Any, time_label: str) -> None:
     for ax, xlabel in zip(axes, ("epoch", time_label), strict=True):
         ax.set_xlabel(xlabel)
         ax.set_yscale("log")
         ax.grid(True, which="major", alpha=0.3)
-        ax.set_xlim(left=0)  # epochs and time both start at 0; a lone point is not lost
+        _x_from_zero(ax)
         low, high = ax.get_ylim()
         if high > PPL_CAP:
             ax.set_ylim(low, PPL_CAP)
@@ -191,9 +217,89 @@ def _style_axes(axes: Any, time_label: str) -> None:
 def _draw(ax: Any, curve: pd.DataFrame, x: str, y: str, scale: float, **kw: Any) -> bool:
     xs, ys = _points(curve, x, y)
     if len(xs):
-        # Markers on every evaluation point: a one-point curve is still visible.
-        ax.plot(xs / scale, ys, markersize=7 if len(xs) == 1 else 5, **kw)
+        # Markers on every evaluation point; a job evaluated once is a point, not a curve, so
+        # it is drawn larger and labelled with its value.
+        ax.plot(xs / scale, ys, **{"markersize": 7 if len(xs) == 1 else 5, **kw})
+        if len(xs) == 1:
+            ax.annotate(  # to its left: the x axis starts at 0, so there is room there
+                _plain(round(float(ys[0]), 1)),
+                (xs[0] / scale, ys[0]),
+                xytext=(-6, 4),
+                textcoords="offset points",
+                ha="right",
+                fontsize=7,
+                color=kw.get("color"),
+            )
     return bool(len(xs))
+
+
+def _single_points(curves: dict[str, pd.DataFrame], rows: pd.DataFrame) -> list[str]:
+    """`#k` of the jobs among `rows` with exactly one finite validation point."""
+    return [
+        f"#{row['exp']}"
+        for _, row in rows.iterrows()
+        if len(_points(curves[row["job_id"]], "epoch", "val_ppl")[0]) == 1
+    ]
+
+
+def _timestamp(value: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def concurrent_jobs(jobs: pd.DataFrame) -> dict[str, int]:
+    """job_id -> the most jobs, itself included, that ran at once on its host while it ran
+    (from `started_at`/`ended_at`; a job without both is left out)."""
+    spans: dict[str, tuple[float, float, Any]] = {}
+    for _, row in jobs.iterrows():
+        start, end = _timestamp(row.get("started_at")), _timestamp(row.get("ended_at"))
+        if start is not None and end is not None and end >= start:
+            spans[row["job_id"]] = (start, end, row.get("host"))
+    peaks = {}
+    for job_id, (start, end, host) in spans.items():
+        events = []
+        for other, (s, e, h) in spans.items():
+            if other != job_id and h == host and s < end and e > start:
+                events += [(max(s, start), 1), (min(e, end), -1)]
+        running = peak = 0
+        for _, change in sorted(events, key=lambda event: (event[0], event[1])):
+            running += change
+            peak = max(peak, running)
+        peaks[job_id] = 1 + peak
+    return peaks
+
+
+def wall_clock_note(rows: pd.DataFrame, together: dict[str, int]) -> str:
+    """A caption sentence when the wall-clock times of `rows` include waiting for the machine:
+    jobs that ran at the same time as others (`together`: `concurrent_jobs`), or under a load
+    average above BUSY_LOAD x its cores. Empty when every job had the machine to itself."""
+    shared = [row for _, row in rows.iterrows() if together.get(row["job_id"], 1) > 1]
+    loaded = [
+        row
+        for _, row in rows.iterrows()
+        if math.isfinite(float(row.get("load_1m", math.nan)))
+        and math.isfinite(float(row.get("cpu_count", math.nan)))
+        and float(row["load_1m"]) > BUSY_LOAD * float(row["cpu_count"])
+    ]
+    parts = []
+    if shared:
+        most = max(together[row["job_id"]] for row in shared)
+        names = ", ".join(f"#{row['exp']}" for row in shared)
+        parts.append(f"{names} ran at the same time as other jobs (up to {most} at once)")
+    if loaded:
+        names = ", ".join(
+            f"#{row['exp']} (load {float(row['load_1m']):.1f} on {int(row['cpu_count'])} cores)"
+            for row in loaded
+        )
+        parts.append(f"{names} ran on a busy machine")
+    if not parts:
+        return ""
+    return (
+        f" Wall-clock time includes waiting for the machine: {'; '.join(parts)}. Compare "
+        "speeds between jobs that ran alone."
+    )
 
 
 def _save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
@@ -213,8 +319,11 @@ def _job_style(row: Any) -> dict[str, Any]:
     }
 
 
-def experiment_figure(row: Any, curve: pd.DataFrame, label: str, out_dir: Path) -> FigureFile:
-    """Train and validation perplexity of one job vs epochs and vs wall-clock time (item 1)."""
+def experiment_figure(
+    row: Any, curve: pd.DataFrame, label: str, out_dir: Path, note: str = ""
+) -> FigureFile:
+    """Train and validation perplexity of one job vs epochs and vs wall-clock time (item 1);
+    `note` (`wall_clock_note`) ends the caption."""
     scale, time_label = _time_axis(float(curve["wall_time_s"].max()))
     fig, axes = _new_figure(10, 3.8)
     look = _job_style(row)
@@ -236,11 +345,24 @@ def experiment_figure(row: Any, curve: pd.DataFrame, label: str, out_dir: Path) 
         f"(filled circles, {n} evaluation point{'s' if n != 1 else ''}) against epochs (left) "
         "and wall-clock time (right); log-scale perplexity."
     )
+    if n == 1:
+        caption += " One evaluation: a point, labelled with its value, not a curve."
     if lost:
         epochs = ", ".join(f"{e:g}" for e in lost)
         caption += f" Non-finite validation perplexity at epoch {epochs} is not drawn."
+    caption += note
     paths = _save(fig, out_dir, name)
-    return FigureFile(name, "experiment", f"Experiment {label}", caption, paths, row["job_id"])
+    title = f"Experiment {label}"
+    return FigureFile(name, "experiment", title, caption, paths, (row["job_id"],))
+
+
+def _best_first(group: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """The `limit` jobs of `group` with the lowest best validation perplexity (no result
+    last), kept in table order."""
+    if len(group) <= limit:
+        return group
+    best = group["best_val_ppl"].astype(float).fillna(math.inf).sort_values(kind="stable")
+    return group.loc[sorted(best.index[:limit], key=list(group.index).index)]
 
 
 def group_figure(
@@ -251,17 +373,21 @@ def group_figure(
     value: str,
     name: str,
     out_dir: Path,
+    together: dict[str, int] | None = None,
 ) -> FigureFile:
-    """All validation curves of one optimizer or architecture vs epochs and wall-clock.
+    """The validation curves of one optimizer or architecture vs epochs and wall-clock, at
+    most MAX_GROUP_CURVES of them (the best); `together` (`concurrent_jobs`) lets the caption
+    say which wall-clock times include waiting for the machine.
 
     IFT6135 A2 items 4 and 5 ask for two plots each; here they are the two panels of one figure.
     """
     title = f"Validation curves of {kind} {value}"
-    longest = max((float(curves[j]["wall_time_s"].max()) for j in group["job_id"]), default=0.0)
+    shown = _best_first(group, MAX_GROUP_CURVES)
+    longest = max((float(curves[j]["wall_time_s"].max()) for j in shown["job_id"]), default=0.0)
     scale, time_label = _time_axis(longest if math.isfinite(longest) else 0.0)
-    fig, axes = _new_figure(11, 4.0, bottom=legend_band(len(group)))
+    fig, axes = _new_figure(11, 4.0)
     drawn, skipped = [], []
-    for _, row in group.iterrows():
+    for _, row in shown.iterrows():
         curve, look = curves[row["job_id"]], _job_style(row)
         ok = [
             _draw(ax, curve, x, "val_ppl", s, **look, label=labels[row["job_id"]])
@@ -271,19 +397,91 @@ def group_figure(
     _style_axes(axes, time_label)
     legend_below(fig, axes)
     fig.suptitle(title)
-    caption = _group_caption(value, drawn, skipped)
+    caption = _group_caption(value, drawn, skipped, every=len(shown) == len(group))
+    if len(shown) < len(group):
+        caption += (
+            f" The {len(shown)} best of its {len(group)} experiments are drawn; the results "
+            "table lists them all."
+        )
+    single = _single_points(curves, shown)
+    if single:
+        caption += f" Evaluated once (a point, not a curve): {', '.join(single)}."
+    caption += wall_clock_note(shown, together or {})
     return FigureFile(name, kind, title, caption, _save(fig, out_dir, name))
 
 
-def _group_caption(value: str, drawn: list[str], skipped: list[str]) -> str:
+def _group_caption(value: str, drawn: list[str], skipped: list[str], every: bool = True) -> str:
     caption = (
-        f"Validation perplexity of every {value} experiment ({', '.join(drawn)}) against "
+        f"Validation perplexity of {'every' if every else 'the best'} {value} experiment"
+        f"{'' if every else 's'} ({', '.join(drawn)}) against "
         "epochs (left) and wall-clock time (right); log-scale perplexity. Colour: "
         "architecture; line style: optimizer; marker: experiment."
     )
     if skipped:
         caption += f" Not drawn (no finite validation point): {', '.join(skipped)}."
     return caption
+
+
+def experiments_page(
+    rows: pd.DataFrame, curves: dict[str, pd.DataFrame], labels: dict[str, str], out_dir: Path
+) -> FigureFile:
+    """Small multiples: one panel per job of `rows` (up to GRID_COLUMNS x GRID_ROWS), train and
+    validation perplexity vs epochs, each panel with its own axes. Used instead of one figure
+    per job when a sweep has more than MAX_EXPERIMENT_FIGURES jobs (a 30-trial search)."""
+    columns = min(GRID_COLUMNS, len(rows))
+    lines = math.ceil(len(rows) / columns)
+    width, height = 2.9 * columns, 2.35 * lines + 1.3
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(lines, columns, squeeze=False)
+    for ax, (_, row) in zip(grid.flat, rows.iterrows(), strict=False):
+        curve, look = curves[row["job_id"]], _job_style(row)
+        for y, name, extra in (
+            ("train_ppl", "train", {"marker": "s", "markerfacecolor": "white", "alpha": 0.6}),
+            ("val_ppl", "validation", {"marker": "o"}),
+        ):
+            _draw(ax, curve, "epoch", y, 1.0, **{**look, **extra, "markersize": 4}, label=name)
+        ax.set_yscale("log")
+        _x_from_zero(ax)
+        low, high = ax.get_ylim()
+        if high > PPL_CAP:
+            ax.set_ylim(low, PPL_CAP)
+        readable_log_axis(ax.yaxis, *ax.get_ylim())
+        ax.grid(True, which="major", alpha=0.3)
+        ax.tick_params(labelsize=7)
+        title = textwrap.shorten(labels[row["job_id"]], 90, placeholder="…")  # "#k GRU Adam..."
+        ax.set_title(textwrap.fill(title, 42), fontsize=7)
+    for ax in grid.flat[len(rows) :]:
+        ax.set_axis_off()
+    for ax in grid[-1]:
+        ax.set_xlabel("epoch", fontsize=7)
+    fig.subplots_adjust(
+        left=0.55 / width,
+        right=1 - 0.1 / width,
+        top=1 - 0.75 / height,
+        bottom=0.55 / height,  # the bottom row's "epoch" label
+        wspace=0.3,
+        hspace=0.6,
+    )
+    first, last = rows["exp"].iloc[0], rows["exp"].iloc[-1]
+    title = f"Learning curves of experiments #{first} to #{last}"
+    fig.suptitle(title)
+    handles, names = grid.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="upper right", ncol=2, fontsize=8, frameon=False)
+    name = f"experiments-{int(first):02d}-{int(last):02d}"
+    caption = (
+        f"Train perplexity (open squares, running mean over the epoch so far, dropout on) and "
+        f"validation perplexity (filled circles) of experiments #{first} to #{last} against "
+        "epochs, one panel each with its own log-scale axes. A sweep of more than "
+        f"{MAX_EXPERIMENT_FIGURES} experiments gets these pages instead of one figure per "
+        "experiment; the optimizer and architecture figures draw them against wall-clock time."
+    )
+    single = _single_points(curves, rows)
+    if single:
+        caption += f" Evaluated once (a point, labelled with its value): {', '.join(single)}."
+    paths = _save(fig, out_dir, name)
+    return FigureFile(name, "experiment", title, caption, paths, tuple(rows["job_id"]))
 
 
 def overview_figure(ordered: pd.DataFrame, out_dir: Path) -> FigureFile:
@@ -317,50 +515,56 @@ def overview_figure(ordered: pd.DataFrame, out_dir: Path) -> FigureFile:
 
 
 def _heatmap(ax: Any, values: np.ndarray, notes: np.ndarray, rows: list, cols: list) -> None:
-    """Annotated grid; non-finite cells are grey, with their note written on top."""
+    """Annotated grid on a log colour scale; non-finite cells are grey, with their note."""
     finite = np.isfinite(values)
     low, high = (values[finite].min(), values[finite].max()) if finite.any() else (1.0, 10.0)
     norm = LogNorm(low, high) if finite.any() and high > low else None
-    with warnings.catch_warnings():  # seaborn warns on an all-NaN grid; it still draws it
-        warnings.simplefilter("ignore", RuntimeWarning)
-        sns.heatmap(
-            np.where(finite, values, np.nan),
-            mask=~finite,
-            ax=ax,
-            cmap="viridis_r",
-            norm=norm,
-            annot=np.where(finite, notes, ""),
-            fmt="",
-            cbar=bool(finite.any()),
-            cbar_kws={"label": "perplexity"},
-            xticklabels=[style.optim_name(o) for o in cols],
-            yticklabels=rows,
-            linewidths=1,
-            linecolor="white",
-        )
-    if norm is not None:  # plain numbers on the colour bar, not 6x10^2
-        readable_log_axis(ax.collections[0].colorbar.ax.yaxis, low, high)
-    ax.set_facecolor("#dddddd")
+    cmap = colormaps["viridis_r"].with_extremes(bad="#dddddd")
+    mesh = ax.pcolormesh(
+        np.ma.masked_invalid(values), cmap=cmap, norm=norm, edgecolors="white", linewidth=1
+    )
+    if finite.any():
+        bar = ax.figure.colorbar(mesh, ax=ax, label="perplexity")
+        if norm is not None:  # plain numbers on the colour bar, not 6x10^2
+            readable_log_axis(bar.ax.yaxis, low, high)
     for (i, j), text in np.ndenumerate(notes):
-        if text and not finite[i, j]:
-            ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=9)
+        if not text:
+            continue
+        dark = finite[i, j] and norm is not None and norm(values[i, j]) > 0.6
+        color = "white" if dark else "black"  # viridis_r is dark at its high end
+        ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=9, color=color)
+    ax.set_xticks(np.arange(len(cols)) + 0.5, [style.optim_name(o) for o in cols])
+    ax.set_yticks(np.arange(len(rows)) + 0.5, rows)
+    ax.set_xlim(0, len(cols))
+    ax.set_ylim(len(rows), 0)  # first architecture on top, as in the tables
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     ax.set_xlabel("optimizer")
     ax.set_ylabel("architecture")
-    ax.tick_params(axis="y", rotation=0)
 
 
 def make_figures(
     ordered: pd.DataFrame, curves: dict[str, pd.DataFrame], out_dir: Path
 ) -> list[FigureFile]:
-    """Every figure for the numbered jobs of `tables.order_jobs`, written under `out_dir`."""
+    """Every figure for the numbered jobs of `tables.order_jobs`, written under `out_dir`: one
+    per job up to MAX_EXPERIMENT_FIGURES jobs, else pages of small multiples."""
     out_dir.mkdir(parents=True, exist_ok=True)
     varying = varying_hyper_columns(ordered)
     labels = {row["job_id"]: job_label(row, varying) for _, row in ordered.iterrows()}
+    together = concurrent_jobs(ordered)
+    plotted = ordered[[_has_curve(curves[j], "val_ppl", "train_ppl") for j in ordered["job_id"]]]
     figures = []
-    for _, row in ordered.iterrows():
-        curve = curves[row["job_id"]]
-        if _has_curve(curve, "val_ppl", "train_ppl"):
-            figures.append(experiment_figure(row, curve, labels[row["job_id"]], out_dir))
+    if len(plotted) <= MAX_EXPERIMENT_FIGURES:
+        for _, row in plotted.iterrows():
+            note = wall_clock_note(plotted.loc[[row.name]], together)
+            curve = curves[row["job_id"]]
+            figures.append(experiment_figure(row, curve, labels[row["job_id"]], out_dir, note))
+    else:
+        per_page = GRID_COLUMNS * GRID_ROWS
+        for start in range(0, len(plotted), per_page):
+            page = plotted.iloc[start : start + per_page]
+            figures.append(experiments_page(page, curves, labels, out_dir))
     optims = sorted(ordered["optim"].unique(), key=lambda o: style.rank(o, style.OPTIM_ORDER))
     labels_of = style.arch_labels(ordered)
     for kind, column, namer, values in (
@@ -372,6 +576,8 @@ def make_figures(
             if not any(_has_curve(curves[j]) for j in group["job_id"]):
                 continue  # empty axes say nothing; the status table lists these jobs
             name = f"{'optim' if kind == 'optimizer' else 'arch'}-{_slug(value)}"
-            figures.append(group_figure(group, curves, labels, kind, namer(value), name, out_dir))
+            figures.append(
+                group_figure(group, curves, labels, kind, namer(value), name, out_dir, together)
+            )
     figures.append(overview_figure(ordered, out_dir))
     return figures

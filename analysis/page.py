@@ -69,7 +69,7 @@ def _status_counts(jobs: pd.DataFrame) -> str:
 
 
 def _not_plotted(content: Content) -> list[str]:
-    plotted = {f.job_id for f in content.figures if f.kind == "experiment"}
+    plotted = {j for f in content.figures if f.kind == "experiment" for j in f.job_ids}
     return [
         f"#{r.exp} {r.job_id} ({r.status})"
         for r in content.jobs.itertuples()

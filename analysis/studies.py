@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, FixedLocator, NullFormatter
 
 from . import style
-from .figures import FigureFile, _new_figure, _save, legend_band, legend_below
+from .figures import FigureFile, _new_figure, _save, legend_below
 from .formats import MISSING, Table
 from .tables import Column, fmt_num, job_label, varies, varying_hyper_columns
 
@@ -115,9 +115,10 @@ def _line_colors(n: int) -> list[Any]:
     return [cmap(0.85 * i / max(n - 1, 1)) for i in range(n)]
 
 
-def _two_panels(n_legend: int) -> tuple[Figure, Any]:
-    """Train and validation panels side by side, each with its own y axis, legend room below."""
-    fig, axes = _new_figure(11, 4.0, bottom=legend_band(n_legend), sharey=False)
+def _two_panels() -> tuple[Figure, Any]:
+    """Train and validation panels side by side, each with its own y axis (`legend_below` adds
+    the legend's room)."""
+    fig, axes = _new_figure(11, 4.0, sharey=False)
     for ax, (_, title) in zip(axes, SPLITS, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(LOSS_LABEL)
@@ -142,7 +143,7 @@ def loss_vs_sequences_figure(
     if not any(drawable):
         return None
     varying = varying_hyper_columns(ordered)
-    fig, axes = _two_panels(sum(drawable))
+    fig, axes = _two_panels()
     colors = iter(_line_colors(sum(drawable)))
     for (_, row), ok in zip(jobs.iterrows(), drawable, strict=True):
         if not ok:
@@ -242,7 +243,7 @@ def final_loss_figure(
     if not finite.any():
         return None
     settings = list(dict.fromkeys(points["setting"]))
-    fig, axes = _two_panels(len(settings) if len(settings) > 1 else 0)
+    fig, axes = _two_panels()
     colors = _line_colors(len(settings))
     for setting, color in zip(settings, colors, strict=True):
         group = points[points["setting"] == setting]

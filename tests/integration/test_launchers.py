@@ -56,6 +56,14 @@ def test_joblib_runs_two_jobs_at_once(tmp_path, data_dir) -> None:
     (start_a, end_a), (start_b, end_b) = (_log_span(sweep / n) for n in sorted(summaries))
     # one after the other, the second job would start after the first had logged its end
     assert start_a < end_b and start_b < end_a, (start_a, end_a, start_b, end_b)
+    # and the report's figures say so under their wall-clock panels
+    from analysis.collect import collect
+    from analysis.figures import concurrent_jobs
+
+    jobs = collect([sweep]).jobs
+    assert set(concurrent_jobs(jobs).values()) == {2}, jobs[["started_at", "ended_at"]]
+    for summary in summaries.values():  # the machine's load beside the job's times
+        assert summary["cpu_count"] >= 1 and summary["load_1m_end"] >= 0
 
 
 def test_submitit_local_failed_job_is_failed_though_submitit_says_completed(

@@ -36,7 +36,8 @@ def test_one_figure_per_plotted_job_optimizer_architecture_and_an_overview(figur
     kinds = [f.kind for f in figs]
     plotted = ordered[ordered["n_points"] > 0]  # the failed job has no rows: no figure
     assert kinds.count("experiment") == len(plotted) == 9
-    assert {f.job_id for f in figs if f.kind == "experiment"} == set(plotted["job_id"])
+    drawn = {j for f in figs if f.kind == "experiment" for j in f.job_ids}
+    assert drawn == set(plotted["job_id"])
     assert kinds.count("optimizer") == 3 and kinds.count("architecture") == 4
     assert kinds.count("overview") == 1
     names = {f.name for f in figs}
@@ -94,3 +95,89 @@ def test_the_first_architectures_colours_are_far_apart() -> None:
     distances = [math.dist(a, b) for a, b in combinations(first, 2)]
     closest = min(distances)
     assert closest > 70  # RGB distance; seaborn colorblind gave GRU and Transformer 50
+
+
+def test_a_sweep_of_many_jobs_gets_pages_of_small_multiples(tmp_path) -> None:
+    from analysis.figures import GRID_COLUMNS, GRID_ROWS, MAX_EXPERIMENT_FIGURES
+
+    n = MAX_EXPERIMENT_FIGURES + 8  # e.g. a 20-trial search: 20 jobs of one architecture
+    for k in range(n):
+        job(tmp_path / "s", k, "gru", "adam", [400.0 - k, 300.0 - k], optim={"lr": 1e-3 * (k + 1)})
+    collection = collect([tmp_path / "s"])
+    ordered = order_jobs(collection.jobs)
+    figs = make_figures(ordered, collection.curves, tmp_path / "f")
+    pages = [f for f in figs if f.kind == "experiment"]
+    per_page = GRID_COLUMNS * GRID_ROWS
+    assert [len(p.job_ids) for p in pages] == [per_page, n - per_page]
+    assert {j for p in pages for j in p.job_ids} == set(ordered["job_id"])
+    assert (
+        pages[0].name == f"experiments-01-{per_page:02d}" and "one panel each" in pages[0].caption
+    )
+    (arch,) = [f for f in figs if f.kind == "architecture"]
+    assert f"The 12 best of its {n} experiments are drawn" in arch.caption
+    assert "#1," not in arch.caption.split("(")[1]  # the worst (#1: ppl 300) is left out
+
+
+def test_the_legend_fits_inside_the_canvas_whatever_its_labels() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from analysis.figures import _new_figure, legend_below
+
+    fig, axes = _new_figure(11, 4.0)
+    for k in range(7):
+        label = f"#{k} GRU SGD-LR-SC IL=10 BS=20 HS=150 NL=2 Keep=0.35 SL=35 decay=0.5 seed={k}"
+        axes[0].plot([0, 1], [k + 1, k + 2], label=label)
+    legend_below(fig, axes)
+    FigureCanvasAgg(fig).draw()
+    box, canvas = fig.legends[0].get_window_extent(), fig.bbox
+    assert canvas.x0 <= box.x0 and box.x1 <= canvas.x1 and canvas.y0 <= box.y0, (box, canvas)
+    panels = axes[0].get_window_extent()
+    assert box.y1 < panels.y0  # below the panels, not over them
+
+
+def test_a_single_evaluation_is_labelled_a_point() -> None:
+    import pandas as pd
+
+    from analysis.figures import _single_points
+
+    curves = {"a": pd.DataFrame({"epoch": [1.0], "val_ppl": [300.0]})}
+    curves["b"] = pd.DataFrame({"epoch": [0.5, 1.0], "val_ppl": [400.0, 300.0]})
+    rows = pd.DataFrame({"job_id": ["a", "b"], "exp": [1, 2]})
+    assert _single_points(curves, rows) == ["#1"]
+
+
+def test_the_wall_clock_note_names_jobs_that_shared_or_waited_for_the_machine() -> None:
+    import pandas as pd
+
+    from analysis.figures import concurrent_jobs, wall_clock_note
+
+    jobs = pd.DataFrame(
+        {
+            "job_id": ["a", "b", "c", "d", "e"],
+            "exp": [1, 2, 3, 4, 5],
+            "host": ["h", "h", "h", "h", "other"],
+            "started_at": [
+                "2026-12-03T10:00:00+00:00",
+                "2026-12-03T10:05:00+00:00",
+                "2026-12-03T10:07:00+00:00",
+                "2026-12-03T10:20:00+00:00",
+                "2026-12-03T10:00:00+00:00",
+            ],  # fmt: skip
+            "ended_at": [
+                "2026-12-03T10:10:00+00:00",
+                "2026-12-03T10:15:00+00:00",
+                "2026-12-03T10:08:00+00:00",
+                "2026-12-03T10:30:00+00:00",
+                "2026-12-03T10:30:00+00:00",
+            ],  # fmt: skip
+            "cpu_count": [2.0, 2.0, 2.0, 2.0, 2.0],
+            "load_1m": [2.1, 2.0, 3.0, 3.9, float("nan")],
+        }
+    )
+    together = concurrent_jobs(jobs)
+    # a and b overlap, and c runs inside both: 3 at once; d ran alone; e on another host
+    assert together == {"a": 3, "b": 3, "c": 3, "d": 1, "e": 1}
+    note = wall_clock_note(jobs, together)
+    assert "#1, #2, #3 ran at the same time as other jobs (up to 3 at once)" in note
+    assert "#4 (load 3.9 on 2 cores) ran on a busy machine" in note
+    assert wall_clock_note(jobs.iloc[[4]], together) == ""  # alone, load unknown: nothing said
