@@ -203,6 +203,7 @@ def _style_axes(axes: Any, time_label: str) -> None:
     for ax, xlabel in zip(axes, ("epoch", time_label), strict=True):
         ax.set_xlabel(xlabel)
         ax.set_yscale("log")
+        ax.margins(y=0.1)  # room above the top point for its value label
         ax.grid(True, which="major", alpha=0.3)
         _x_from_zero(ax)
         low, high = ax.get_ylim()
