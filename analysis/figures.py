@@ -454,8 +454,9 @@ def experiments_page(
         ax.set_title(textwrap.fill(title, 42), fontsize=7)
     for ax in grid.flat[len(rows) :]:
         ax.set_axis_off()
-    for ax in grid[-1]:
-        ax.set_xlabel("epoch", fontsize=7)
+    for index, ax in enumerate(grid.flat[: len(rows)]):
+        if index + columns >= len(rows):  # nothing drawn below it: the bottom of its column
+            ax.set_xlabel("epoch", fontsize=7)
     fig.subplots_adjust(
         left=0.55 / width,
         right=1 - 0.1 / width,
