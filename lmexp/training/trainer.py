@@ -300,21 +300,26 @@ class Trainer:
         ceiling = self.cfg.divergence_ppl
         return ceiling is not None and max(val_ppl, math.exp(min(train_loss, 700.0))) > ceiling
 
-    def _show_speed(self, bar: tqdm) -> None:
-        """The bar's postfix: the tok/s the row will log (training time only), twice a second."""
+    def _show_speed(self, bar: tqdm, train_seconds: float | None = None) -> None:
+        """The bar's postfix: the tok/s the row will log (training time only), twice a second;
+        given the row's own `train_seconds`, at once and redrawn, so the last figure on the bar
+        before the row's log line is the one that line logs."""
         now = time.monotonic()
-        if now - self._postfix_at < 0.5:
+        final = train_seconds is not None
+        if not final and now - self._postfix_at < 0.5:
             return
         self._postfix_at = now
-        seconds = now - self._epoch_start - self.progress.eval_seconds
+        seconds = train_seconds if final else now - self._epoch_start - self.progress.eval_seconds
         speed = self.progress.tokens / max(seconds, 1e-9)
         shown = [f"{speed:,.0f} tok/s", self._val_shown]
-        bar.set_postfix_str(", ".join(p for p in shown if p), refresh=False)
+        bar.set_postfix_str(", ".join(p for p in shown if p), refresh=final)
 
     def _evaluate(self, lr: float, reason: str | None) -> EvalPoint:
         synchronize(self.device)
         progress, state = self.progress, self.state
         train_seconds = time.monotonic() - self._epoch_start - progress.eval_seconds
+        if self._bar is not None and not self._bar.disable:
+            self._show_speed(self._bar, train_seconds)
         train_nll = self._loss_sum.item()
         t0 = time.monotonic()
         with make_progress(
