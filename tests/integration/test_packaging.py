@@ -40,6 +40,10 @@ BUILD_LEFTOVERS = (
 )
 
 
+def _files(root) -> list:
+    return [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+
+
 def _run(args: list, **kw) -> subprocess.CompletedProcess:
     out = subprocess.run(args, capture_output=True, text=True, timeout=600, **kw)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -57,6 +61,9 @@ def test_a_wheel_runs_a_two_job_sweep_and_its_report_from_another_folder(tmp_pat
     (wheel,) = wheels.glob("lmexp-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "lmexp/conf/train.yaml" in names and "lmexp/conf/model/gru.yaml" in names
+    # every file of conf/, however deep (a glob of fixed depth once dropped the presets' overlays)
+    conf_tree = {f"lmexp/conf/{p.relative_to(REPO / 'conf')}" for p in _files(REPO / "conf")}
+    assert conf_tree and conf_tree == {n for n in names if n.startswith("lmexp/conf/")}
     assert "lmexp/analysis/report.py" in names
     assert not any(n.startswith(("analysis/", "conf/", "tests/")) for n in names)
     assert "hydra_plugins/lmexp_search/__init__.py" in names  # the Optuna search's sweeper
