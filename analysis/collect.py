@@ -183,7 +183,8 @@ def read_metrics(path: Path) -> pd.DataFrame:
         try:
             if len(fields) != len(header):
                 raise ValueError(f"{len(fields)} fields, header has {len(header)}")
-            kept.append([float(x) for x in fields])
+            # empty: a column added after the row was written (the writer widens old files)
+            kept.append([float(x) if x != "" else math.nan for x in fields])
         except ValueError as exc:
             if fields:
                 log.warning("%s line %d dropped: %s", path, number, exc)

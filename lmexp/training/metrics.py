@@ -10,6 +10,8 @@ import csv
 import math
 from pathlib import Path
 
+from lmexp.atomic import replacing
+
 # Names and order are the contract with analysis/ (see README "Outputs").
 COLUMNS = (
     "epoch",
@@ -44,15 +46,21 @@ class MetricsWriter:
     """Appends one row per evaluation point to a CSV file and flushes it at once.
 
     A job killed mid-run keeps every row written before the kill; the header is written only when
-    the file is new, so a resumed job appends to the same file.
+    the file is new, so a resumed job appends to the same file. A file written before a column
+    was added is first rewritten under the new header (its rows with that column empty), so
+    every row has the header's field count.
     """
 
     def __init__(self, path: Path, columns: tuple[str, ...] = COLUMNS) -> None:
         self.path = Path(path)
         self.columns = columns
         is_new = not self.path.exists() or self.path.stat().st_size == 0
+        fieldnames = list(columns) if is_new else _widen_header(self.path, columns)
         self._file = self.path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=list(columns), extrasaction="raise")
+        # restval: a column the file kept from an older lmexp, which this one no longer writes
+        self._writer = csv.DictWriter(
+            self._file, fieldnames=fieldnames, restval="", extrasaction="raise"
+        )
         if is_new:
             self._writer.writeheader()
             self._file.flush()
@@ -79,6 +87,25 @@ class MetricsWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _widen_header(path: Path, columns: tuple[str, ...]) -> list[str]:
+    """The header `path` keeps: its own, plus any of `columns` it lacks (rewritten in one step,
+    earlier rows given empty values there). The file's own order stays, for its old rows."""
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header = rows[0] if rows else []
+    added = [c for c in columns if c not in header]
+    if not added:
+        return header
+    wider = [*header, *added]
+    with replacing(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(wider)
+        # a malformed row stays as it was: read as before (dropped by the analysis), not lost here
+        for row in rows[1:]:
+            out.writerow(row + [""] * len(added) if len(row) == len(header) else row)
+    return wider
 
 
 def _format(value: float | int) -> str:

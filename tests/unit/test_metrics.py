@@ -120,6 +120,23 @@ def test_metrics_writer_writes_header_once_and_appends(tmp_path) -> None:
     assert [r["val_ppl"] for r in rows] == ["1.5", "inf"]
 
 
+def test_a_file_from_before_a_new_column_is_widened_and_every_row_read(tmp_path) -> None:
+    """A job resumed after lmexp added a column appends full rows under a widened header."""
+    from analysis.collect import read_metrics
+
+    path, old = tmp_path / "metrics.csv", COLUMNS[:-1]
+    with MetricsWriter(path, old) as writer:
+        writer.write(dict.fromkeys(old, 1.5))
+    with MetricsWriter(path) as writer:
+        writer.write(dict.fromkeys(COLUMNS, 2.5))
+    with path.open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == list(COLUMNS) and {len(r) for r in rows} == {len(COLUMNS)}
+    frame = read_metrics(path)
+    assert list(frame["val_ppl"]) == [1.5, 2.5]
+    assert math.isnan(frame[COLUMNS[-1]][0]) and frame[COLUMNS[-1]][1] == 2.5
+
+
 def test_metrics_writer_refuses_incomplete_rows(tmp_path) -> None:
     with MetricsWriter(tmp_path / "m.csv") as writer, pytest.raises(KeyError, match="val_ppl"):
         writer.write({k: 0 for k in COLUMNS if k != "val_ppl"})
