@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,63 @@ CONF_DIR = REPO / "conf"
 EXAMPLES = REPO / "docs" / "examples"
 if str(EXAMPLES) not in sys.path:
     sys.path.append(str(EXAMPLES))
+
+
+# Signals a test's child must receive as a terminal would deliver them, whatever this process
+# inherited: `nohup` ignores SIGHUP, a background job of a non-interactive shell SIGINT and SIGQUIT,
+# and an ignored disposition survives exec (lmexp rightly leaves an ignored signal ignored).
+CHILD_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2")
+    if hasattr(signal, name)
+)
+_CHILDREN: list[subprocess.Popen] = []
+
+
+class _OwnedChild(subprocess.Popen):
+    """Every child a test starts: default signal dispositions, and its own process group, so
+    `kill_children` can end it and everything it started (joblib workers, a sweep's jobs)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        given = kwargs.pop("preexec_fn", None)
+
+        def reset_signals() -> None:
+            for sig in CHILD_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            if given is not None:
+                given()
+
+        kwargs["preexec_fn"] = reset_signals
+        kwargs["start_new_session"] = True  # a group of its own: killable as a whole
+        super().__init__(*args, **kwargs)
+        _CHILDREN.append(self)
+
+
+# Patched here, at import, so that session fixtures' children are covered too; subprocess.run
+# looks `Popen` up in its module, so it starts an _OwnedChild as well.
+subprocess.Popen = _OwnedChild  # type: ignore[misc]
+
+
+def kill_children() -> None:
+    """SIGKILL the process group of every child started so far, running or not (its leader may
+    have exited and left a grandchild), and reap the leaders."""
+    while _CHILDREN:
+        child = _CHILDREN.pop()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def _children_end_with_their_test():
+    """Whatever a test does (fails, times out waiting, raises), nothing it started outlives it."""
+    yield
+    kill_children()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    kill_children()  # those of session fixtures
 
 
 def shared_data_dir() -> Path | None:

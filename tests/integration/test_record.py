@@ -114,16 +114,16 @@ def test_resume_force_trains_a_finished_run_on_to_new_budgets(
     assert hydra_after == hydra_before  # the record is the first launch; the summary says more
 
 
-def _start(args: list[str], data_dir: Path, new_session: bool = False) -> subprocess.Popen:
-    """`python -m lmexp.train args`, running; `new_session`: in its own process group, as a
-    shell's job control starts it (so a test can signal the group like a terminal's Ctrl-C)."""
+def _start(args: list[str], data_dir: Path) -> subprocess.Popen:
+    """`python -m lmexp.train args`, running, in its own process group as a shell's job control
+    starts it (tests/conftest.py gives every child one), so a test can signal the group like a
+    terminal's Ctrl-C."""
     return subprocess.Popen(
         _cmd(args),
         cwd=REPO,
         env=_env(data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        start_new_session=new_session,
     )
 
 
@@ -249,7 +249,7 @@ def test_a_signal_stops_a_joblib_sweep_with_every_job_recorded(
         "optim=adam,sgd",  # after tiny, whose optim=adam would win
         f"hydra.sweep.dir={sweep}",
     ]
-    proc = _start(args, data_dir, new_session=True)
+    proc = _start(args, data_dir)
     try:
         for job in ("0-gru-adam", "1-gru-sgd"):
             _wait_for(sweep / job / "checkpoints" / "last.pt", proc)
