@@ -20,9 +20,9 @@ from omegaconf import DictConfig
 
 from lmexp.atomic import replacing
 from lmexp.run.liveness import effective_status
-from lmexp.run.record import RESULTS_FILE, hold_sweep_record, restore_sweep_record
+from lmexp.run.record import hold_sweep_record, restore_sweep_record
 from lmexp.run.resume import read_summary
-from lmexp.run.rundir import RunDir
+from lmexp.run.sweepdir import SweepDir
 
 log = logging.getLogger("lmexp.sweep")
 
@@ -30,7 +30,7 @@ log = logging.getLogger("lmexp.sweep")
 def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
     """Job directory name -> its summary (status "unknown" when unreadable or missing)."""
     statuses: dict[str, dict[str, Any]] = {}
-    for job in RunDir.children(sweep_dir):
+    for job in SweepDir(sweep_dir).jobs():
         summary = read_summary(job.root) or {"status": "unknown"}
         # a job SIGKILLed while running still says so: its process is gone
         statuses[job.root.name] = {**summary, "status": effective_status(summary)}
@@ -74,7 +74,7 @@ def launched_sweep_dir() -> Path | None:
 def end_of_launch(sweep_dir: Path) -> None:
     """Put the first launch's multirun.yaml back after a relaunch, filing the relaunch's."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H-%M-%S.%f")
-    filed = restore_sweep_record(sweep_dir, stamp)
+    filed = restore_sweep_record(SweepDir(sweep_dir), stamp)
     if filed is not None:
         log.info("this launch's multirun.yaml is kept as %s; the sweep's is its first", filed)
 
@@ -143,7 +143,7 @@ def _job_order(name: str) -> tuple[int, str]:
 
 def write_results(sweep_dir: Path, statuses: dict[str, dict[str, Any]]) -> Path:
     """The results table as `<sweep>/results.md`, replaced at each end of a launch."""
-    path = Path(sweep_dir) / RESULTS_FILE
+    path = SweepDir(sweep_dir).results
     with replacing(path, "w", encoding="utf-8") as f:
         f.write(f"# Sweep {Path(sweep_dir).name}\n\n{results_table(statuses)}\n")
     return path
@@ -188,6 +188,15 @@ def launcher_problems(launcher: Any, sweeper: Any = None) -> list[str]:
     return problems
 
 
+def _mark_latest(sweep: SweepDir) -> None:
+    """`<sweeps>/latest` -> this sweep, so the README's report command needs no edit."""
+    sweep.root.mkdir(parents=True, exist_ok=True)
+    try:
+        sweep.mark_latest()
+    except OSError as exc:  # a file system without symlinks (Windows without the privilege)
+        log.warning("could not point %s at this sweep: %s", sweep.latest, exc)
+
+
 class SweepSummary(Callback):
     """At the end of a multirun, list every job that failed, diverged or never finished.
 
@@ -202,7 +211,9 @@ class SweepSummary(Callback):
         size = sweep_size(config)
         if size is not None:
             os.environ[SWEEP_SIZE_ENV] = str(size)
-        hold_sweep_record(_launched[-1])  # before Hydra rewrites multirun.yaml
+        sweep = SweepDir(_launched[-1])
+        hold_sweep_record(sweep)  # before Hydra rewrites multirun.yaml
+        _mark_latest(sweep)
         problems = launcher_problems(config.hydra.get("launcher"), config.hydra.get("sweeper"))
         if problems:
             log.error("%s", "; ".join(problems))

@@ -17,8 +17,9 @@ from typing import Any
 from lmexp.loggers import require_package
 from lmexp.loggers.final import final_metrics
 from lmexp.loggers.schema import MlflowConfig
-from lmexp.run.record import MULTIRUN_FILE, flatten
+from lmexp.run.record import flatten
 from lmexp.run.rundir import RunDir
+from lmexp.run.sweepdir import SweepDir
 from lmexp.training.metrics import COLUMNS
 
 DEFAULT_STORE = Path("outputs") / "mlflow.db"  # beside outputs/runs and outputs/multirun
@@ -48,8 +49,8 @@ def experiment_name(cfg: MlflowConfig, run: RunDir) -> str:
     """The configured name, else the sweep directory's (a single run: "lmexp")."""
     if cfg.experiment:
         return cfg.experiment
-    sweep = run.root.parent
-    return sweep.name if (sweep / MULTIRUN_FILE).is_file() else "lmexp"
+    sweep = SweepDir.of_job(run)
+    return sweep.root.name if sweep is not None else "lmexp"
 
 
 def _artifact_root(uri: str) -> str | None:

@@ -23,9 +23,7 @@ from typing import Any
 
 from lmexp.atomic import replacing
 from lmexp.run.rundir import HYDRA_FILES, RunDir
-
-MULTIRUN_FILE = "multirun.yaml"  # Hydra's basic sweeper writes it in the sweep directory
-RESULTS_FILE = "results.md"  # beside it: the end-of-sweep table of every job (callbacks.py)
+from lmexp.run.sweepdir import SweepDir
 
 log = logging.getLogger(__name__)
 
@@ -151,26 +149,22 @@ def read_recorded_config(run: RunDir) -> dict[str, Any] | None:
         return None
 
 
-def _sweep_record(sweep_dir: Path) -> Path:
-    return Path(sweep_dir) / ".lmexp" / MULTIRUN_FILE
-
-
-def hold_sweep_record(sweep_dir: Path) -> None:
+def hold_sweep_record(sweep: SweepDir) -> None:
     """At a sweep's launch, before Hydra writes `multirun.yaml`: keep the first launch's copy."""
-    current, first = Path(sweep_dir) / MULTIRUN_FILE, _sweep_record(sweep_dir)
+    current, first = sweep.multirun, sweep.recorded_multirun
     if current.is_file() and not first.exists():
         _copy_atomic(current, first)
 
 
-def restore_sweep_record(sweep_dir: Path, stamp: str) -> Path | None:
+def restore_sweep_record(sweep: SweepDir, stamp: str) -> Path | None:
     """At a relaunch's end: file its `multirun.yaml` as `.lmexp/relaunches/<stamp>.yaml` and
     put the first launch's back. Returns where the relaunch's went (None: a first launch)."""
-    current, first = Path(sweep_dir) / MULTIRUN_FILE, _sweep_record(sweep_dir)
+    current, first = sweep.multirun, sweep.recorded_multirun
     if not first.is_file() or not current.is_file():
         return None
     if current.read_bytes() == first.read_bytes():
         return None
-    filed = first.parent / "relaunches" / f"{stamp}.yaml"
+    filed = sweep.relaunch(stamp)
     _copy_atomic(current, filed)
     _copy_atomic(first, current)
     return filed

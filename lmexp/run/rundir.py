@@ -133,9 +133,3 @@ class RunDir:
     def is_job(self) -> bool:
         """Holds a file a job writes (a sweep directory, with its multirun.yaml, does not)."""
         return any(p.is_file() for p in self.markers())
-
-    @classmethod
-    def children(cls, sweep_dir: str | Path) -> list[RunDir]:
-        """The job directories Hydra made directly inside a sweep directory, by name."""
-        found = Path(sweep_dir).glob("*/.hydra/config.yaml")
-        return [cls(p.parent.parent) for p in sorted(found)]

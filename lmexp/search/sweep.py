@@ -16,12 +16,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lmexp.run.sweepdir import SweepDir
 from lmexp.search.space import SearchSpace, search_space
 from lmexp.search.study import claim, open_study, recover_orphans, requeue
 
 log = logging.getLogger(__name__)
 
-RESULTS_FILE = "optimization_results.yaml"  # in the sweep directory: the study's best so far
 STATUS_ATTR, JOB_ATTR = "lmexp_status", "lmexp_job_dir"  # what each trial's job recorded
 
 
@@ -59,9 +59,9 @@ def run_search(
         before,
         settings.n_trials,
     )
-    sweep_dir = Path(config.hydra.sweep.dir)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    sweep = SweepDir(config.hydra.sweep.dir)
+    sweep.root.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, sweep.multirun)
 
     n_trials, batch_size = int(settings.n_trials), max(1, int(settings.n_jobs))
     job_idx = 0
@@ -82,7 +82,7 @@ def run_search(
         for trial, ret in zip(trials, returns, strict=True):
             _tell(study, trial, ret, TrialState)
         job_idx += len(trials)
-    write_results(study, sweep_dir / RESULTS_FILE)
+    write_results(study, sweep.search_results)
     return study
 
 
@@ -166,4 +166,4 @@ def write_results(study: Any, path: Path) -> None:
     log.info("Best trial so far: %s (%s)", results.get("best_params"), path)
 
 
-__all__ = ["RESULTS_FILE", "SearchSpace", "run_search", "write_results"]
+__all__ = ["SearchSpace", "run_search", "write_results"]

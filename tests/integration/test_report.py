@@ -97,7 +97,9 @@ def test_report_of_a_real_sweep_and_of_a_broken_copy(tmp_path, small_corpus) -> 
 
 def _check_report(sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    proc = _report([sweep], out)
+    latest = sweep.parent / "latest"  # the README's report command names it, as written
+    assert latest.resolve() == sweep.resolve()
+    proc = _report([latest], out)
     assert str(out / "report.html") in proc.stdout and str(out / "report.md") in proc.stdout
     table = pd.read_csv(out / "results.csv")
     assert table["exp"].tolist() == [1, 2, 3, 4]

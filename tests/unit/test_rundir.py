@@ -1,11 +1,13 @@
-"""RunDir is the one map of a job directory; the analysis reads it without torch."""
+"""RunDir and SweepDir are the one map of a job and a sweep directory; no torch needed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 from lmexp.run.rundir import RunDir
+from lmexp.run.sweepdir import SweepDir
 from tests.conftest import REPO
 
 
@@ -28,7 +30,31 @@ def test_a_job_dir_is_marked_by_any_file_a_job_writes(tmp_path) -> None:
         (sweep / name / marker).write_text("{}")
     assert [RunDir(sweep / n).is_job() for n in ("0-a", "1-b", "2-c")] == [True, True, False]
     assert not RunDir(sweep).is_job()
-    assert [r.root.name for r in RunDir.children(sweep)] == ["0-a"]  # what Hydra made
+    assert [r.root.name for r in SweepDir(sweep).jobs()] == ["0-a"]  # what Hydra made
+
+
+def test_latest_points_at_the_sweep_started_last_and_never_replaces_a_folder(tmp_path) -> None:
+    first, second = SweepDir(tmp_path / "a"), SweepDir(tmp_path / "b")
+    for sweep in (first, second):
+        sweep.root.mkdir()
+    assert first.mark_latest() == tmp_path / "latest"
+    assert (tmp_path / "latest").resolve() == first.root.resolve()
+    second.mark_latest()
+    assert (tmp_path / "latest").resolve() == second.root.resolve()
+    assert os.readlink(tmp_path / "latest") == "b"  # relative: the folder can move
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "latest"]  # no staged link
+    mine = tmp_path / "own" / "latest"
+    mine.mkdir(parents=True)
+    assert SweepDir(tmp_path / "own" / "c").mark_latest() is None and mine.is_dir()
+
+
+def test_a_job_knows_its_sweep_by_the_sweepers_file(tmp_path) -> None:
+    sweep = SweepDir(tmp_path / "sweep")
+    job = RunDir(sweep.root / "0-a")
+    job.root.mkdir(parents=True)
+    assert SweepDir.of_job(job) is None  # a single run's directory
+    sweep.multirun.write_text("{}")
+    assert SweepDir.of_job(job) == sweep
 
 
 def test_the_analysis_imports_no_torch() -> None:
