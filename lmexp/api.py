@@ -98,7 +98,7 @@ def fit(
     same rules as a run from the command line: a directory holding a run is refused unless
     `cfg.resume` (then an unfinished run continues), and a failure is recorded, then raised.
     """
-    from lmexp.run.job import run
+    from lmexp.job.runner import run
     from lmexp.run.resume import read_summary
 
     register()

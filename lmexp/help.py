@@ -29,8 +29,10 @@ def config_groups(conf: Path) -> dict[str, list[str]]:
 
 def choices(model_name: str | None = None) -> dict[str, tuple[str, ...]]:
     """Every choice key of a job (`model.*` those of architecture `model_name`) -> values."""
-    from lmexp.config import DataConfig, TrainConfig, TrainerConfig
+    from lmexp.config import TrainConfig
+    from lmexp.data.schema import DataConfig
     from lmexp.models import ARCHITECTURES
+    from lmexp.training.schema import TrainerConfig
 
     found: dict[str, tuple[str, ...]] = {**OPEN_CHOICES, "resume": RESUME}
     for section, schema in (("", TrainConfig), ("data", DataConfig), ("trainer", TrainerConfig)):

@@ -21,16 +21,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
 
+from lmexp.search.space import override_key
+
 MAX_CHECKED = 256  # grid points composed and checked; a larger grid is checked up to here
 
 
 class InvalidConfig(ValueError):
     """A job of the command has a value lmexp refuses; the message is the one line to print."""
-
-
-def override_key(override: Override) -> str:
-    """The override's key as written, with its `+`, `++` or `~` (`+model.kwargs.width`)."""
-    return override.get_key_element()
 
 
 def _values(override: Override) -> list[str] | None:

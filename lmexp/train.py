@@ -29,8 +29,8 @@ from lmexp.callbacks import (
 )
 from lmexp.config import conf_dir, to_train_config
 from lmexp.help import complete
+from lmexp.job.runner import run_guarded
 from lmexp.preflight import InvalidConfig, check_command
-from lmexp.run.job import run_guarded
 from lmexp.run.signals import JobInterrupted, forwarding
 from lmexp.training.progress import job_label, labelled
 

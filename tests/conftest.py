@@ -204,9 +204,12 @@ TRAINED_SEQ_LEN = 6
 
 @pytest.fixture(scope="session")
 def trained_runs(tmp_path_factory, small_corpus) -> dict[str, Path]:
-    from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
+    from lmexp.config import TrainConfig
+    from lmexp.data.schema import DataConfig
+    from lmexp.job.runner import run
     from lmexp.models import model_config_from_dict
-    from lmexp.run.job import run
+    from lmexp.training.optim import OptimConfig
+    from lmexp.training.schema import TrainerConfig
 
     data = str(small_corpus)  # PTB's own lines; its validation split is 16x shorter than PTB's
     root = tmp_path_factory.mktemp("trained_runs")

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lmexp.config import TrainerConfig
 from lmexp.models import (
     ArchConfig,
     LanguageModel,
@@ -22,6 +21,7 @@ from lmexp.models import (
     names,
 )
 from lmexp.models.transformer import sinusoidal_positions
+from lmexp.training.schema import TrainerConfig
 from lmexp.training.trainer import Trainer
 
 VOCAB, BATCH, SEQ_LEN, LAYERS = 10_000, 20, 35, 2

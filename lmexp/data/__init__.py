@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from lmexp.config import DataConfig
 from lmexp.data.batching import (
     Batch,
     StreamBatches,
@@ -26,6 +25,7 @@ from lmexp.data.bpe import load_bpe, save_bpe
 from lmexp.data.corpus import BOS, PAD, Corpus
 from lmexp.data.download import DataError
 from lmexp.data.registry import CORPORA, corpus_spec
+from lmexp.data.schema import DataConfig
 from lmexp.data.sentences import SentenceBatches, split_sentences
 from lmexp.data.vocab import Vocab
 

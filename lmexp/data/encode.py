@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from lmexp.config import DataConfig
 from lmexp.data.bpe import bpe_itos, train_bpe
 from lmexp.data.corpus import BOS, EOS, EOS_SENTENCE, MODES, PAD, UNK, Corpus
+from lmexp.data.schema import DataConfig
 from lmexp.data.tokenizers import line_tokens, split_text
 from lmexp.data.vocab import Vocab
 

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lmexp.config import DataConfig
 from lmexp.data import files
 from lmexp.data.corpus import Corpus
 from lmexp.data.download import DataError
 from lmexp.data.encode import encode_configured
 from lmexp.data.registry import CorpusSpec, register
+from lmexp.data.schema import DataConfig
 from lmexp.data.tokenizers import word_tokens
 
 log = logging.getLogger(__name__)

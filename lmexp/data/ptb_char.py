@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lmexp.config import DataConfig
 from lmexp.data.corpus import UNK, Corpus
 from lmexp.data.encode import encode_texts
 from lmexp.data.ptb import read_ptb
 from lmexp.data.registry import CorpusSpec, register
+from lmexp.data.schema import DataConfig
 
 log = logging.getLogger(__name__)
 

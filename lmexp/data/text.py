@@ -18,11 +18,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from lmexp.config import DataConfig
 from lmexp.data.corpus import UNK, Corpus
 from lmexp.data.download import DataError
 from lmexp.data.encode import SPLITS, encode_configured
 from lmexp.data.registry import CorpusSpec, register
+from lmexp.data.schema import DataConfig
 
 log = logging.getLogger(__name__)
 

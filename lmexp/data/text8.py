@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
-from lmexp.config import DataConfig
 from lmexp.data import files
 from lmexp.data.corpus import Corpus
 from lmexp.data.download import DataError
 from lmexp.data.registry import CorpusSpec, register
+from lmexp.data.schema import DataConfig
 from lmexp.data.tokenizers import char_tokens
 from lmexp.data.vocab import Vocab
 

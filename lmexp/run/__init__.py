@@ -1,6 +1,7 @@
-"""The job boundary: one job from a validated config to a finished run directory.
+"""The run-directory contract: what a job leaves on disk, and how every reader finds it.
 
-`rundir` (the layout of a run directory) imports neither torch nor Hydra, so the analysis can
-read runs without them; `job` trains, `resume` decides what to do with an existing directory,
-`writer`, `summary` and `checkpoint` write it.
+`rundir` and `sweepdir` (the layouts of a job and of a sweep directory), `summary`, `record`,
+`resume`, `liveness`, `timings` and `signals` import neither torch nor Hydra, so the analysis
+reads runs without them; `checkpoint` reads and writes the .pt files. This layer imports no
+other lmexp package but `lmexp.atomic`: the job that writes it is `lmexp.job`, above it.
 """

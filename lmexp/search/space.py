@@ -28,7 +28,11 @@ from hydra.core.override_parser.types import (
     RangeSweep,
 )
 
-from lmexp.preflight import override_key
+
+def override_key(override: Override) -> str:
+    """The override's key as written, with its `+`, `++` or `~` (`+model.kwargs.width`)."""
+    return override.get_key_element()
+
 
 _PLAIN = re.compile(r"^[\w.:/+-]+$")  # a string Hydra reads back unquoted as the same string
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from lmexp.config import TrainerConfig
+from lmexp.training.schema import TrainerConfig
 
 
 @dataclass

@@ -1,18 +1,91 @@
-"""Optimizers, built by name from `OptimConfig` (the schedules are in schedules.py)."""
+"""The optimizers lmexp can build, the one list of them, and the `optim` group's schema.
+
+Each optimizer is registered like an architecture (lmexp/models/registry.py): its name, how to
+build it, and how tables and figures show it (a label, and an order key that also picks its
+line style). The job records both in its summary.json, so the analysis names no optimizer. A
+new optimizer is a `register(...)` here, its conf/optim/<name>.yaml and its test.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+from omegaconf import MISSING
 
 from lmexp.training.sgd import PlainSGD
-
-if TYPE_CHECKING:  # lmexp.config asks OPTIMIZERS for the valid names
-    from lmexp.config import OptimConfig
+from lmexp.validation import require_choice, require_finite, require_positive
 
 Params = Iterable[torch.nn.Parameter]
+Optimizer = torch.optim.Optimizer | PlainSGD
+
+
+@dataclass
+class OptimConfig:
+    """The optimizer and its initial learning rate (the schedule is `ScheduleConfig`)."""
+
+    name: str = MISSING  # one of OPTIMIZERS
+    lr: float = MISSING
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
+    eps: float = 1e-8  # adam
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if MISSING in (self.name, self.lr):  # the bare schema, before an optim/ option is merged
+            return
+        require_choice("optim.name", self.name, names())
+        require_finite("optim", lr=self.lr, eps=self.eps, weight_decay=self.weight_decay)
+        require_positive("optim", lr=self.lr, eps=self.eps)
+        if self.weight_decay < 0:
+            raise ValueError(f"optim.weight_decay={self.weight_decay} must be >= 0")
+        betas = list(self.betas)
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(
+                f"optim.betas={betas} must be two numbers in [0, 1), e.g. optim.betas=[0.9,0.999]"
+            )
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One `optim=<name>` option: how to build it, how tables and figures show it."""
+
+    name: str
+    label: str  # display name, e.g. "Adam"
+    # Where it sits in tables and figures (lower first), and so its line style: explicit and
+    # never reused, so a new optimizer takes the next free number and moves no other.
+    order: int
+    build: Callable[[Params, OptimConfig, bool], Optimizer]
+    note: str | None = None  # what the label stands for, in a table's caption
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {}
+
+
+def register(spec: OptimizerSpec) -> OptimizerSpec:
+    """Add `spec`; a second optimizer of the same name is a programming error."""
+    if spec.name in OPTIMIZERS:
+        raise ValueError(f"optimizer {spec.name!r} is registered twice")
+    taken = {s.order: s.name for s in OPTIMIZERS.values()}
+    if spec.order in taken:  # its line style and place would be another's
+        raise ValueError(
+            f"optimizer {spec.name!r} takes order {spec.order} of {taken[spec.order]!r}"
+        )
+    OPTIMIZERS[spec.name] = spec
+    return spec
+
+
+def names() -> tuple[str, ...]:
+    """Every optimizer, in the order tables and figures use."""
+    return tuple(sorted(OPTIMIZERS, key=lambda name: OPTIMIZERS[name].order))
+
+
+def display(name: str) -> dict[str, Any]:
+    """What the analysis shows of an optimizer; the job records it in its summary.json."""
+    spec = OPTIMIZERS[name]
+    shown = {"optim_label": spec.label, "optim_rank": spec.order}
+    return {**shown, "optim_note": spec.note} if spec.note else shown
 
 
 def _sgd(params: Params, cfg: OptimConfig, capturable: bool) -> PlainSGD:
@@ -39,12 +112,10 @@ def _adam(params: Params, cfg: OptimConfig, capturable: bool) -> torch.optim.Opt
     )
 
 
-Optimizer = torch.optim.Optimizer | PlainSGD
-OPTIMIZERS: dict[str, Callable[[Params, OptimConfig, bool], Optimizer]] = {
-    "sgd": _sgd,
-    "sgd_schedule": _sgd,  # IFT6135 assignment 2's name for SGD with schedule=decay
-    "adam": _adam,
-}
+register(OptimizerSpec("sgd", "SGD", 0, _sgd))
+# IFT6135 assignment 2's name and label for SGD with schedule=decay (conf/optim/sgd_schedule.yaml)
+register(OptimizerSpec("sgd_schedule", "SGD-LR-SC", 1, _sgd, "SGD with a learning-rate schedule"))
+register(OptimizerSpec("adam", "Adam", 2, _adam))
 
 
 def build_optimizer(params: Params, cfg: OptimConfig, capturable: bool = False) -> Optimizer:
@@ -53,5 +124,5 @@ def build_optimizer(params: Params, cfg: OptimConfig, capturable: bool = False) 
     `capturable`: its step may be recorded in a CUDA graph (lmexp/training/graph.py); CUDA only.
     """
     if cfg.name not in OPTIMIZERS:
-        raise ValueError(f"unknown optim {cfg.name!r}; choose from {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[cfg.name](params, cfg, capturable)
+        raise ValueError(f"unknown optim {cfg.name!r}; choose from {list(names())}")
+    return OPTIMIZERS[cfg.name].build(params, cfg, capturable)

@@ -1,17 +1,74 @@
-"""Learning-rate schedules: the rate of each epoch, a pure function of the epoch index.
+"""Learning-rate schedules: the one list of them, and the `schedule` group's schema.
 
-Any optimizer takes any schedule (`schedule=constant|decay`); resuming a run only needs the
-epoch. The course scaffold of IFT6135 assignment 2 is `decay` with `flat_epochs=14` and
-`compounding=true` (what `optim=sgd_schedule` reproduces).
+The rate of each epoch is a pure function of the epoch index, so any optimizer takes any
+schedule (`schedule=constant|decay`) and resuming a run only needs the epoch. The course
+scaffold of IFT6135 assignment 2 is `decay` with `flat_epochs=14` and `compounding=true` (what
+`optim=sgd_schedule` reproduces). Each schedule is registered like an optimizer (optim.py):
+its rate function, label and stable order key, which the job records in its summary.json.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
-if TYPE_CHECKING:  # lmexp.config asks SCHEDULES for the valid names
-    from lmexp.config import ScheduleConfig
+from lmexp.validation import require_choice, require_finite, require_positive
+
+
+@dataclass
+class ScheduleConfig:
+    """How the learning rate moves from epoch to epoch; any optimizer takes any schedule."""
+
+    name: str = "constant"  # one of SCHEDULES: constant | decay
+    decay: float = 1.15  # decay: lr is divided by this after each epoch
+    flat_epochs: int = 0  # decay: epochs at the initial lr before the decay starts
+    compounding: bool = False  # decay: the course scaffold's lr *= (1/decay)**(epoch - flat)
+
+    def __post_init__(self) -> None:
+        require_choice("schedule", self.name, names())
+        require_finite("schedule", decay=self.decay)
+        require_positive("schedule", decay=self.decay)
+        if self.flat_epochs < 0:
+            raise ValueError(f"schedule.flat_epochs={self.flat_epochs} must be >= 0")
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One `schedule=<name>` option: the rate of each epoch, and how tables show it."""
+
+    name: str
+    label: str  # display name, e.g. "decay"
+    order: int  # where it sits in tables (lower first): explicit and never reused
+    rate: Callable[[ScheduleConfig, float, int], float]  # (its config, initial lr, epoch) -> lr
+    reads: tuple[str, ...] = ()  # the keys of ScheduleConfig it uses (the others mean nothing)
+
+
+SCHEDULES: dict[str, ScheduleSpec] = {}
+
+
+def register(spec: ScheduleSpec) -> ScheduleSpec:
+    """Add `spec`; a second schedule of the same name is a programming error."""
+    if spec.name in SCHEDULES:
+        raise ValueError(f"schedule {spec.name!r} is registered twice")
+    taken = {s.order: s.name for s in SCHEDULES.values()}
+    if spec.order in taken:
+        raise ValueError(
+            f"schedule {spec.name!r} takes order {spec.order} of {taken[spec.order]!r}"
+        )
+    SCHEDULES[spec.name] = spec
+    return spec
+
+
+def names() -> tuple[str, ...]:
+    """Every schedule, in the order tables and figures use."""
+    return tuple(sorted(SCHEDULES, key=lambda name: SCHEDULES[name].order))
+
+
+def display(name: str) -> dict[str, Any]:
+    """What the analysis shows of a schedule; the job records it in its summary.json."""
+    spec = SCHEDULES[name]
+    return {"schedule_label": spec.label, "schedule_rank": spec.order, "schedule_reads": spec.reads}
 
 
 def _constant(cfg: ScheduleConfig, lr: float, epoch: int) -> float:
@@ -27,14 +84,12 @@ def _decay(cfg: ScheduleConfig, lr: float, epoch: int) -> float:
     return lr / cfg.decay**exponent
 
 
-SCHEDULES: dict[str, Callable[[ScheduleConfig, float, int], float]] = {
-    "constant": _constant,
-    "decay": _decay,
-}
+register(ScheduleSpec("constant", "constant", 0, _constant))
+register(ScheduleSpec("decay", "decay", 1, _decay, ("decay", "flat_epochs", "compounding")))
 
 
 def lr_at_epoch(cfg: ScheduleConfig, lr: float, epoch: int) -> float:
     """Learning rate used during epoch `epoch` (0-based), starting from `lr`."""
     if cfg.name not in SCHEDULES:
-        raise ValueError(f"schedule={cfg.name!r} unknown; choose from {sorted(SCHEDULES)}")
-    return SCHEDULES[cfg.name](cfg, lr, epoch)
+        raise ValueError(f"schedule={cfg.name!r} unknown; choose from {list(names())}")
+    return SCHEDULES[cfg.name].rate(cfg, lr, epoch)

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from lmexp.config import TrainerConfig
 from lmexp.data import Batches, as_batches
 from lmexp.models.base import LanguageModel, State
 from lmexp.runtime.device import synchronize
@@ -30,6 +29,7 @@ from lmexp.training.graph import GraphedStep
 from lmexp.training.losses import linear_cross_entropy
 from lmexp.training.metrics import perplexity
 from lmexp.training.progress import make_progress, pause
+from lmexp.training.schema import TrainerConfig
 
 # A non-finite training loss is looked for this often (one host sync), besides every evaluation.
 FINITE_CHECK_EVERY = 50

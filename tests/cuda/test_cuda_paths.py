@@ -10,11 +10,11 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from lmexp.config import TrainerConfig
 from lmexp.data import batchify
 from lmexp.models import build_model, model_config
 from lmexp.runtime.device import job_device
 from lmexp.training.optim import build_optimizer
+from lmexp.training.schema import TrainerConfig
 from lmexp.training.trainer import Trainer
 
 pytestmark = [
@@ -42,7 +42,7 @@ def _model(name: str, **extra):
 
 
 def _trainer(model, optim: str, graph: bool, precision: str = "fp32", epochs: int = 2):
-    from lmexp.config import OptimConfig
+    from lmexp.training.optim import OptimConfig
 
     optimizer = build_optimizer(
         model.parameters(), OptimConfig(name=optim, lr=0.01), capturable=graph

@@ -49,7 +49,7 @@ def test_a_sweeps_console_reads_well(small_corpus, tmp_path):
 
     # every log line starts a line of its own: none is printed onto a bar
     for segment in segments:
-        if "[lmexp.run.writer]" in segment:
+        if "[lmexp.job.writer]" in segment:
             assert LOG_LINE.match(segment), segment
 
     # the bar's speed is the figure the log gives (training time only), within 15 %

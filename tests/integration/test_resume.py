@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from lmexp.data.vocab import Vocab
+from lmexp.job.writer import vocab_digest
 from lmexp.run.checkpoint import load_checkpoint, save_checkpoint
-from lmexp.run.writer import vocab_digest
 from tests.conftest import REPO, require_data_dir, run_module, small_run_args
 
 pytestmark = pytest.mark.slow

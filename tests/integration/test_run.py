@@ -8,10 +8,13 @@ import socket
 
 import pytest
 
-from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
+from lmexp.config import TrainConfig
 from lmexp.data import DataError
+from lmexp.data.schema import DataConfig
+from lmexp.job.runner import run
 from lmexp.models import model_config_from_dict
-from lmexp.run.job import run
+from lmexp.training.optim import OptimConfig
+from lmexp.training.schema import TrainerConfig
 
 pytestmark = pytest.mark.slow
 

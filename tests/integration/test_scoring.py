@@ -137,10 +137,13 @@ def test_evaluate_cli_on_a_text_file(trained_runs, tmp_path) -> None:
 
 
 def test_a_character_level_text8_run_scores_and_samples_characters(tmp_path) -> None:
-    from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig
+    from lmexp.config import TrainConfig
+    from lmexp.data.schema import DataConfig
     from lmexp.inspect.generate import main as generate_main
+    from lmexp.job.runner import run
     from lmexp.models import model_config
-    from lmexp.run.job import run
+    from lmexp.training.optim import OptimConfig
+    from lmexp.training.schema import TrainerConfig
     from tests.conftest import require_data_dir
 
     cfg = TrainConfig(

@@ -10,8 +10,11 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
-from lmexp.config import DataConfig, OptimConfig, TrainConfig, TrainerConfig, to_train_config
+from lmexp.config import TrainConfig, to_train_config
+from lmexp.data.schema import DataConfig
 from lmexp.models import build_model, model_config, names
+from lmexp.training.optim import OptimConfig
+from lmexp.training.schema import TrainerConfig
 from tests.conftest import CONF_DIR
 
 GROUPS = ["model", "optim", "data", "trainer"]

@@ -342,9 +342,9 @@ def test_a_symlink_loop_in_the_data_dir_is_named_not_called_missing(tmp_path) ->
 
 
 def test_a_bad_byte_in_own_text_names_the_file(tmp_path) -> None:
-    from lmexp.config import DataConfig
     from lmexp.data import load_corpus
     from lmexp.data.download import DataError
+    from lmexp.data.schema import DataConfig
 
     for split in ("train", "valid", "test"):
         (tmp_path / f"{split}.txt").write_text("a b c\nb c a\n", encoding="utf-8")

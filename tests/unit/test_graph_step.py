@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmexp.config import TrainerConfig
 from lmexp.data import batchify
 from lmexp.models import build_model, model_config
 from lmexp.training.graph import GraphedStep, graph_wanted
+from lmexp.training.schema import TrainerConfig
 from lmexp.training.trainer import Trainer
 
 CUDA = torch.device("cuda")  # a device object only: nothing runs on it here

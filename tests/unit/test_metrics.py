@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from lmexp.config import TrainerConfig
 from lmexp.data import batchify
 from lmexp.models import build_model, model_config
 from lmexp.models.base import LanguageModel, State
 from lmexp.training.evaluation import evaluate
 from lmexp.training.metrics import COLUMNS, MetricsWriter, perplexity
+from lmexp.training.schema import TrainerConfig
 from lmexp.training.trainer import Trainer
 
 

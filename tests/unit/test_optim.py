@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmexp.config import OptimConfig, ScheduleConfig
-from lmexp.training.optim import build_optimizer
-from lmexp.training.schedules import lr_at_epoch
+from lmexp.training.optim import OptimConfig, build_optimizer
+from lmexp.training.schedules import ScheduleConfig, lr_at_epoch
 
 
 def test_sgd_schedule_divides_by_decay_after_each_epoch() -> None:
@@ -138,8 +137,7 @@ def test_a_plain_sgd_run_never_imports_torch_dynamo() -> None:
 
     code = (
         "import sys, torch\n"
-        "from lmexp.config import OptimConfig\n"
-        "from lmexp.training.optim import build_optimizer\n"
+        "from lmexp.training.optim import OptimConfig, build_optimizer\n"
         "p = torch.nn.Parameter(torch.ones(2))\n"
         "o = build_optimizer([p], OptimConfig(name='sgd', lr=0.1))\n"
         "p.sum().backward(); o.step(); o.zero_grad(); o.state_dict()\n"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmexp.config import DataConfig
 from lmexp.data import Corpus, DataError, load_corpus
 from lmexp.data.files import resolve_root
 from lmexp.data.ptb import PTB_FILES, ensure_files, read_tokens
+from lmexp.data.schema import DataConfig
 from tests.conftest import require_data_dir
 
 

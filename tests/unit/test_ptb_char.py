@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lmexp.config import DataConfig
 from lmexp.data import load_corpus
 from lmexp.data.ptb import read_tokens
+from lmexp.data.schema import DataConfig
 from lmexp.data.tokenizers import split_text, words_to_chars
 from tests.conftest import require_data_dir
 

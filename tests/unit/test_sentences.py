@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lmexp.config import TrainerConfig
 from lmexp.data import SentenceBatches, Vocab
 from lmexp.data.sentences import pad_batch, split_sentences
 from lmexp.models import build_model, model_config
 from lmexp.training.evaluation import evaluate
+from lmexp.training.schema import TrainerConfig
 from lmexp.training.trainer import Trainer
 
 SENTENCES = ["<s> the cat sits </s>", "<s> the model reads the sentence </s>"]

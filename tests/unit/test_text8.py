@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lmexp.config import DataConfig
 from lmexp.data import DataError, load_corpus
+from lmexp.data.schema import DataConfig
 from lmexp.data.tokenizers import split_text
 from tests.conftest import require_data_dir
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lmexp.config import DataConfig
 from lmexp.data import DataError, load_corpus
+from lmexp.data.schema import DataConfig
 
 
 def _write(root: Path, train: str, valid: str, test: str) -> Path:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lmexp.config import DataConfig
 from lmexp.data import load_corpus, save_corpus_tokenizer
 from lmexp.data.bpe import bpe_pieces, bpe_text, load_bpe, train_bpe
+from lmexp.data.schema import DataConfig
 from lmexp.data.tokenizers import join_tokens, split_text
 from lmexp.run.rundir import RunDir
 

@@ -6,10 +6,10 @@ import math
 
 import torch
 
-from lmexp.config import TrainerConfig
 from lmexp.data import batchify
 from lmexp.models import build_model, model_config, model_config_from_dict
 from lmexp.training.budget import Budget, budget_points, eval_points
+from lmexp.training.schema import TrainerConfig
 from lmexp.training.trainer import Trainer
 
 

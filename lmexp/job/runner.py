@@ -24,8 +24,10 @@ import torch
 from lmexp.atomic import remove_leftovers
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
+from lmexp.job.writer import RunFiles, vocab_digest
 from lmexp.loggers import Trackers
-from lmexp.models import build_model, compile_features, display
+from lmexp.models import build_model, compile_features
+from lmexp.models import display as model_display
 from lmexp.models.base import LanguageModel
 from lmexp.run import host, signals
 from lmexp.run.checkpoint import load_checkpoint
@@ -49,10 +51,10 @@ from lmexp.run.resume import (
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary, write_json_atomic
 from lmexp.run.timings import Phases
-from lmexp.run.writer import RunFiles, vocab_digest
 from lmexp.runtime import allocator
 from lmexp.runtime.device import device_name, job_device, seed_everything, set_rng_state
 from lmexp.runtime.precision import check_precision
+from lmexp.training import optim, schedules
 from lmexp.training.evaluation import evaluate
 from lmexp.training.graph import graph_wanted
 from lmexp.training.metrics import perplexity
@@ -250,7 +252,10 @@ def _device_report(trainer: Trainer, device: torch.device) -> dict[str, Any]:
 def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: str) -> Summary:
     fields: dict[str, Any] = {
         "command": command,
-        **display(cfg.model.name),  # the analysis labels and orders jobs by these
+        # the analysis labels, orders and styles jobs by these: it holds no list of names
+        **model_display(cfg.model.name),
+        **optim.display(cfg.optim.name),
+        **schedules.display(cfg.schedule.name),
         "seed": cfg.seed,
         "device": cfg.device,
         "started_at": _now(),

@@ -1,0 +1,72 @@
+"""The `trainer` config group's schema: budgets, clipping and the evaluation cadence.
+
+Beside the loop that reads it (`trainer.py`, `budget.py`), as `models/schema.py` is beside the
+architectures; `lmexp/config.py` only composes the root.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from lmexp.validation import check_choices, require_finite, require_positive
+
+PROGRESS_MODES = ("auto", "on", "off")
+
+
+@dataclass
+class TrainerConfig:
+    """Budgets (the first one reached ends the run), clipping and evaluation cadence."""
+
+    max_epochs: float | None = 1.0  # may be fractional: 0.5 = half an epoch
+    max_steps: int | None = None  # optimizer steps
+    max_tokens: int | None = None  # training tokens (batch_size * seq_len per full window)
+    max_sequences: int | None = None  # training windows (batch_size a step): CMU 10-601 HW7
+    max_minutes: float | None = None  # wall-clock budget per job, evaluation included
+    clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
+    eval_every: float = 0.25  # fraction of an epoch between evaluations (1.0: once per epoch)
+    eval_every_budget: float | None = None  # also every this fraction of the step budget (0.1)
+    checkpoint_every: int | None = 500  # steps between checkpoints/last.pt (also after each eval)
+    divergence_ppl: float | None = 1.0e5  # a train/val perplexity above it ends the run: diverged
+    progress: str = "auto"  # auto (a bar only on a terminal) | on | off
+    sample_every: float | None = None  # epochs between samples written during training
+
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"progress": PROGRESS_MODES}
+
+    def __post_init__(self) -> None:
+        require_positive(
+            "trainer",
+            sample_every=self.sample_every,
+            max_epochs=self.max_epochs,
+            max_steps=self.max_steps,
+            max_tokens=self.max_tokens,
+            max_sequences=self.max_sequences,
+            max_minutes=self.max_minutes,
+            clip_norm=self.clip_norm,
+            checkpoint_every=self.checkpoint_every,
+            divergence_ppl=self.divergence_ppl,
+        )
+        require_finite("trainer", clip_norm=self.clip_norm)
+        budgets = (
+            self.max_epochs,
+            self.max_steps,
+            self.max_tokens,
+            self.max_sequences,
+            self.max_minutes,
+        )
+        if all(b is None or math.isinf(b) for b in budgets):
+            raise ValueError(
+                "no finite budget: set at least one of trainer.max_epochs, trainer.max_steps, "
+                "trainer.max_tokens, trainer.max_sequences or trainer.max_minutes"
+            )
+        if self.eval_every_budget is not None and not 0.0 < self.eval_every_budget <= 1.0:
+            raise ValueError(
+                f"trainer.eval_every_budget={self.eval_every_budget} must be in (0, 1]: "
+                "a fraction of the step budget (0.1: every 10 %)"
+            )
+        if not 0.0 < self.eval_every <= 1.0:
+            raise ValueError(
+                f"trainer.eval_every={self.eval_every} must be in (0, 1]: a fraction of an epoch"
+            )
+        check_choices("trainer", self, self.CHOICES)
