@@ -71,7 +71,8 @@ class NoJobsError(ValueError):
 
 # What each row of the tidy curves frame says about its job, besides the metrics.csv columns.
 JOB_FACTS = (
-    "job_id", "sweep", "job_num", "model", "model_label", "model_rank", "optim", "status",
+    "job_id", "sweep", "job_num", "model", "model_label", "model_rank", "optim", "optim_label",
+    "optim_rank", "status",
     *HYPERPARAMETERS, "keep_prob",
 )  # fmt: skip
 
@@ -254,16 +255,14 @@ def _lookup(config: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def _decay(config: dict[str, Any]) -> Any:
-    """The per-epoch lr divisor of a decaying schedule; None for a constant rate.
-
-    Runs written before schedules were a group of their own kept it in optim (sgd_schedule).
-    """
-    if _lookup(config, "schedule.name") == "decay":
-        return _lookup(config, "schedule.decay")
-    if "schedule" not in config and _lookup(config, "optim.name") == "sgd_schedule":
-        return _lookup(config, "optim.decay")
-    return None
+def _decay(config: dict[str, Any], summary: dict[str, Any]) -> Any:
+    """The per-epoch lr divisor of a schedule that reads it (`schedule_reads` in the summary,
+    from lmexp's registry); None for one that does not, such as a constant rate. A job that
+    recorded no `schedule_reads` (an older lmexp) shows its config's value as it is."""
+    reads = summary.get("schedule_reads")
+    if isinstance(reads, list) and "decay" not in reads:
+        return None
+    return _lookup(config, "schedule.decay")
 
 
 def _names(job_dir: Path, config: dict[str, Any], overrides: list[str]) -> tuple[str, str]:
@@ -352,9 +351,12 @@ def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
         "model_label": summary.get("model_label"),  # the label of lmexp's model registry
         "model_rank": to_float(summary.get("model_rank")),  # its place in tables
         "optim": optim,
+        "optim_label": summary.get("optim_label"),  # the same, of the optimizer registry
+        "optim_rank": to_float(summary.get("optim_rank")),
+        "optim_note": summary.get("optim_note"),  # what the label stands for (a caption's)
     }
     for column, key in HYPERPARAMETERS.items():
-        row[column] = _decay(config) if column == "decay" else _lookup(config, key)
+        row[column] = _decay(config, summary) if column == "decay" else _lookup(config, key)
     row["keep_prob"] = 1.0 - to_float(row["dropout"])
     row.update(_curve_stats(curve, summary))
     row.update(_run_facts(summary, curve, overrides))
@@ -381,14 +383,19 @@ def curves(paths: Iterable[Path | str]) -> pd.DataFrame:
 
 
 def _display_facts(jobs: pd.DataFrame) -> pd.DataFrame:
-    """A job that recorded no label and rank (killed before its first second) takes those of
-    another job of its architecture; with none, its name, sorted after every ranked one."""
-    for column in ("model_label", "model_rank"):
-        known = jobs.dropna(subset=[column]).groupby("model")[column].first()
-        jobs[column] = jobs[column].fillna(jobs["model"].map(known))
-    jobs["model_label"] = jobs["model_label"].fillna(jobs["model"]).astype(str)
-    jobs["model_rank"] = jobs["model_rank"].astype(float).fillna(math.inf)
+    """A job that recorded no label and rank (killed before its first second, or written by an
+    older lmexp) takes those of another job of its architecture or optimizer; with none, its
+    name, sorted after every ranked one."""
+    for name, facts in (("model", ("model_label", "model_rank")), ("optim", _OPTIM_FACTS)):
+        for column in facts:
+            known = jobs.dropna(subset=[column]).groupby(name)[column].first()
+            jobs[column] = jobs[column].fillna(jobs[name].map(known))
+        jobs[f"{name}_label"] = jobs[f"{name}_label"].fillna(jobs[name]).astype(str)
+        jobs[f"{name}_rank"] = jobs[f"{name}_rank"].astype(float).fillna(math.inf)
     return jobs
+
+
+_OPTIM_FACTS = ("optim_label", "optim_rank", "optim_note")
 
 
 def _numeric_hyperparameters(jobs: pd.DataFrame) -> pd.DataFrame:

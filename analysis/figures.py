@@ -315,7 +315,7 @@ def _save(fig: Figure, out_dir: Path, name: str) -> list[Path]:
 def _job_style(row: Any) -> dict[str, Any]:
     return {
         "color": style.arch_color(row),
-        "linestyle": style.optim_dash(row["optim"]),
+        "linestyle": style.optim_dash(row),
         "marker": style.job_marker(int(row["exp"])),
     }
 
@@ -488,8 +488,7 @@ def experiments_page(
 
 def overview_figure(ordered: pd.DataFrame, out_dir: Path) -> FigureFile:
     """Best validation perplexity per architecture x optimizer, min over jobs in a cell."""
-    models = style.arch_order(ordered)
-    optims = sorted(ordered["optim"].unique(), key=lambda o: style.rank(o, style.OPTIM_ORDER))
+    models, optims = style.arch_order(ordered), style.order(ordered, "optim")
     values = np.full((len(models), len(optims)), np.nan)
     notes = np.full(values.shape, "", dtype=object)
     for (m, o), cell in ordered.groupby(["model", "optim"], sort=False):
@@ -503,7 +502,9 @@ def overview_figure(ordered: pd.DataFrame, out_dir: Path) -> FigureFile:
     )
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    _heatmap(ax, values, notes, [style.arch_labels(ordered)[m] for m in models], optims)
+    optim_labels = style.labels(ordered, "optim")
+    rows, cols = [style.arch_labels(ordered)[m] for m in models], [optim_labels[o] for o in optims]
+    _heatmap(ax, values, notes, rows, cols)
     ax.set_title("Best validation perplexity")
     name = "overview"
     caption = (
@@ -535,7 +536,7 @@ def _heatmap(ax: Any, values: np.ndarray, notes: np.ndarray, rows: list, cols: l
         dark = finite[i, j] and norm is not None and norm(values[i, j]) > 0.6
         color = "white" if dark else "black"  # viridis_r is dark at its high end
         ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=9, color=color)
-    ax.set_xticks(np.arange(len(cols)) + 0.5, [style.optim_name(o) for o in cols])
+    ax.set_xticks(np.arange(len(cols)) + 0.5, cols)
     ax.set_yticks(np.arange(len(rows)) + 0.5, rows)
     ax.set_xlim(0, len(cols))
     ax.set_ylim(len(rows), 0)  # first architecture on top, as in the tables
@@ -567,10 +568,14 @@ def make_figures(
         for start in range(0, len(plotted), per_page):
             page = plotted.iloc[start : start + per_page]
             figures.append(experiments_page(page, curves, labels, out_dir))
-    optims = sorted(ordered["optim"].unique(), key=lambda o: style.rank(o, style.OPTIM_ORDER))
     labels_of = style.arch_labels(ordered)
     for kind, column, namer, values in (
-        ("optimizer", "optim", style.optim_name, optims),
+        (
+            "optimizer",
+            "optim",
+            style.labels(ordered, "optim").__getitem__,
+            style.order(ordered, "optim"),
+        ),
         ("architecture", "model", labels_of.__getitem__, style.arch_order(ordered)),
     ):
         for value in values:

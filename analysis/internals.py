@@ -102,7 +102,7 @@ def _curve_figure(
             table["t"],
             table[y],
             color=style.arch_color(row),
-            linestyle=style.optim_dash(row["optim"]),
+            linestyle=style.optim_dash(row),
             marker=style.job_marker(int(row["exp"])),
             markersize=4,
             label=labels[row["job_id"]],

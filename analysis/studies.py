@@ -150,7 +150,7 @@ def loss_vs_sequences_figure(
             continue
         look = {
             "color": next(colors),
-            "linestyle": style.optim_dash(row["optim"]),
+            "linestyle": style.optim_dash(row),
             "marker": style.job_marker(int(row["exp"])),
             "markersize": 5,
             "label": job_label(row, varying),
@@ -188,7 +188,7 @@ def _setting_columns(ordered: pd.DataFrame) -> list[Column]:
 
 
 def _setting(row: Any, columns: list[Column]) -> str:
-    parts = [str(row["model_label"]), style.optim_name(row["optim"])]
+    parts = [str(row["model_label"]), str(row["optim_label"])]
     parts += [f"{c.header}={c.fmt(row[c.source])}" for c in columns if _finite_or_text(row, c)]
     return " ".join(parts)
 

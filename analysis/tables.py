@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 
 from .formats import MISSING, Table
-from .style import OPTIM_ORDER, optim_name, rank
 
 # Sort keys after architecture and optimizer: the hyper-parameters, then the job's identity.
 SORT_KEYS = (
@@ -96,7 +95,7 @@ def order_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
     """
     frame = jobs.copy()
     frame["_arch"] = list(zip(frame["model_rank"], frame["model"], strict=True))
-    frame["_optim"] = [rank(o, OPTIM_ORDER) for o in frame["optim"]]
+    frame["_optim"] = list(zip(frame["optim_rank"], frame["optim"], strict=True))
     keys = ["_arch", "_optim", *(k for k in SORT_KEYS if k in frame)]
     frame = frame.sort_values(keys, na_position="last", kind="stable").drop(columns=keys[:2])
     frame = frame.reset_index(drop=True)
@@ -124,7 +123,7 @@ def shown_hyper_columns(ordered: pd.DataFrame) -> list[Column]:
 
 def job_label(row: Any, varying: list[Column]) -> str:
     """`#4 RNN SGD IL=5`: number, architecture, optimizer and the hyper-parameters that vary."""
-    parts = [f"#{row['exp']}", str(row["model_label"]), optim_name(row["optim"])]
+    parts = [f"#{row['exp']}", str(row["model_label"]), str(row["optim_label"])]
     for column in varying:
         value = row[column.source]
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
@@ -152,7 +151,7 @@ def result_columns(ordered: pd.DataFrame) -> list[Column]:
     columns = [
         Column("#", "exp", "experiment number"),
         Column("Model", "model_label", "", str, numeric=False),
-        Column("Optim", "optim", "", optim_name, numeric=False),
+        Column("Optim", "optim_label", "", str, numeric=False),
         *shown_hyper_columns(ordered),
         Column(
             "Train PPL",
@@ -180,8 +179,8 @@ def _caption(columns: list[Column], ordered: pd.DataFrame) -> str:
         "validation perplexity of each architecture. "
     )
     meanings = [f"{c.header}: {c.meaning}" for c in columns if c.meaning and c.header != "#"]
-    if "sgd_schedule" in set(ordered["optim"]):
-        meanings.append("SGD-LR-SC: SGD with a learning-rate schedule")
+    notes = ordered.dropna(subset=["optim_note"]).drop_duplicates("optim_label")
+    meanings += [f"{r.optim_label}: {r.optim_note}" for r in notes.itertuples()]
     meanings.append(f"{MISSING}: not recorded")
     return text + "; ".join(meanings) + "."
 

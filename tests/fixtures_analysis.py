@@ -16,6 +16,8 @@ import yaml
 
 from lmexp.models import ARCHITECTURES, display
 from lmexp.run.summary import write_json_atomic
+from lmexp.training import optim as optimizers
+from lmexp.training import schedules
 from lmexp.training.metrics import MetricsWriter
 
 # The shape of a real `.hydra/config.yaml` (copied from a finished job).
@@ -96,9 +98,11 @@ def write_job(
         with MetricsWriter(job / "metrics.csv") as writer:
             for row in rows:
                 writer.write(row)
-    if summary is not None:  # a real job records its architecture's display facts
-        name = config["model"]["name"]
+    if summary is not None:  # a real job records its architecture's, optimizer's and schedule's
+        name, opt, sched = (config[g]["name"] for g in ("model", "optim", "schedule"))
         shown = display(name) if name in ARCHITECTURES else {}
+        shown |= optimizers.display(opt) if opt in optimizers.OPTIMIZERS else {}
+        shown |= schedules.display(sched) if sched in schedules.SCHEDULES else {}
         write_json_atomic({**shown, **summary}, job / "summary.json")
     return job
 

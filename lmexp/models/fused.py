@@ -172,7 +172,7 @@ def build_recurrent(cfg: RecurrentConfig, vocab_size: int) -> LanguageModel:
 
 
 for _order, (_schema, _label) in enumerate(
-    ((RNNConfig, "RNN"), (GRUConfig, "GRU"), (LSTMConfig, "LSTM")), start=1
+    ((RNNConfig, "RNN"), (GRUConfig, "GRU"), (LSTMConfig, "LSTM")), start=0
 ):
     register(
         Architecture(_schema.name, _label, _order, _schema, build_recurrent, TORCH_LAYERS[_schema])

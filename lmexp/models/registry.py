@@ -24,7 +24,10 @@ class Architecture:
 
     name: str
     label: str  # display name, e.g. "GRU"
-    order: int  # where it sits in tables and figures (lower first); its colour follows
+    # Where it sits in tables and figures (lower first), and so its colour: explicit and never
+    # reused, so a new architecture takes the next free number and moves no other. (Runs
+    # recorded before this was explicit recorded their position, which equals it for 0-4.)
+    order: int
     schema: type[ArchConfig]
     build: Callable[[Any, int], LanguageModel]  # (its config, vocabulary size) -> model
     torch_layer: type | None = None  # the plain PyTorch module of the same equations, if any
@@ -38,6 +41,11 @@ def register(arch: Architecture) -> Architecture:
     """Add `arch`; a second architecture of the same name is a programming error."""
     if arch.name in ARCHITECTURES:
         raise ValueError(f"architecture {arch.name!r} is registered twice")
+    taken = {a.order: a.name for a in ARCHITECTURES.values()}
+    if arch.order in taken:  # its colour and place would be another's
+        raise ValueError(
+            f"architecture {arch.name!r} takes order {arch.order} of {taken[arch.order]!r}"
+        )
     ARCHITECTURES[arch.name] = arch
     return arch
 
@@ -52,9 +60,8 @@ def names() -> tuple[str, ...]:
 def display(name: str) -> dict[str, Any]:
     """What the analysis shows of an architecture; the job records it in its summary, so the
     analysis needs neither this registry nor torch. A user's model sorts after lmexp's."""
-    ranked = names()
-    rank = ranked.index(name) if name in ranked else len(ranked)
-    return {"model_label": architecture(name).label, "model_rank": rank}
+    arch = architecture(name)
+    return {"model_label": arch.label, "model_rank": arch.order}
 
 
 def architecture(name: str) -> Architecture:

@@ -132,4 +132,4 @@ class RNNAttentionLM(LanguageModel):
         return self.dropout(o), (h_last, new_cache)
 
 
-register(Architecture("rnn_attn", "RNN+Attn", 5, RNNAttentionConfig, RNNAttentionLM))
+register(Architecture("rnn_attn", "RNN+Attn", 4, RNNAttentionConfig, RNNAttentionLM))

@@ -204,7 +204,7 @@ register(
     Architecture(
         "transformer",
         "Transformer",
-        4,
+        3,
         TransformerConfig,
         TransformerLM,
         nn.TransformerEncoderLayer,

@@ -11,6 +11,7 @@ from analysis.collect import collect
 from analysis.figures import make_figures
 from analysis.tables import order_jobs
 from lmexp.models import display, names
+from lmexp.training import optim as optimizers
 from tests.fixtures_analysis import job, mixed_sweep
 
 
@@ -68,7 +69,8 @@ def test_colours_and_dashes_are_fixed_by_name_not_position() -> None:
     assert style.arch_color(gru) == style.ARCH_PALETTE[names().index("gru")]
     mamba = {"model": "mamba", "model_rank": math.inf}
     assert style.arch_color(mamba) == style.arch_color(mamba)  # stable for unknown names
-    dashes = [style.optim_dash(o) for o in style.OPTIM_ORDER]
+    # an optimizer's line style follows its registry rank the same way
+    dashes = [style.optim_dash({"optim": o, **optimizers.display(o)}) for o in optimizers.names()]
     assert len(set(dashes)) == len(dashes)
     assert style.job_marker(1) == style.job_marker(1 + len(style.MARKERS))
 
