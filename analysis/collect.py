@@ -24,38 +24,16 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
+from lmexp.run import keys
 from lmexp.run.liveness import effective_status
 from lmexp.run.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
-# table column -> dotted config key. A job's config holds its architecture's keys only (each
-# has its own schema), so e.g. a Transformer has no emb_size and it never counts as "varying".
-HYPERPARAMETERS = {
-    "lr": "optim.lr",
-    "batch_size": "data.batch_size",
-    "seq_len": "data.seq_len",
-    "hidden_size": "model.hidden_size",
-    "emb_size": "model.emb_size",
-    "num_layers": "model.num_layers",
-    "dropout": "model.dropout",
-    "num_heads": "model.num_heads",
-    "ff_size": "model.ff_size",
-    "nonlinearity": "model.nonlinearity",
-    "tie_weights": "model.tie_weights",
-    "impl": "model.impl",
-    "gru_variant": "model.gru_variant",
-    "attn_impl": "model.attn_impl",
-    "precision": "precision",
-    "decay": "schedule.decay",
-    "weight_decay": "optim.weight_decay",
-    "max_epochs": "trainer.max_epochs",
-    "max_steps": "trainer.max_steps",
-    "max_sequences": "trainer.max_sequences",  # CMU 10-601 HW7's budget; absent in older jobs: None
-    "max_minutes": "trainer.max_minutes",
-    "clip_norm": "trainer.clip_norm",
-    "seed": "seed",
-}
+# report column -> dotted config key, from lmexp's table of keys (lmexp/run/keys.py). A job's
+# config holds its architecture's keys only (each has its own schema), so e.g. a Transformer has
+# no emb_size and it never counts as "varying"; a key an older job lacks reads as None.
+HYPERPARAMETERS = {key.column: key.path for key in keys.columns()}
 
 # Curve columns the analysis needs; absent ones (an old or truncated header) become NaN.
 CURVE_COLUMNS = (

@@ -13,15 +13,12 @@ from typing import Any
 
 import pandas as pd
 
+from lmexp.run import keys
+
 from .formats import MISSING, Table
 
 # Sort keys after architecture and optimizer: the hyper-parameters, then the job's identity.
-SORT_KEYS = (
-    "lr", "batch_size", "seq_len", "hidden_size", "emb_size", "num_layers", "dropout",
-    "num_heads", "ff_size", "nonlinearity", "impl", "gru_variant", "attn_impl", "precision",
-    "decay", "weight_decay", "clip_norm", "max_epochs", "max_steps", "max_sequences",
-    "max_minutes", "tie_weights", "seed", "sweep", "job_num", "job_id",
-)  # fmt: skip
+SORT_KEYS = (*(key.column for key in keys.columns()), "sweep", "job_num", "job_id")
 
 
 def fmt_num(value: Any, spec: str = "g") -> str:
@@ -54,37 +51,15 @@ class Column:
     numeric: bool = True  # right-aligned
 
 
-HYPER_COLUMNS = (
-    Column("IL", "lr", "initial learning rate"),
-    Column("BS", "batch_size", "batch size"),
-    Column("SL", "seq_len", "sequence length (BPTT window)"),
-    Column("HS", "hidden_size", "hidden size"),
-    Column("ES", "emb_size", "embedding size", always=False),
-    Column("NL", "num_layers", "number of layers"),
-    Column("Heads", "num_heads", "attention heads", always=False),
-    Column("FF", "ff_size", "feed-forward width", always=False),
-    Column("Act", "nonlinearity", "RNN nonlinearity", str, always=False, numeric=False),
-    Column("Keep", "keep_prob", "dropout keep probability (1 - dropout)"),
-    Column("Impl", "impl", "recurrent implementation (scratch or fused)", str, False, False),
-    Column("GRU", "gru_variant", "GRU reset gate before or after U_h", str, False, False),
-    Column("Attn", "attn_impl", "attention kernel (scratch or sdpa)", str, False, False),
-    Column("Prec", "precision", "numeric precision of the forward pass", str, False, False),
-    Column("Decay", "decay", "lr divisor per epoch", always=False),
-    Column("WD", "weight_decay", "weight decay", always=False),
-    Column("Clip", "clip_norm", "gradient-norm clip", always=False),
-    Column("MaxEp", "max_epochs", "epoch budget", always=False),
-    Column("MaxSteps", "max_steps", "step budget", always=False),
-    Column(
-        "MaxSeq",
-        "max_sequences",
-        "sequence budget (training sequences)",
-        lambda v: fmt_num(v, ".0f"),  # 1000000, not 1e+06
-        always=False,
-    ),
-    Column("MaxMin", "max_minutes", "wall-clock budget (min)", always=False),
-    Column("Tied", "tie_weights", "tied input/output embeddings", str, False, False),
-    Column("Seed", "seed", "random seed", always=False),
-)
+def _key_column(key: keys.Key) -> Column:
+    """A config key's column, as lmexp's table of keys (lmexp/run/keys.py) describes it."""
+    fmt: Callable[[Any], str] = str if key.text else lambda v: fmt_num(v, key.fmt)
+    source = key.shown or key.column
+    assert source is not None
+    return Column(key.header, source, key.meaning, fmt, key.always, not key.text)
+
+
+HYPER_COLUMNS = tuple(_key_column(key) for key in keys.columns())
 
 
 def order_jobs(jobs: pd.DataFrame) -> pd.DataFrame:

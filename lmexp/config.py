@@ -28,7 +28,8 @@ from lmexp.training.schedules import ScheduleConfig
 from lmexp.training.schema import TrainerConfig
 from lmexp.validation import check_choices, require_positive
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # and cuda:<index>
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:<index>", "mps")  # <index>: a GPU's number
+RESUME_CHOICES = (False, True, "force")
 PRECISIONS = ("fp32", "bf16")
 CPU_ALLOCATORS = ("tuned", "system")
 
@@ -63,12 +64,12 @@ class TrainConfig:
     }
 
     def __post_init__(self) -> None:
-        if not re.fullmatch("|".join(DEVICE_CHOICES) + r"|cuda:\d+", str(self.device)):
-            raise ValueError(
-                f"device={self.device!r} unknown; choose auto, cpu, cuda, cuda:<index> or mps"
-            )
+        pattern = "|".join(c.replace("<index>", r"\d+") for c in DEVICE_CHOICES)
+        if not re.fullmatch(pattern, str(self.device)):
+            listed = f"{', '.join(DEVICE_CHOICES[:-1])} or {DEVICE_CHOICES[-1]}"
+            raise ValueError(f"device={self.device!r} unknown; choose {listed}")
         require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu)
-        if self.resume not in (False, True, "force"):
+        if self.resume not in RESUME_CHOICES:
             raise ValueError(f"resume={self.resume!r} unknown; choose false, true or force")
         check_choices("", self, self.CHOICES)
         if isinstance(self.model, dict):  # built from a plain dict (a saved config)

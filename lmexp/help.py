@@ -11,9 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 HIDDEN_GROUPS = ("schema", "scale/model", "scale/experiment", "sweep/space", "hydra")
-# keys whose values are not a fixed list: what to type
-OPEN_CHOICES = {"device": ("auto", "cpu", "cuda", "cuda:<index>", "mps")}
-RESUME = ("false", "true", "force")
 
 
 def config_groups(conf: Path) -> dict[str, list[str]]:
@@ -29,12 +26,14 @@ def config_groups(conf: Path) -> dict[str, list[str]]:
 
 def choices(model_name: str | None = None) -> dict[str, tuple[str, ...]]:
     """Every choice key of a job (`model.*` those of architecture `model_name`) -> values."""
-    from lmexp.config import TrainConfig
+    from lmexp.config import DEVICE_CHOICES, RESUME_CHOICES, TrainConfig
     from lmexp.data.schema import DataConfig
     from lmexp.models import ARCHITECTURES
     from lmexp.training.schema import TrainerConfig
 
-    found: dict[str, tuple[str, ...]] = {**OPEN_CHOICES, "resume": RESUME}
+    # keys checked by a rule rather than a CHOICES list: what to type
+    resume = tuple(str(v).lower() for v in RESUME_CHOICES)
+    found: dict[str, tuple[str, ...]] = {"device": DEVICE_CHOICES, "resume": resume}
     for section, schema in (("", TrainConfig), ("data", DataConfig), ("trainer", TrainerConfig)):
         for key, values in schema.CHOICES.items():
             found[f"{section}.{key}" if section else key] = tuple(map(str, values))

@@ -14,7 +14,8 @@ from typing import Any
 from lmexp.loggers import require_package
 from lmexp.loggers.final import final_metrics
 from lmexp.loggers.schema import TensorBoardConfig
-from lmexp.run.record import EXECUTION_KEYS, EXECUTION_PREFIXES, flatten
+from lmexp.run import keys
+from lmexp.run.record import flatten
 from lmexp.run.rundir import RunDir
 
 # metrics.csv column -> TensorBoard tag; grouped by the part before "/" in its Scalars tab
@@ -31,18 +32,13 @@ SCALARS = {
 }
 
 
-# where the data lives and how it is fetched: the same for every job, no column in HParams
-PLUMBING = ("data.root", "data.download", "data.mirrors")
-
-
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:
-    """The config's keys that change what a job computes (not where or how fast it runs)."""
+    """The config's keys that change what a job computes: not where or how fast it runs, nor
+    where its data lives (run/keys.py)."""
     return {
         key: value
         for key, value in flatten(config).items()
-        if key not in EXECUTION_KEYS
-        and not key.startswith(EXECUTION_PREFIXES)
-        and key not in PLUMBING
+        if keys.role(key) not in (keys.EXECUTION, keys.PLUMBING)
     }
 
 

@@ -22,37 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from lmexp.atomic import replacing
+from lmexp.run import keys
 from lmexp.run.rundir import HYDRA_FILES, RunDir
 from lmexp.run.sweepdir import SweepDir
 
 log = logging.getLogger(__name__)
-
-# Keys a relaunch may change: where and how fast the job runs, never what it computes.
-EXECUTION_KEYS = frozenset(
-    {
-        "resume",
-        "device",
-        "threads",
-        "jobs_per_gpu",
-        "cpu_allocator",
-        "cuda_graph",
-        "compile",
-        "trainer.progress",
-        "trainer.checkpoint_every",
-        "trainer.sample_every",  # text on the side, from its own random stream
-    }
-)
-EXECUTION_PREFIXES = ("logger.",)  # trackers watch a run; they never change it
-# The budgets `resume=force` may extend (or shorten); recorded in summary.json as such.
-BUDGET_KEYS = frozenset(
-    {
-        "trainer.max_epochs",
-        "trainer.max_steps",
-        "trainer.max_tokens",
-        "trainer.max_sequences",
-        "trainer.max_minutes",
-    }
-)
 
 
 class ConfigChanged(ValueError):
@@ -73,14 +47,13 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, tuple]:
     """{dotted key: (recorded, current)} for every key whose value differs, execution keys
-    excepted (a key only one side has counts as a change from or to None)."""
+    (where and how fast the job runs: run/keys.py) excepted; a key only one side has counts as
+    a change from or to None."""
     old, new = flatten(recorded), flatten(current)
     return {
         key: (old.get(key), new.get(key))
         for key in sorted(set(old) | set(new))
-        if key not in EXECUTION_KEYS
-        and not key.startswith(EXECUTION_PREFIXES)
-        and old.get(key) != new.get(key)
+        if keys.role(key) != keys.EXECUTION and old.get(key) != new.get(key)
     }
 
 
@@ -92,8 +65,8 @@ def check_relaunch(recorded: dict[str, Any] | None, current: dict[str, Any], for
     if recorded is None:
         return {}
     changes = config_changes(recorded, current)
-    budgets = {k: v for k, v in changes.items() if k in BUDGET_KEYS}
-    others = {k: v for k, v in changes.items() if k not in BUDGET_KEYS}
+    budgets = {k: v for k, v in changes.items() if keys.role(k) == keys.BUDGET}
+    others = {k: v for k, v in changes.items() if k not in budgets}
     if others or (budgets and not force):
         listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
         hint = (

@@ -16,18 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from lmexp.atomic import replacing
+from lmexp.run import keys
+from lmexp.run.record import flatten
 from lmexp.run.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
 FINISHED = ("completed", "diverged")
-# Keys that must agree between a checkpoint and the config that resumes it: the architecture,
-# and everything that decides what a batch position means.
-MUST_MATCH = {
-    "model": None,  # every key of the architecture's schema
-    "data": ("name", "batch_size", "seq_len"),
-    "optim": ("name",),
-}
 
 
 class JobDirInUse(RuntimeError):
@@ -84,19 +79,19 @@ def plan_job_dir(out_dir: Path, resume: bool) -> JobDirPlan:
 
 
 def check_compatible(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    """Refuse to resume a checkpoint whose architecture or batching differs from the config."""
-    for section, keys in MUST_MATCH.items():
-        old, new = saved.get(section, {}), current.get(section, {})
-        # The current schema's keys: a checkpoint written before each architecture had its own
-        # schema also saved keys its architecture never read.
-        for key in keys or sorted(new):
-            if old.get(key) != new.get(key):
-                raise CheckpointMismatch(
-                    f"checkpoint {path} was trained with {section}.{key}={old.get(key)!r} but the "
-                    f"config says {section}.{key}={new.get(key)!r}. Resume with the original "
-                    "settings, or start a new run in another directory (hydra.run.dir=... / "
-                    "hydra.sweep.dir=...)."
-                )
+    """Refuse to resume a checkpoint whose architecture or batching differs from the config
+    (the keys that pin a checkpoint: run/keys.py)."""
+    old, new = flatten(saved), flatten(current)
+    # The current config's keys: a checkpoint written before each architecture had its own
+    # schema also saved keys its architecture never read.
+    for key in new:
+        if keys.pins_checkpoint(key) and old.get(key) != new[key]:
+            raise CheckpointMismatch(
+                f"checkpoint {path} was trained with {key}={old.get(key)!r} but the "
+                f"config says {key}={new[key]!r}. Resume with the original "
+                "settings, or start a new run in another directory (hydra.run.dir=... / "
+                "hydra.sweep.dir=...)."
+            )
 
 
 def check_vocab(saved_digest: str | None, digest: str, path: Path) -> None:
