@@ -19,6 +19,7 @@ from lmexp.run.summary import write_json_atomic
 from lmexp.training import optim as optimizers
 from lmexp.training import schedules
 from lmexp.training.metrics import MetricsWriter
+from lmexp.training.trainer import COLUMNS
 
 # The shape of a real `.hydra/config.yaml` (copied from a finished job).
 BASE_CONFIG: dict[str, Any] = {
@@ -95,7 +96,7 @@ def write_job(
     given = overrides or [f"model={config['model']['name']}", f"optim={config['optim']['name']}"]
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(given))
     if rows is not None:
-        with MetricsWriter(job / "metrics.csv") as writer:
+        with MetricsWriter(job / "metrics.csv", COLUMNS) as writer:
             for row in rows:
                 writer.write(row)
     if summary is not None:  # a real job records its architecture's, optimizer's and schedule's

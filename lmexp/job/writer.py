@@ -28,7 +28,7 @@ from lmexp.run.summary import Summary
 from lmexp.run.timings import Phases
 from lmexp.runtime.device import rng_state
 from lmexp.training.metrics import MetricsWriter
-from lmexp.training.trainer import EvalPoint, Trainer
+from lmexp.training.trainer import COLUMNS, EvalPoint, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class RunFiles:
         self.config = dataclasses.asdict(config)
         self.vocab_sha256 = vocab_digest(vocab)
         self.run = RunDir(out_dir)
-        self.metrics = MetricsWriter(self.run.metrics)
+        self.metrics = MetricsWriter(self.run.metrics, COLUMNS)
 
     def _payload(self, **extra: Any) -> dict[str, Any]:
         return {

@@ -20,16 +20,12 @@ from lmexp.loggers.schema import MlflowConfig
 from lmexp.run.record import flatten
 from lmexp.run.rundir import RunDir
 from lmexp.run.sweepdir import SweepDir
-from lmexp.training.metrics import COLUMNS
+from lmexp.training.trainer import METRICS
 
 DEFAULT_STORE = Path("outputs") / "mlflow.db"  # beside outputs/runs and outputs/multirun
-# metrics.csv columns sent at every evaluation: all but the step (MLflow's own axis), counters
-# and per-phase timings
-ROW_METRICS = tuple(
-    c
-    for c in COLUMNS
-    if c not in ("step", "sequences", "epoch_time_s", "train_time_s", "eval_time_s")
-)
+# metrics.csv columns sent at every evaluation: those the trainer's table gives a tracker name
+# (not the step, MLflow's own axis, counters or per-phase timings)
+ROW_METRICS = tuple(metric.name for metric in METRICS if metric.tag)
 # how a job ended -> how its MLflow run ends
 RUN_STATUS = {"completed": "FINISHED", "diverged": "FINISHED", "failed": "FAILED"}
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param's value

@@ -17,19 +17,10 @@ from lmexp.loggers.schema import TensorBoardConfig
 from lmexp.run import keys
 from lmexp.run.record import flatten
 from lmexp.run.rundir import RunDir
+from lmexp.training.trainer import METRICS
 
-# metrics.csv column -> TensorBoard tag; grouped by the part before "/" in its Scalars tab
-SCALARS = {
-    "train_ppl": "ppl/train",
-    "val_ppl": "ppl/val",
-    "best_val_ppl": "ppl/best_val",
-    "train_loss": "loss/train",
-    "val_loss": "loss/val",
-    "lr": "optim/lr",
-    "tokens_per_s": "speed/tokens_per_s",
-    "epoch": "progress/epoch",
-    "wall_time_s": "progress/wall_time_s",
-}
+# metrics.csv column -> TensorBoard tag (the trainer's table); grouped by the part before "/"
+SCALARS = {metric.name: metric.tag for metric in METRICS if metric.tag}
 
 
 def hyperparameters(config: dict[str, Any]) -> dict[str, Any]:

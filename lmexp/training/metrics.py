@@ -1,4 +1,4 @@
-"""Perplexity and the per-evaluation `metrics.csv` writer (the contract with the analysis).
+"""Perplexity and the per-evaluation `metrics.csv` writer (its columns: `trainer.METRICS`).
 
 Perplexity is exp(total NLL / number of predicted tokens) over a whole split: token-weighted,
 never a mean of per-batch values, so an uneven last window counts for exactly its tokens.
@@ -11,25 +11,6 @@ import math
 from pathlib import Path
 
 from lmexp.atomic import replacing
-
-# Names and order are the contract with analysis/ (see README "Outputs").
-COLUMNS = (
-    "epoch",
-    "step",
-    "tokens",
-    "sequences",
-    "wall_time_s",
-    "epoch_time_s",
-    "lr",
-    "train_loss",
-    "train_ppl",
-    "val_loss",
-    "val_ppl",
-    "best_val_ppl",
-    "tokens_per_s",
-    "train_time_s",
-    "eval_time_s",
-)
 
 
 def perplexity(nll_sum: float, n_tokens: int) -> float:
@@ -51,7 +32,7 @@ class MetricsWriter:
     every row has the header's field count.
     """
 
-    def __init__(self, path: Path, columns: tuple[str, ...] = COLUMNS) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
         self.path = Path(path)
         self.columns = columns
         is_new = not self.path.exists() or self.path.stat().st_size == 0

@@ -35,6 +35,41 @@ from lmexp.training.schema import TrainerConfig
 FINITE_CHECK_EVERY = 50
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One column of the row the loop reports at each evaluation (`metrics.csv`, the trackers).
+
+    This table and `_evaluate`'s row are the one place a column is defined: the CSV's header,
+    both trackers and the analysis's curves take every column from here.
+    """
+
+    name: str
+    # the trackers' name for it, grouped by its part before "/" (TensorBoard's tag; MLflow
+    # logs it under `name`); None: metrics.csv only (the step, every tracker's own axis, a
+    # counter, or one phase's seconds)
+    tag: str | None = None
+
+
+METRICS = (
+    Metric("epoch", "progress/epoch"),
+    Metric("step"),
+    Metric("tokens", "progress/tokens"),
+    Metric("sequences"),
+    Metric("wall_time_s", "progress/wall_time_s"),
+    Metric("epoch_time_s"),
+    Metric("lr", "optim/lr"),
+    Metric("train_loss", "loss/train"),
+    Metric("train_ppl", "ppl/train"),
+    Metric("val_loss", "loss/val"),
+    Metric("val_ppl", "ppl/val"),
+    Metric("best_val_ppl", "ppl/best_val"),
+    Metric("tokens_per_s", "speed/tokens_per_s"),
+    Metric("train_time_s"),
+    Metric("eval_time_s"),
+)
+COLUMNS = tuple(metric.name for metric in METRICS)  # metrics.csv's header, in this order
+
+
 @dataclass
 class EvalPoint:
     """What the loop reports at each evaluation (one `metrics.csv` row)."""

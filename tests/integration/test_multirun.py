@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lmexp.training.metrics import COLUMNS
+from lmexp.training.trainer import COLUMNS
 from tests.conftest import TINY_OVERRIDES, run_module
 
 pytestmark = pytest.mark.slow

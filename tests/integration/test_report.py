@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lmexp.training.metrics import COLUMNS
+from lmexp.training.trainer import COLUMNS
 from tests.conftest import run_module, shared_data_dir
 
 pytestmark = pytest.mark.slow

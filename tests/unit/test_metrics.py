@@ -13,9 +13,9 @@ from lmexp.data import batchify
 from lmexp.models import build_model, model_config
 from lmexp.models.base import LanguageModel, State
 from lmexp.training.evaluation import evaluate
-from lmexp.training.metrics import COLUMNS, MetricsWriter, perplexity
+from lmexp.training.metrics import MetricsWriter, perplexity
 from lmexp.training.schema import TrainerConfig
-from lmexp.training.trainer import Trainer
+from lmexp.training.trainer import COLUMNS, Trainer
 
 
 class UniformLM(LanguageModel):
@@ -109,10 +109,10 @@ def test_training_perplexity_is_token_weighted_too() -> None:
 def test_metrics_writer_writes_header_once_and_appends(tmp_path) -> None:
     path = tmp_path / "metrics.csv"
     row = dict.fromkeys(COLUMNS, 1.5)
-    with MetricsWriter(path) as writer:
+    with MetricsWriter(path, COLUMNS) as writer:
         writer.write(row)
         assert len(path.read_text().splitlines()) == 2  # flushed while still open
-    with MetricsWriter(path) as writer:
+    with MetricsWriter(path, COLUMNS) as writer:
         writer.write({**row, "val_ppl": math.inf})
     with path.open() as f:
         rows = list(csv.DictReader(f))
@@ -127,7 +127,7 @@ def test_a_file_from_before_a_new_column_is_widened_and_every_row_read(tmp_path)
     path, old = tmp_path / "metrics.csv", COLUMNS[:-1]
     with MetricsWriter(path, old) as writer:
         writer.write(dict.fromkeys(old, 1.5))
-    with MetricsWriter(path) as writer:
+    with MetricsWriter(path, COLUMNS) as writer:
         writer.write(dict.fromkeys(COLUMNS, 2.5))
     with path.open() as f:
         rows = list(csv.reader(f))
@@ -138,7 +138,10 @@ def test_a_file_from_before_a_new_column_is_widened_and_every_row_read(tmp_path)
 
 
 def test_metrics_writer_refuses_incomplete_rows(tmp_path) -> None:
-    with MetricsWriter(tmp_path / "m.csv") as writer, pytest.raises(KeyError, match="val_ppl"):
+    with (
+        MetricsWriter(tmp_path / "m.csv", COLUMNS) as writer,
+        pytest.raises(KeyError, match="val_ppl"),
+    ):
         writer.write({k: 0 for k in COLUMNS if k != "val_ppl"})
 
 
