@@ -13,7 +13,6 @@ import json
 import logging
 import math
 import os
-import re
 import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from omegaconf import OmegaConf
 
 from lmexp.run import keys
 from lmexp.run.liveness import effective_status
+from lmexp.run.record import read_launch, read_recorded_config
 from lmexp.run.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ CURVE_COLUMNS = (
     "epoch", "sequences", "wall_time_s", "train_loss", "train_ppl", "val_loss", "val_ppl",
     "tokens_per_s",
 )  # fmt: skip
-_JOB_NAME = re.compile(r"^(?P<num>\d+)-(?P<model>[^-]+)-(?P<optim>.+)$")
 
 
 class NoJobsError(ValueError):
@@ -243,15 +242,34 @@ def _decay(config: dict[str, Any], summary: dict[str, Any]) -> Any:
     return _lookup(config, "schedule.decay")
 
 
-def _names(job_dir: Path, config: dict[str, Any], overrides: list[str]) -> tuple[str, str]:
-    """Architecture and optimizer: config, else `model=`/`optim=` overrides, else the dir name."""
+def _names(config: dict[str, Any], overrides: list[str]) -> tuple[str, str]:
+    """Architecture and optimizer: the config's, else the `model=`/`optim=` overrides'."""
     given = dict(o.split("=", 1) for o in overrides if "=" in o)
-    match = _JOB_NAME.match(job_dir.name)
     names = []
     for group in ("model", "optim"):
         name = _lookup(config, f"{group}.name") or given.get(group)
-        names.append(str(name or (match[group] if match else "unknown")))
+        names.append(str(name or "unknown"))
     return names[0], names[1]
+
+
+def _recorded(run: RunDir) -> tuple[dict[str, Any], list[str], float]:
+    """The job's config, overrides and number in its sweep, from its record (`.lmexp/`).
+
+    A job of an lmexp that kept no record (or copied without it) falls back on Hydra's files:
+    the saved config with its interpolations resolved, the overrides, and Hydra's job number
+    in a multirun. Never from the directory's name, which a user may have chosen.
+    """
+    config, launch = read_recorded_config(run), read_launch(run)
+    if config is None:
+        config = resolve_interpolations(read_yaml(run.hydra_config) or {})
+    if launch is not None:
+        num = launch.job_num
+        return config, list(launch.overrides), float(num) if num is not None else math.nan
+    overrides = [str(o) for o in read_yaml(run.hydra_overrides) or []]
+    hydra = (read_yaml(run.hydra_settings) or {}).get("hydra")
+    hydra = hydra if isinstance(hydra, dict) else {}
+    num = _lookup(hydra, "job.num") if str(hydra.get("mode")) == "MULTIRUN" else None
+    return config, overrides, float(num) if isinstance(num, int) else math.nan
 
 
 def _curve_stats(curve: pd.DataFrame, summary: dict[str, Any]) -> dict[str, float]:
@@ -315,16 +333,14 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
 
 def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
     run = RunDir(job_dir)
-    config = resolve_interpolations(read_yaml(run.hydra_config) or {})
-    overrides = [str(o) for o in read_yaml(run.hydra_overrides) or []]
+    config, overrides, job_num = _recorded(run)
     summary = read_summary(run.summary)
     curve = read_metrics(run.metrics)
-    model, optim = _names(job_dir, config, overrides)
-    match = _JOB_NAME.match(job_dir.name)
+    model, optim = _names(config, overrides)
     row: dict[str, Any] = {
         "job_id": job_id,
         "sweep": job_dir.parent.name,
-        "job_num": int(match["num"]) if match else math.nan,
+        "job_num": job_num,
         "model": model,
         "model_label": summary.get("model_label"),  # the label of lmexp's model registry
         "model_rank": to_float(summary.get("model_rank")),  # its place in tables

@@ -14,7 +14,6 @@ reads it like any other) and returns its summary. Registration with Hydra is exp
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any
@@ -71,24 +70,6 @@ def compose(overrides: list[str] | None = None) -> TrainConfig:
         return job_config(cfg)
 
 
-def _write_hydra_files(run_dir: Path, cfg: TrainConfig, overrides: list[str]) -> None:
-    """What Hydra writes in a job's `.hydra/`: the report, resume and the record read it."""
-    from omegaconf import OmegaConf
-
-    from lmexp.atomic import replacing
-    from lmexp.run.rundir import RunDir
-
-    run = RunDir(run_dir)
-    run.hydra_dir.mkdir(parents=True, exist_ok=True)
-    plain = OmegaConf.create(dataclasses.asdict(cfg))
-    for path, text in (
-        (run.hydra_config, OmegaConf.to_yaml(plain)),
-        (run.hydra_overrides, OmegaConf.to_yaml(OmegaConf.create(list(overrides)))),
-    ):
-        with replacing(path, "w", encoding="utf-8") as f:
-            f.write(text)
-
-
 def fit(
     cfg: TrainConfig, out_dir: str | Path, overrides: list[str] | None = None
 ) -> dict[str, Any]:
@@ -99,17 +80,17 @@ def fit(
     `cfg.resume` (then an unfinished run continues), and a failure is recorded, then raised.
     """
     from lmexp.job.runner import run
+    from lmexp.run.record import Launch
     from lmexp.run.resume import read_summary
 
     register()
     out_dir = Path(out_dir)
-    listed = list(overrides or [])
+    listed = tuple(overrides or ())
     command = " ".join(
         ["python -m lmexp.train", *map(shlex.quote, listed), f"hydra.run.dir={out_dir}"]
     )
-    if read_summary(out_dir) is None:  # a relaunch keeps the first launch's files
-        _write_hydra_files(out_dir, cfg, listed)
-    run(cfg, out_dir, command)
+    # no Hydra here, so no .hydra/: the record (.lmexp/) is what every reader takes
+    run(cfg, out_dir, Launch(command, listed))
     summary = read_summary(out_dir)
     assert summary is not None
     return summary

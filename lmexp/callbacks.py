@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from lmexp.atomic import replacing
 from lmexp.run.liveness import effective_status
-from lmexp.run.record import hold_sweep_record, restore_sweep_record
+from lmexp.run.record import hold_sweep_record, read_launch, restore_sweep_record
 from lmexp.run.resume import read_summary
 from lmexp.run.sweepdir import SweepDir
 
@@ -28,12 +28,19 @@ log = logging.getLogger("lmexp.sweep")
 
 
 def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
-    """Job directory name -> its summary (status "unknown" when unreadable or missing)."""
+    """Job directory name -> its summary (status "unknown" when unreadable or missing), with
+    the job number its record holds (`job_num`, run/record.py) for the launch order."""
     statuses: dict[str, dict[str, Any]] = {}
     for job in SweepDir(sweep_dir).jobs():
         summary = read_summary(job.root) or {"status": "unknown"}
         # a job SIGKILLed while running still says so: its process is gone
-        statuses[job.root.name] = {**summary, "status": effective_status(summary)}
+        launch = read_launch(job)
+        number = launch.job_num if launch is not None else None
+        statuses[job.root.name] = {
+            **summary,
+            "status": effective_status(summary),
+            "job_num": number,
+        }
     return statuses
 
 
@@ -128,7 +135,7 @@ def results_table(statuses: dict[str, dict[str, Any]]) -> str:
             _number(summary.get("test_ppl")),
             _duration(summary.get("total_time_s") or summary.get("wall_time_s")),
         ]
-        for name, summary in sorted(statuses.items(), key=lambda item: _job_order(item[0]))
+        for name, summary in sorted(statuses.items(), key=_launch_order)
     ]
     headers = ["job", "status", "best val ppl", "test ppl", "time"]
     return tabulate(
@@ -136,9 +143,10 @@ def results_table(statuses: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def _job_order(name: str) -> tuple[int, str]:
-    number = name.split("-", 1)[0]
-    return (int(number), name) if number.isdigit() else (1 << 30, name)
+def _launch_order(item: tuple[str, dict[str, Any]]) -> tuple[int, str]:
+    """By the job number the record holds, then by name (a job without one goes last)."""
+    number = item[1].get("job_num")
+    return (number if isinstance(number, int) else 1 << 30, item[0])
 
 
 def write_results(sweep_dir: Path, statuses: dict[str, dict[str, Any]]) -> Path:

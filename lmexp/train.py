@@ -31,6 +31,7 @@ from lmexp.config import conf_dir, to_train_config
 from lmexp.help import complete
 from lmexp.job.runner import run_guarded
 from lmexp.preflight import InvalidConfig, check_command
+from lmexp.run.record import Launch
 from lmexp.run.signals import JobInterrupted, forwarding
 from lmexp.training.progress import job_label, labelled
 
@@ -56,11 +57,18 @@ def main(cfg: DictConfig) -> float:
     register()  # in a launcher's worker too, which unpickles this function, not cli()
     hydra_cfg = HydraConfig.get()
     with labelled(_label(hydra_cfg)):
+        overrides = tuple(map(str, hydra_cfg.overrides.task))
+        multirun = hydra_cfg.mode == RunMode.MULTIRUN
+        launch = Launch(
+            reproduce_command(list(overrides)),
+            overrides,
+            int(hydra_cfg.job.num) if multirun else None,
+        )
         return run_guarded(
             lambda: to_train_config(cfg),  # every check runs here, before any data is read
             Path(hydra_cfg.runtime.output_dir),
-            reproduce_command(list(hydra_cfg.overrides.task)),
-            reraise=hydra_cfg.mode != RunMode.MULTIRUN,  # a sweep goes on; a single run fails
+            launch,
+            reraise=not multirun,  # a sweep goes on; a single run fails
         )
 
 

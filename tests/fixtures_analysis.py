@@ -95,6 +95,10 @@ def write_job(
     (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     given = overrides or [f"model={config['model']['name']}", f"optim={config['optim']['name']}"]
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(given))
+    number = name.split("-", 1)[0]  # Hydra's own record of the job's number in its sweep
+    if number.isdigit():
+        hydra = {"hydra": {"mode": "MULTIRUN", "job": {"num": int(number)}}}
+        (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
     if rows is not None:
         with MetricsWriter(job / "metrics.csv", COLUMNS) as writer:
             for row in rows:

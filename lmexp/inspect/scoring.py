@@ -34,6 +34,7 @@ from lmexp.data.corpus import EOS, UNK
 from lmexp.data.tokenizers import split_text
 from lmexp.models import LanguageModel, build_model
 from lmexp.run.checkpoint import load_checkpoint
+from lmexp.run.record import read_recorded_config
 from lmexp.run.rundir import CHECKPOINTS, RunDir
 from lmexp.runtime.device import resolve_device
 
@@ -162,7 +163,9 @@ def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cp
     path = find_checkpoint(run_dir, checkpoint)
     target = resolve_device(device)
     payload = load_checkpoint(path, map_location=target)
-    config = config_from_dict(payload["config"])
+    # the job's record is its config; a run from before lmexp kept one has the checkpoint's
+    recorded = read_recorded_config(RunDir(run_dir))
+    config = config_from_dict(recorded if recorded is not None else payload["config"])
     vocab = Vocab.from_json(vocab_file)
     if UNK in vocab:  # words outside the vocabulary then map to it, as in the corpus files
         vocab = Vocab(vocab.itos, unk=UNK)

@@ -34,6 +34,7 @@ from lmexp.run.checkpoint import load_checkpoint
 from lmexp.run.liveness import JobDirLocked, this_process, writer_lock
 from lmexp.run.record import (
     ConfigChanged,
+    Launch,
     check_relaunch,
     read_recorded_config,
     restore_hydra,
@@ -293,8 +294,11 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
     return Summary(RunDir(out_dir).summary, **{**fields, **process})  # this session's process
 
 
-def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
+def run(cfg: TrainConfig, out_dir: Path, launch: Launch | str) -> float:
     """Train one job into `out_dir` and return its best validation perplexity (+inf if none).
+
+    `launch` is how it was started (a plain string: its rerun command alone); the first start
+    records it beside the config.
 
     With `cfg.resume`, a finished job is skipped and an unfinished one continues from its last
     checkpoint; without it, a directory that already holds a run is refused. A relaunch first
@@ -307,10 +311,10 @@ def run(cfg: TrainConfig, out_dir: Path, command: str) -> float:
     rundir = RunDir(out_dir)
     restore_hydra(rundir)  # whatever this launch does next, the record stays the first launch's
     with writer_lock(rundir), signals.handling(), lines_above_bars():
-        return _run_locked(cfg, rundir, command)
+        return _run_locked(cfg, rundir, Launch(launch) if isinstance(launch, str) else launch)
 
 
-def _run_locked(cfg: TrainConfig, rundir: RunDir, command: str) -> float:
+def _run_locked(cfg: TrainConfig, rundir: RunDir, launch: Launch) -> float:
     """`run`, holding the job directory's lock and the signal handlers."""
     out_dir = rundir.root
     for folder in (out_dir, rundir.checkpoints, rundir.record):  # killed writers' temp files
@@ -325,14 +329,14 @@ def _run_locked(cfg: TrainConfig, rundir: RunDir, command: str) -> float:
         if plan.action == "skip" and plan.budget_changes and rundir.last.exists():
             plan = JobDirPlan("resume", plan.summary, rundir.last, plan.budget_changes)
     if plan.summary is None:  # the first start: the record is written once, now
-        save_record(rundir, current)
+        save_record(rundir, current, launch)
     if plan.action == "skip":
         assert plan.summary is not None
         log.info("%s: already %s, skipped (resume=true)", out_dir, plan.summary.get("status"))
         best = plan.summary.get("best_val_ppl")
         return _objective(float(best) if best is not None else None)
     started = time.monotonic()
-    summary = _open_summary(out_dir, plan, cfg, command)
+    summary = _open_summary(out_dir, plan, cfg, launch.command)
     trackers = Trackers()  # told how the job ended, whichever way it ends
     try:
         return _run_tracked(cfg, rundir, plan, summary, trackers, started)
@@ -396,7 +400,7 @@ def _run_tracked(
 
 
 def run_guarded(
-    make_config: Callable[[], TrainConfig], out_dir: Path, command: str, reraise: bool
+    make_config: Callable[[], TrainConfig], out_dir: Path, launch: Launch, reraise: bool
 ) -> float:
     """The job boundary: validate, run, and turn any failure into a record plus `+inf`.
 
@@ -415,7 +419,7 @@ def run_guarded(
             write_json_atomic(
                 {
                     "status": "failed",
-                    "command": command,
+                    "command": launch.command,
                     "error_type": type(exc).__name__,
                     "error": str(exc),
                     "traceback": traceback.format_exc(),
@@ -427,7 +431,7 @@ def run_guarded(
             raise
         return math.inf
     try:
-        return run(cfg, out_dir, command)
+        return run(cfg, out_dir, launch)
     except (JobDirInUse, ConfigChanged, JobDirLocked):
         raise  # a misdirected command, not a job result: Hydra reports it, nothing is touched
     except Exception as exc:

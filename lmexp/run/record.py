@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,17 +88,36 @@ def _copy_atomic(src: Path, dst: Path) -> None:
         f.write(src.read_bytes())
 
 
-def save_record(run: RunDir, config: dict[str, Any]) -> bool:
-    """At a job's first start: copy Hydra's files and write `config`. False if a record exists."""
+@dataclass(frozen=True)
+class Launch:
+    """How a job was started: what reruns it, what it was given, where it sits in its sweep.
+
+    Recorded once, beside the config, so every reader (the report, the end-of-sweep table)
+    takes a job's number and overrides from it rather than from its directory's name.
+    """
+
+    command: str  # the shell command that reruns this job alone
+    overrides: tuple[str, ...] = ()  # the command line's overrides of this job
+    job_num: int | None = None  # its number in its sweep (Hydra's job.num); None: a single run
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with replacing(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.write("\n")
+
+
+def save_record(run: RunDir, config: dict[str, Any], launch: Launch) -> bool:
+    """At a job's first start: copy Hydra's files, write the launch, then `config` (whose file
+    marks a complete record). False if a record exists."""
     if run.recorded_config.exists():
         return False
     run.record.mkdir(parents=True, exist_ok=True)
     for name in HYDRA_FILES:
         if (run.hydra_dir / name).is_file():
             _copy_atomic(run.hydra_dir / name, run.recorded_hydra(name))
-    with replacing(run.recorded_config, "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2, default=str)
-        f.write("\n")
+    _write_json(run.recorded_launch, {**asdict(launch), "overrides": list(launch.overrides)})
+    _write_json(run.recorded_config, config)
     return True
 
 
@@ -114,12 +134,31 @@ def restore_hydra(run: RunDir) -> bool:
     return restored
 
 
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_recorded_config(run: RunDir) -> dict[str, Any] | None:
     """The config the job was first launched with, or None (a run from before the record)."""
-    try:
-        return json.loads(run.recorded_config.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    return _read_json(run.recorded_config)
+
+
+def read_launch(run: RunDir) -> Launch | None:
+    """How the job was first launched, or None (a run from before lmexp recorded it)."""
+    data = _read_json(run.recorded_launch)
+    if data is None or not isinstance(data.get("command"), str):
         return None
+    num = data.get("job_num")
+    overrides = data.get("overrides")
+    return Launch(
+        data["command"],
+        tuple(map(str, overrides)) if isinstance(overrides, list) else (),
+        num if isinstance(num, int) and not isinstance(num, bool) else None,
+    )
 
 
 def hold_sweep_record(sweep: SweepDir) -> None:

@@ -6,8 +6,9 @@ changes here or nowhere. Imports neither torch nor Hydra: the analysis reads run
 
     <job>/
       .hydra/config.yaml, overrides.yaml   the composed config and the command-line overrides
-      .lmexp/config.json, hydra/*.yaml     the record: the validated config and Hydra's files as
-                                           the first launch wrote them (run/record.py)
+      .lmexp/config.json, launch.json      the record, written once (run/record.py): the validated
+                                           config, and the command, overrides and job number
+      .lmexp/hydra/*.yaml                  Hydra's files as the first launch wrote them
       summary.json                         status and headline numbers, rewritten atomically
       metrics.csv                          one row per evaluation (training/metrics.py's columns)
       checkpoints/best.pt, last.pt         lowest validation perplexity; where a resume starts
@@ -50,6 +51,11 @@ class RunDir:
     def hydra_overrides(self) -> Path:
         return self.root / ".hydra" / "overrides.yaml"
 
+    @property
+    def hydra_settings(self) -> Path:
+        """Hydra's own config for the job (`hydra.job.num`, `hydra.mode`)."""
+        return self.root / ".hydra" / "hydra.yaml"
+
     # --- the record of the first launch (run/record.py)
     @property
     def record(self) -> Path:
@@ -58,6 +64,11 @@ class RunDir:
     @property
     def recorded_config(self) -> Path:
         return self.record / "config.json"
+
+    @property
+    def recorded_launch(self) -> Path:
+        """How the job was first launched: its command, overrides and number in its sweep."""
+        return self.record / "launch.json"
 
     @property
     def lock(self) -> Path:

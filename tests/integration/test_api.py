@@ -41,6 +41,10 @@ def test_fit_writes_a_run_the_report_and_load_read(small_corpus, tmp_path, data_
     (job,) = collect([tmp_path / "notebook"]).jobs.to_dict("records")
     assert (job["model"], job["optim"], job["lr"]) == ("gru", "adam", 0.001)
     assert job["status"] == "completed"
+    # from lmexp's record: no Hydra here, so no faked .hydra/, and no number read off the
+    # directory's name (it is a single run, whatever it is called)
+    assert not (run_dir / ".hydra").exists() and (run_dir / ".lmexp" / "config.json").is_file()
+    assert math.isnan(job["job_num"]) and "trainer.max_steps=30" in job["overrides"]
     # and lmexp.load scores with it
     assert math.isfinite(lmexp.load(run_dir).log_prob("the company said"))
 

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import yaml
 
 from analysis.collect import NoJobsError, collect, curves, find_job_dirs, read_metrics
 from tests.fixtures_analysis import curve, job, mixed_sweep, write_job
@@ -184,3 +185,23 @@ def test_the_curves_are_one_tidy_frame_seaborn_takes_in_one_line(tmp_path):
         data=frame, x="epoch", y="val_ppl", hue="model", style="optim", kind="line"
     )
     assert grid.ax.get_lines()
+
+
+def test_a_jobs_facts_come_from_its_record_not_its_directory_name(tmp_path) -> None:
+    """`.lmexp/` (written once, validated) wins over Hydra's files and over the job's name."""
+    from lmexp.run.record import Launch, save_record
+    from lmexp.run.rundir import RunDir
+
+    job_dir = job(tmp_path / "sweep", 7, "gru", "sgd", [300, 200])
+    config = yaml.safe_load((job_dir / ".hydra" / "config.yaml").read_text())
+    config["model"] = {**config["model"], "name": "lstm", "hidden_size": 64}
+    config["optim"] = {**config["optim"], "name": "adam", "lr": 0.002}
+    save_record(RunDir(job_dir), config, Launch("python -m lmexp.train", ("seed=3",), 3))
+    (row,) = collect([tmp_path]).jobs.to_dict("records")
+    assert (row["model"], row["optim"], row["hidden_size"], row["lr"]) == (
+        "lstm",
+        "adam",
+        64,
+        0.002,
+    )
+    assert row["job_num"] == 3 and row["overrides"] == "seed=3"

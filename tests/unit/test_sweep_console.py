@@ -30,14 +30,20 @@ def test_a_job_label_says_k_of_n():
 
 def test_the_results_table_lists_every_job_in_launch_order(tmp_path):
     statuses = {
-        "10-gru-adam": {"status": "failed"},
+        "10-gru-adam": {"status": "failed", "job_num": 10},  # as sweep_statuses reads them
         "2-rnn-sgd": {
+            "job_num": 2,
             "status": "completed",
             "best_val_ppl": 141.234,
             "test_ppl": "inf",
             "total_time_s": 3725.4,
         },
-        "1-rnn-adam": {"status": "diverged", "best_val_ppl": 1234.5, "wall_time_s": 61},
+        "1-rnn-adam": {
+            "status": "diverged",
+            "best_val_ppl": 1234.5,
+            "wall_time_s": 61,
+            "job_num": 1,
+        },
     }
     lines = results_table(statuses).splitlines()
     assert lines[0].split("|")[1:-1] == [
