@@ -25,8 +25,8 @@ class DataConfig:
     )
     download: bool = True  # fetch missing files from `mirrors` and verify their checksums
     mirrors: list[str] = field(default_factory=list)  # base URLs tried in order
-    batch_size: int = 20
-    seq_len: int = 35
+    batch_size: int = 20  # contiguous streams per minibatch
+    seq_len: int = 35  # truncated-BPTT window, in tokens
     eval_batch_size: int | None = None  # streams for evaluation; None: same as batch_size
     valid_fraction: float = 0.1  # text8: the end of the training text held out for validation
     tokenizer: str | None = None  # word | char | bpe (the corpus's CorpusSpec); None: its own

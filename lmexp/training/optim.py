@@ -30,7 +30,7 @@ class OptimConfig:
     lr: float = MISSING
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam
     eps: float = 1e-8  # adam
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # L2: weight_decay * p is added to each gradient (LING 574 HW7)
 
     def __post_init__(self) -> None:
         if MISSING in (self.name, self.lr):  # the bare schema, before an optim/ option is merged

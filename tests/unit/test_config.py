@@ -6,14 +6,16 @@ import dataclasses
 import re
 
 import pytest
+import yaml
 from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
 from lmexp.config import TrainConfig, to_train_config
 from lmexp.data.schema import DataConfig
-from lmexp.models import build_model, model_config, names
+from lmexp.models import ARCHITECTURES, build_model, model_config, names
 from lmexp.training.optim import OptimConfig
+from lmexp.training.schedules import ScheduleConfig
 from lmexp.training.schema import TrainerConfig
 from tests.conftest import CONF_DIR
 
@@ -49,6 +51,47 @@ def test_every_data_option_is_a_registered_corpus() -> None:
     from lmexp.data import CORPORA
 
     assert _options("data") == sorted(CORPORA)
+
+
+def _defaults(schema: type) -> dict:
+    """A schema's default values (MISSING ones left out: an option must set those)."""
+    found = {}
+    for f in dataclasses.fields(schema):
+        if f.default_factory is not dataclasses.MISSING:
+            found[f.name] = f.default_factory()
+        elif f.default not in (dataclasses.MISSING, MISSING):
+            found[f.name] = f.default
+    return found
+
+
+def _option_files() -> list:
+    files = [CONF_DIR / "train.yaml"]
+    for group in ("data", "model", "optim", "schedule", "trainer"):
+        files += sorted((CONF_DIR / group).glob("*.yaml"))
+    return files
+
+
+@pytest.mark.parametrize("path", _option_files(), ids=lambda p: p.relative_to(CONF_DIR).as_posix())
+def test_no_option_file_restates_a_schema_default(path) -> None:
+    """One home per default: the schema's dataclass; a YAML option sets only what differs."""
+    group = path.parent.name
+    written = {k: v for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
+    written.pop("defaults", None)
+    written.pop("hydra", None)
+    if group == "model":
+        arch = written.get("name") or path.stem
+        schema = ARCHITECTURES[arch].schema
+    else:
+        schema = {
+            "conf": TrainConfig,
+            "data": DataConfig,
+            "optim": OptimConfig,
+            "schedule": ScheduleConfig,
+            "trainer": TrainerConfig,
+        }[group]
+    defaults = _defaults(schema)
+    restated = sorted(k for k, v in written.items() if k in defaults and defaults[k] == v)
+    assert restated == [], f"{path.name} restates {schema.__name__}'s defaults of {restated}"
 
 
 @pytest.mark.parametrize(("group", "schema"), [("data", DataConfig), ("trainer", TrainerConfig)])
