@@ -232,14 +232,15 @@ def _lookup(config: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def _decay(config: dict[str, Any], summary: dict[str, Any]) -> Any:
-    """The per-epoch lr divisor of a schedule that reads it (`schedule_reads` in the summary,
-    from lmexp's registry); None for one that does not, such as a constant rate. A job that
-    recorded no `schedule_reads` (an older lmexp) shows its config's value as it is."""
+def _setting(config: dict[str, Any], key: str, summary: dict[str, Any]) -> Any:
+    """The config's value of `key`; None for a `schedule.*` key the job's schedule does not
+    read (`schedule_reads` in its summary, from lmexp's registry), which means nothing there.
+    A job that recorded no `schedule_reads` (an older lmexp) shows the value as it is."""
+    section, _, leaf = key.partition(".")
     reads = summary.get("schedule_reads")
-    if isinstance(reads, list) and "decay" not in reads:
+    if section == "schedule" and isinstance(reads, list) and leaf not in reads:
         return None
-    return _lookup(config, "schedule.decay")
+    return _lookup(config, key)
 
 
 def _names(config: dict[str, Any], overrides: list[str]) -> tuple[str, str]:
@@ -350,7 +351,7 @@ def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
         "optim_note": summary.get("optim_note"),  # what the label stands for (a caption's)
     }
     for column, key in HYPERPARAMETERS.items():
-        row[column] = _decay(config, summary) if column == "decay" else _lookup(config, key)
+        row[column] = _setting(config, key, summary)
     row["keep_prob"] = 1.0 - to_float(row["dropout"])
     row.update(_curve_stats(curve, summary))
     row.update(_run_facts(summary, curve, overrides))

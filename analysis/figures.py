@@ -450,7 +450,7 @@ def experiments_page(
         readable_log_axis(ax.yaxis, *ax.get_ylim())
         ax.grid(True, which="major", alpha=0.3)
         ax.tick_params(labelsize=7)
-        title = textwrap.shorten(labels[row["job_id"]], 90, placeholder="…")  # "#k GRU Adam..."
+        title = textwrap.shorten(labels[row["job_id"]], 90, placeholder="…")  # "#k <labels>..."
         ax.set_title(textwrap.fill(title, 42), fontsize=7)
     for ax in grid.flat[len(rows) :]:
         ax.set_axis_off()

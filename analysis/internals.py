@@ -27,7 +27,7 @@ from .tables import job_label, order_jobs, varying_hyper_columns
 class SampleFile:
     """One samples file of one job, as the appendix shows it."""
 
-    job: str  # the job's label, e.g. "#3 GRU Adam"
+    job: str  # the job's label: "#3 <architecture> <optimizer>" and what varies
     name: str  # file stem, e.g. t1_len35
     header: str  # how they were made (the file's # line)
     lines: list[str]

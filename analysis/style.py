@@ -23,7 +23,7 @@ ARCH_PALETTE = (
     "#56b4e9", "#d55e00", "#f0e442", "#999999",
 )  # fmt: skip
 
-# The optimizer of rank k takes the k-th: SGD solid, SGD-LR-SC dashed, Adam dash-dotted.
+# The optimizer of rank k takes the k-th: rank 0 solid, 1 dashed, 2 dash-dotted, ...
 DASHES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
 
 # Markers tell apart jobs that share architecture and optimizer (e.g. an lr sweep); they are
@@ -61,7 +61,7 @@ def job_marker(experiment: int) -> str:
 
 def labels(jobs: Any, prefix: str) -> dict[str, str]:
     """Name -> display name of the jobs' architectures (`prefix="model"`: `transformer` ->
-    `Transformer`) or optimizers (`"optim"`: `sgd_schedule` -> `SGD-LR-SC`)."""
+    `Transformer`) or optimizers (`"optim"`), as each job recorded them."""
     return {str(r[prefix]): str(r[f"{prefix}_label"]) for _, r in jobs.iterrows()}
 
 

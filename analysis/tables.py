@@ -97,7 +97,7 @@ def shown_hyper_columns(ordered: pd.DataFrame) -> list[Column]:
 
 
 def job_label(row: Any, varying: list[Column]) -> str:
-    """`#4 RNN SGD IL=5`: number, architecture, optimizer and the hyper-parameters that vary."""
+    """`#4 <architecture> <optimizer> IL=5`: number, labels and the hyper-parameters that vary."""
     parts = [f"#{row['exp']}", str(row["model_label"]), str(row["optim_label"])]
     for column in varying:
         value = row[column.source]

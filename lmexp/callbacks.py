@@ -122,7 +122,7 @@ def _duration(seconds: Any) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
-def results_table(statuses: dict[str, dict[str, Any]]) -> str:
+def sweep_table(statuses: dict[str, dict[str, Any]]) -> str:
     """Every job of the sweep in launch order: status, best validation and test perplexity,
     and its time end to end (`total_time_s`; `wall_time_s` for a job without it)."""
     from tabulate import tabulate
@@ -153,14 +153,14 @@ def write_results(sweep_dir: Path, statuses: dict[str, dict[str, Any]]) -> Path:
     """The results table as `<sweep>/results.md`, replaced at each end of a launch."""
     path = SweepDir(sweep_dir).results
     with replacing(path, "w", encoding="utf-8") as f:
-        f.write(f"# Sweep {Path(sweep_dir).name}\n\n{results_table(statuses)}\n")
+        f.write(f"# Sweep {Path(sweep_dir).name}\n\n{sweep_table(statuses)}\n")
     return path
 
 
 def report_sweep(sweep_dir: Path, statuses: dict[str, dict[str, Any]]) -> list[str]:
     """The end of a sweep's console: status counts, jobs that did not complete, the table."""
     path = write_results(sweep_dir, statuses)
-    return [*summary_lines(statuses), "", results_table(statuses), f"(also in {path})"]
+    return [*summary_lines(statuses), "", sweep_table(statuses), f"(also in {path})"]
 
 
 # Launcher settings that must be positive integers when set: the launchers themselves fail on

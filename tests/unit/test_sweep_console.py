@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from lmexp.callbacks import results_table, sweep_size, write_results
+from lmexp.callbacks import sweep_size, sweep_table, write_results
 from lmexp.training.progress import job_label
 
 
@@ -28,7 +28,7 @@ def test_a_job_label_says_k_of_n():
     assert job_label(None, "run", None) == "run"
 
 
-def test_the_results_table_lists_every_job_in_launch_order(tmp_path):
+def test_the_end_of_sweep_table_lists_every_job_in_launch_order(tmp_path):
     statuses = {
         "10-gru-adam": {"status": "failed", "job_num": 10},  # as sweep_statuses reads them
         "2-rnn-sgd": {
@@ -45,7 +45,7 @@ def test_the_results_table_lists_every_job_in_launch_order(tmp_path):
             "job_num": 1,
         },
     }
-    lines = results_table(statuses).splitlines()
+    lines = sweep_table(statuses).splitlines()
     assert lines[0].split("|")[1:-1] == [
         " job         ",
         " status    ",
@@ -74,4 +74,4 @@ def test_the_results_table_lists_every_job_in_launch_order(tmp_path):
     assert [c.strip() for c in lines[4].split("|")[2:-1]] == ["failed", "-", "-", "-"]
     path = write_results(tmp_path, statuses)
     assert path == tmp_path / "results.md"
-    assert results_table(statuses) in path.read_text()
+    assert sweep_table(statuses) in path.read_text()
