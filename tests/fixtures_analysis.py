@@ -102,7 +102,8 @@ def write_job(
     if rows is not None:
         with MetricsWriter(job / "metrics.csv", COLUMNS) as writer:
             for row in rows:
-                writer.write(row)
+                # a column the trainer has and these tests do not set: not recorded
+                writer.write({**dict.fromkeys(COLUMNS, math.nan), **row})
     if summary is not None:  # a real job records its architecture's, optimizer's and schedule's
         name, opt, sched = (config[g]["name"] for g in ("model", "optim", "schedule"))
         shown = display(name) if name in ARCHITECTURES else {}
