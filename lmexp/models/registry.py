@@ -16,6 +16,7 @@ from typing import Any
 
 from lmexp.models.base import LanguageModel
 from lmexp.models.schema import ArchConfig
+from lmexp.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -34,27 +35,14 @@ class Architecture:
     builtin: bool = True  # False: model=custom, a user's class (not among names())
 
 
-ARCHITECTURES: dict[str, Architecture] = {}
-
-
-def register(arch: Architecture) -> Architecture:
-    """Add `arch`; a second architecture of the same name is a programming error."""
-    if arch.name in ARCHITECTURES:
-        raise ValueError(f"architecture {arch.name!r} is registered twice")
-    taken = {a.order: a.name for a in ARCHITECTURES.values()}
-    if arch.order in taken:  # its colour and place would be another's
-        raise ValueError(
-            f"architecture {arch.name!r} takes order {arch.order} of {taken[arch.order]!r}"
-        )
-    ARCHITECTURES[arch.name] = arch
-    return arch
+ARCHITECTURES: Registry[Architecture] = Registry("architecture")
+register = ARCHITECTURES.register
 
 
 def names() -> tuple[str, ...]:
     """Every architecture lmexp defines, in the order tables and figures use (`model=custom`,
     a user's own class, is not one of them)."""
-    builtin = [name for name, arch in ARCHITECTURES.items() if arch.builtin]
-    return tuple(sorted(builtin, key=lambda name: ARCHITECTURES[name].order))
+    return tuple(name for name in ARCHITECTURES.names() if ARCHITECTURES[name].builtin)
 
 
 def display(name: str) -> dict[str, Any]:

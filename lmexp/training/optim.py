@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from omegaconf import MISSING
 
+from lmexp.registry import Registry
 from lmexp.training.sgd import PlainSGD
 from lmexp.validation import require_choice, require_finite, require_positive
 
@@ -60,25 +61,9 @@ class OptimizerSpec:
     note: str | None = None  # what the label stands for, in a table's caption
 
 
-OPTIMIZERS: dict[str, OptimizerSpec] = {}
-
-
-def register(spec: OptimizerSpec) -> OptimizerSpec:
-    """Add `spec`; a second optimizer of the same name is a programming error."""
-    if spec.name in OPTIMIZERS:
-        raise ValueError(f"optimizer {spec.name!r} is registered twice")
-    taken = {s.order: s.name for s in OPTIMIZERS.values()}
-    if spec.order in taken:  # its line style and place would be another's
-        raise ValueError(
-            f"optimizer {spec.name!r} takes order {spec.order} of {taken[spec.order]!r}"
-        )
-    OPTIMIZERS[spec.name] = spec
-    return spec
-
-
-def names() -> tuple[str, ...]:
-    """Every optimizer, in the order tables and figures use."""
-    return tuple(sorted(OPTIMIZERS, key=lambda name: OPTIMIZERS[name].order))
+OPTIMIZERS: Registry[OptimizerSpec] = Registry("optimizer")
+register = OPTIMIZERS.register
+names = OPTIMIZERS.names
 
 
 def display(name: str) -> dict[str, Any]:

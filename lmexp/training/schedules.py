@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lmexp.registry import Registry
 from lmexp.validation import require_choice, require_finite, require_positive
 
 
@@ -44,25 +45,9 @@ class ScheduleSpec:
     reads: tuple[str, ...] = ()  # the keys of ScheduleConfig it uses (the others mean nothing)
 
 
-SCHEDULES: dict[str, ScheduleSpec] = {}
-
-
-def register(spec: ScheduleSpec) -> ScheduleSpec:
-    """Add `spec`; a second schedule of the same name is a programming error."""
-    if spec.name in SCHEDULES:
-        raise ValueError(f"schedule {spec.name!r} is registered twice")
-    taken = {s.order: s.name for s in SCHEDULES.values()}
-    if spec.order in taken:
-        raise ValueError(
-            f"schedule {spec.name!r} takes order {spec.order} of {taken[spec.order]!r}"
-        )
-    SCHEDULES[spec.name] = spec
-    return spec
-
-
-def names() -> tuple[str, ...]:
-    """Every schedule, in the order tables and figures use."""
-    return tuple(sorted(SCHEDULES, key=lambda name: SCHEDULES[name].order))
+SCHEDULES: Registry[ScheduleSpec] = Registry("schedule")
+register = SCHEDULES.register
+names = SCHEDULES.names
 
 
 def display(name: str) -> dict[str, Any]:
