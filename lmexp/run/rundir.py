@@ -10,7 +10,7 @@ changes here or nowhere. Imports neither torch nor Hydra: the analysis reads run
                                            config, and the command, overrides and job number
       .lmexp/hydra/*.yaml                  Hydra's files as the first launch wrote them
       summary.json                         status and headline numbers, rewritten atomically
-      metrics.csv                          one row per evaluation (training/metrics.py's columns)
+      metrics.csv                          one row per evaluation (training/trainer.py's METRICS)
       checkpoints/best.pt, last.pt         lowest validation perplexity; where a resume starts
       vocab.json, corpus.json              the vocabulary; how scoring splits and starts text
       tokenizer.json                       a BPE run's tokenizer (data.tokenizer=bpe)
