@@ -123,6 +123,7 @@ KEYS = (
     Key("trainer.clip_norm", column="clip_norm", header="Clip", meaning="gradient-norm clip"),
     Key("trainer.max_epochs", BUDGET, column="max_epochs", header="MaxEp", meaning="epoch budget"),
     Key("trainer.max_steps", BUDGET, column="max_steps", header="MaxSteps", meaning="step budget"),
+    Key("trainer.max_tokens", BUDGET),
     Key(
         "trainer.max_sequences",
         BUDGET,
@@ -138,7 +139,6 @@ KEYS = (
         header="MaxMin",
         meaning="wall-clock budget (min)",
     ),
-    Key("trainer.max_tokens", BUDGET),
     Key(
         "model.tie_weights",
         column="tie_weights",
@@ -176,6 +176,11 @@ def role(dotted: str) -> str:
 def pins_checkpoint(dotted: str) -> bool:
     """Whether a checkpoint trained with another value of this key cannot be resumed."""
     return any(key.pins_checkpoint and key.covers(dotted) for key in KEYS)
+
+
+def budgets() -> tuple[str, ...]:
+    """The budget keys, in the table's order (`trainer.max_epochs` first)."""
+    return tuple(key.path for key in KEYS if key.role == BUDGET)
 
 
 def columns() -> tuple[Key, ...]:

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+from lmexp.run import keys
 from lmexp.validation import check_choices, require_finite, require_positive
 
 PROGRESS_MODES = ("auto", "on", "off")
@@ -48,18 +49,11 @@ class TrainerConfig:
             divergence_ppl=self.divergence_ppl,
         )
         require_finite("trainer", clip_norm=self.clip_norm)
-        budgets = (
-            self.max_epochs,
-            self.max_steps,
-            self.max_tokens,
-            self.max_sequences,
-            self.max_minutes,
-        )
-        if all(b is None or math.isinf(b) for b in budgets):
-            raise ValueError(
-                "no finite budget: set at least one of trainer.max_epochs, trainer.max_steps, "
-                "trainer.max_tokens, trainer.max_sequences or trainer.max_minutes"
-            )
+        budgets = keys.budgets()  # the trainer's keys of role budget (lmexp/run/keys.py)
+        values = [getattr(self, path.removeprefix("trainer.")) for path in budgets]
+        if all(v is None or math.isinf(v) for v in values):
+            listed = f"{', '.join(budgets[:-1])} or {budgets[-1]}"
+            raise ValueError(f"no finite budget: set at least one of {listed}")
         if self.eval_every_budget is not None and not 0.0 < self.eval_every_budget <= 1.0:
             raise ValueError(
                 f"trainer.eval_every_budget={self.eval_every_budget} must be in (0, 1]: "
