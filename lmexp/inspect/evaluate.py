@@ -29,6 +29,7 @@ from typing import Any
 from lmexp.data import load_corpus, make_batches
 from lmexp.inspect.checks import normalization_check, sample_pairs, sanity_check
 from lmexp.inspect.scoring import ScoringLM, load
+from lmexp.inspect.trust import add_trust_flag
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import write_json_atomic
 from lmexp.training.evaluation import evaluate
@@ -73,9 +74,10 @@ def evaluate_run(
     text: Path | None = None,
     pairs: int = 5,
     device: str = "cpu",
+    trust_code: bool = False,
 ) -> dict[str, Any]:
     """The evaluation JSON of one run (see the module docstring)."""
-    lm = load(run_dir, checkpoint, device)
+    lm = load(run_dir, checkpoint, device, trust_code)
     if text is not None:
         content = Path(text).read_text(encoding="utf-8")
         tokens = lm.tokens(content)
@@ -115,13 +117,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=5, help="pairs the checks use (default 5)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: in run dir)")
+    add_trust_flag(parser)
     args = parser.parse_args(argv)
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
     split = None if args.text else (args.split or "test")
     try:
         result = evaluate_run(
-            args.run_dir, args.checkpoint, split, args.text, args.pairs, args.device
+            args.run_dir,
+            args.checkpoint,
+            split,
+            args.text,
+            args.pairs,
+            args.device,
+            args.trust_model_code,
         )
     except (FileNotFoundError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -40,6 +40,7 @@ from lmexp.data import Vocab
 from lmexp.data.bpe import bpe_text, load_bpe
 from lmexp.data.corpus import EOS_SENTENCE
 from lmexp.inspect.scoring import ScoringLM, load, read_corpus_info
+from lmexp.inspect.trust import add_trust_flag
 from lmexp.models.base import LanguageModel
 from lmexp.run.rundir import RunDir
 
@@ -261,12 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default="best", help="best (default), last or a .pt path")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument("--out-dir", type=Path, default=None, help="default: <run_dir>/samples")
+    add_trust_flag(parser)
     args = parser.parse_args(argv)
     try:
         sampling = Sampling(args.temperature, args.top_k, args.top_p)
         if args.num < 1:
             raise ValueError(f"--num={args.num} must be >= 1")
-        lm = load(args.run_dir, args.checkpoint, args.device)
+        lm = load(args.run_dir, args.checkpoint, args.device, args.trust_model_code)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

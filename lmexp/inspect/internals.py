@@ -43,6 +43,7 @@ from torch import Tensor
 
 from lmexp.data import Batches, as_batches, load_corpus, make_batches
 from lmexp.inspect.scoring import ScoringLM, load
+from lmexp.inspect.trust import add_trust_flag
 from lmexp.models.base import LanguageModel
 from lmexp.run.rundir import RunDir
 
@@ -194,10 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         default="train",
         help="gradient flow with dropout on as in training (train, the assignment's) or off",
     )
+    add_trust_flag(parser)
     args = parser.parse_args(argv)
     for run_dir in args.run_dirs:
         try:
-            lm = load(run_dir, args.checkpoint, args.device)
+            lm = load(run_dir, args.checkpoint, args.device, args.trust_model_code)
         except (FileNotFoundError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

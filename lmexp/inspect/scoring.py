@@ -32,6 +32,7 @@ from lmexp.data import Vocab
 from lmexp.data.bpe import load_bpe
 from lmexp.data.corpus import EOS, UNK
 from lmexp.data.tokenizers import split_text
+from lmexp.inspect.trust import check_saved_model, without_working_directory
 from lmexp.models import LanguageModel, build_model
 from lmexp.run.checkpoint import load_checkpoint
 from lmexp.run.record import read_recorded_config
@@ -41,10 +42,18 @@ from lmexp.runtime.device import resolve_device
 Text = str | Sequence[str]  # raw text (tokenized like the corpus) or a list of tokens
 
 
-def config_from_dict(saved: dict) -> TrainConfig:
-    """The TrainConfig a checkpoint recorded; keys added since then take their defaults."""
+def config_from_dict(
+    saved: dict, source: object = "the run", trust_code: bool = False
+) -> TrainConfig:
+    """The TrainConfig a run recorded; keys added since then take their defaults.
+
+    A saved config is data from wherever the run came from: it may choose no code unless
+    `trust_code` (lmexp/inspect/trust.py).
+    """
+    check_saved_model(saved, source, trust_code)
     merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), saved)
-    config = OmegaConf.to_object(merged)
+    with without_working_directory():
+        config = OmegaConf.to_object(merged)  # a trusted custom model's class is imported here
     assert isinstance(config, TrainConfig)
     return config
 
@@ -146,13 +155,20 @@ def find_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
     return path
 
 
-def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cpu") -> ScoringLM:
+def load(
+    run_dir: str | Path,
+    checkpoint: str | Path = "best",
+    device: str = "cpu",
+    trust_code: bool = False,
+) -> ScoringLM:
     """Open a finished (or interrupted) run: its model from `checkpoint`, vocabulary and config.
 
     Args:
         run_dir: a job directory (holds `vocab.json` and `checkpoints/`).
         checkpoint: "best" (lowest validation perplexity), "last", or a path to a .pt file.
         device: "cpu", "cuda", "cuda:N" or "auto".
+        trust_code: import the class a `model=custom` run names (off: such a run is refused;
+            a run directory is data and must not choose code).
     """
     run_dir = Path(run_dir)
     vocab_file = RunDir(run_dir).vocab
@@ -165,11 +181,13 @@ def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cp
     payload = load_checkpoint(path, map_location=target)
     # the job's record is its config; a run from before lmexp kept one has the checkpoint's
     recorded = read_recorded_config(RunDir(run_dir))
-    config = config_from_dict(recorded if recorded is not None else payload["config"])
+    saved = recorded if recorded is not None else payload.get("config")
+    config = config_from_dict(saved, path if recorded is None else run_dir, trust_code)
     vocab = Vocab.from_json(vocab_file)
     if UNK in vocab:  # words outside the vocabulary then map to it, as in the corpus files
         vocab = Vocab(vocab.itos, unk=UNK)
-    model = build_model(config.model, len(vocab)).to(target)
+    with without_working_directory():
+        model = build_model(config.model, len(vocab)).to(target)
     model.load_state_dict(payload["model"])
     corpus = read_corpus_info(run_dir)
     bpe = load_bpe(RunDir(run_dir).tokenizer) if corpus["tokenizer"] == "bpe" else None
@@ -187,4 +205,9 @@ def load(run_dir: str | Path, checkpoint: str | Path = "best", device: str = "cp
     )
 
 
-__all__ = ["ScoringLM", "config_from_dict", "find_checkpoint", "load"]
+__all__ = [
+    "ScoringLM",
+    "config_from_dict",
+    "find_checkpoint",
+    "load",
+]
