@@ -14,7 +14,8 @@ import platform
 import subprocess
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -294,6 +295,28 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
     return Summary(RunDir(out_dir).summary, **{**fields, **process})  # this session's process
 
 
+@contextmanager
+def _not_into(out_dir: Path) -> Iterator[None]:
+    """Log to the console only: not to a log file inside `out_dir` (Hydra's `train.log`)."""
+    inside = [
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.FileHandler)
+        and Path(handler.baseFilename).resolve().is_relative_to(out_dir.resolve())
+    ]
+    for handler in inside:
+        handler.addFilter(_silent)
+    try:
+        yield
+    finally:
+        for handler in inside:
+            handler.removeFilter(_silent)
+
+
+def _silent(record: logging.LogRecord) -> bool:
+    return False
+
+
 def run(cfg: TrainConfig, out_dir: Path, launch: Launch | str) -> float:
     """Train one job into `out_dir` and return its best validation perplexity (+inf if none).
 
@@ -332,7 +355,8 @@ def _run_locked(cfg: TrainConfig, rundir: RunDir, launch: Launch) -> float:
         save_record(rundir, current, launch)
     if plan.action == "skip":
         assert plan.summary is not None
-        log.info("%s: already %s, skipped (resume=true)", out_dir, plan.summary.get("status"))
+        with _not_into(out_dir):  # a skipped job's directory stays byte for byte as it was
+            log.info("%s: already %s, skipped (resume=true)", out_dir, plan.summary.get("status"))
         best = plan.summary.get("best_val_ppl")
         return _objective(float(best) if best is not None else None)
     started = time.monotonic()

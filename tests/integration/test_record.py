@@ -94,6 +94,21 @@ def test_resume_with_other_settings_is_refused_listing_them(
     assert not leftover.exists()
 
 
+def _every_file(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def test_a_skipped_job_leaves_every_file_byte_identical(tmp_path, data_dir, finished, tiny) -> None:
+    """resume=true on a finished job: its train.log too (the skip is said on the console)."""
+    run_dir = _copy(finished, tmp_path)
+    before = _every_file(run_dir)
+    same = _train(
+        [*tiny, "trainer.max_steps=4", f"hydra.run.dir={run_dir}", "resume=true"], data_dir
+    )
+    assert same.returncode == 0 and "already completed, skipped" in same.stdout
+    assert _every_file(run_dir) == before
+
+
 def test_resume_force_trains_a_finished_run_on_to_new_budgets(
     tmp_path, data_dir, finished, tiny
 ) -> None:
