@@ -48,7 +48,7 @@ from lmexp.run.resume import (
     check_vocab,
     plan_job_dir,
     read_summary,
-    truncate_metrics,
+    restore_metrics,
 )
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary, write_json_atomic
@@ -167,7 +167,10 @@ def _fit_on(
         corpus = load_corpus(cfg.data, tokenizer_file=run.tokenizer)  # a resume reuses its BPE
         if payload is not None:
             check_vocab(payload.get("vocab_sha256"), vocab_digest(corpus.vocab), plan.checkpoint)
-            truncate_metrics(run.metrics, payload["trainer"]["fit"]["step"])
+            step, saved = payload["trainer"]["fit"]["step"], payload.get("metrics_csv")
+            note = restore_metrics(run.metrics, saved, step, plan.checkpoint)
+            if note is not None:
+                log.warning("%s", note)
         corpus.vocab.to_json(run.vocab)
         save_corpus_tokenizer(corpus, run.tokenizer)
         info = {"name": cfg.data.name, "tokenizer": corpus.tokenizer, "start": corpus.start}

@@ -136,6 +136,7 @@ class RunFiles:
             rng=rng_state(),
             epoch=snapshot["fit"]["epoch"],
             step=snapshot["fit"]["step"],
+            metrics_csv=self.metrics.text,  # what a resume puts back, exactly (run/resume.py)
         )
         save_checkpoint(payload, self.run.last)
 

@@ -103,29 +103,80 @@ def check_vocab(saved_digest: str | None, digest: str, path: Path) -> None:
         )
 
 
+class MetricsLost(ValueError):
+    """metrics.csv cannot be put back as it was at the checkpoint: resuming would lose rows."""
+
+
+def restore_metrics(path: Path, saved: str | None, last_step: int, checkpoint: Path) -> str | None:
+    """Put `metrics.csv` back exactly as it was when `checkpoint` was written: its rows up to
+    `last_step` (a row written after it would appear twice once those steps run again).
+
+    `saved` is the file's text the checkpoint carries (lmexp writes it into every last.pt):
+    the file is rewritten from it, whatever happened to it since; the note returned says what
+    differed. A checkpoint of an older lmexp carries none: the file's own rows up to the step
+    are kept, and a file that is missing, or holds a malformed row other than a half-written
+    last line, is refused (MetricsLost), since its rows cannot be known.
+    """
+    if saved is not None:
+        current = path.read_text(encoding="utf-8", errors="replace") if path.exists() else None
+        with replacing(path, "w", newline="", encoding="utf-8") as f:
+            f.write(saved)
+        if current is None:
+            return f"{path} was missing: its rows up to step {last_step} restored from {checkpoint}"
+        if not current.startswith(saved):
+            return (
+                f"{path} differed from {checkpoint}'s copy of its rows up to step {last_step} "
+                "(a row changed, malformed or missing): restored from the checkpoint"
+            )
+        return None
+    if not path.exists():
+        raise MetricsLost(
+            f"{path} is missing and {checkpoint} (written by an older lmexp) does not carry its "
+            f"rows: resuming would start the curve at step {last_step}. Put the file back, or "
+            f"start the job over (rm {checkpoint})"
+        )
+    truncate_metrics(path, last_step)
+    return None
+
+
 def truncate_metrics(path: Path, last_step: int) -> int:
     """Keep the header and the complete rows up to `last_step`; returns the rows kept.
 
-    Rows written after the checkpoint (and a half-written last line) would otherwise appear
-    twice once the resumed run evaluates those steps again.
+    Rows written after the checkpoint would otherwise appear twice once the resumed run
+    evaluates those steps again. A half-written last line (a job killed as it wrote it, after
+    its last checkpoint) is dropped; a malformed row before other rows is refused
+    (MetricsLost): dropping it, or the rows after it, would lose history.
     """
     if not path.exists():
         return 0
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
         rows = list(csv.reader(f))
     if not rows:
         return 0
     header, kept = rows[0], []
-    for row in rows[1:]:
-        if len(row) != len(header):
-            break
-        values = dict(zip(header, row, strict=True))
-        try:
-            if int(values["step"]) > last_step:
+    for number, row in enumerate(rows[1:], start=2):
+        step = _step(header, row)
+        if step is None:
+            if number == len(rows):  # the last line, half written
                 break
-        except ValueError:
+            raise MetricsLost(
+                f"{path} line {number} is malformed ({len(row)} fields, header has "
+                f"{len(header)}): its rows up to step {last_step} cannot be restored. Repair "
+                "or remove that line, then resume again"
+            )
+        if step > last_step:
             break
         kept.append(row)
     with replacing(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([header, *kept])
     return len(kept)
+
+
+def _step(header: list[str], row: list[str]) -> int | None:
+    """The row's step, or None for a row that is not a complete one."""
+    if len(row) != len(header):
+        return None
+    try:
+        return int(dict(zip(header, row, strict=True))["step"])
+    except (KeyError, ValueError):
+        return None

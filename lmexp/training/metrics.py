@@ -7,6 +7,7 @@ never a mean of per-batch values, so an uneven last window counts for exactly it
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -37,21 +38,36 @@ class MetricsWriter:
         self.columns = columns
         is_new = not self.path.exists() or self.path.stat().st_size == 0
         fieldnames = list(columns) if is_new else _widen_header(self.path, columns)
-        self._file = self.path.open("a", newline="", encoding="utf-8")
         # restval: a column the file kept from an older lmexp, which this one no longer writes
+        self._line = io.StringIO()
         self._writer = csv.DictWriter(
-            self._file, fieldnames=fieldnames, restval="", extrasaction="raise"
+            self._line, fieldnames=fieldnames, restval="", extrasaction="raise"
         )
+        self._text = "" if is_new else self.path.read_text(encoding="utf-8")
+        self._file = self.path.open("a", newline="", encoding="utf-8")
         if is_new:
             self._writer.writeheader()
-            self._file.flush()
+            self._append()
+
+    @property
+    def text(self) -> str:
+        """The file as this writer wrote it (and found it): what a checkpoint keeps of it, so a
+        resume restores its rows exactly, whatever happened to the file since."""
+        return self._text
 
     def write(self, row: dict[str, float | int]) -> None:
         missing = set(self.columns) - set(row)
         if missing:
             raise KeyError(f"metrics row lacks columns {sorted(missing)}")
+        self._writer.writerow({k: _format(v) for k, v in row.items()})
+        self._append()
+
+    def _append(self) -> None:
+        line = self._line.getvalue()
+        self._line.seek(0)
+        self._line.truncate()
         try:
-            self._writer.writerow({k: _format(v) for k, v in row.items()})
+            self._file.write(line)
             self._file.flush()
         except OSError as exc:  # ENOSPC, EROFS: say which file, and that earlier rows stay
             raise OSError(
@@ -59,6 +75,7 @@ class MetricsWriter:
                 f"{exc.strerror}: cannot append to {self.path} (earlier rows kept)",
                 str(self.path),
             ) from exc
+        self._text += line
 
     def close(self) -> None:
         self._file.close()

@@ -254,3 +254,68 @@ def test_rerunning_a_sweep_with_resume_skips_finished_jobs_and_keeps_numbering(
         assert json.loads((sweep / job / "summary.json").read_text())["status"] == "completed"
         steps = [int(r["step"]) for r in _rows(sweep / job)]
         assert steps == sorted(set(steps)) and steps[-1] == 12
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory, small_corpus) -> Path:
+    """A run that ended at step 20 (its last.pt there); tests go on with resume=force to 35."""
+    run_dir = tmp_path_factory.mktemp("stopped") / "run"
+    args = [*TINY, f"data.root={small_corpus}", "trainer.max_steps=20", f"hydra.run.dir={run_dir}"]
+    done = _train(args, require_data_dir())
+    assert done.returncode == 0, done.stderr[-2000:]
+    return run_dir
+
+
+def _go_on(run_dir: Path, small_corpus: Path) -> subprocess.CompletedProcess:
+    args = [*TINY, f"data.root={small_corpus}", f"hydra.run.dir={run_dir}", "resume=force"]
+    return _train(args, require_data_dir())
+
+
+def _up_to(rows: list[dict[str, str]], step: int) -> list[dict[str, str]]:
+    return [r for r in rows if int(r["step"]) <= step]
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("damage", ["malformed row", "deleted file"])
+def test_resume_restores_the_rows_up_to_its_checkpoint_exactly(
+    stopped, tmp_path, small_corpus, damage
+) -> None:
+    run_dir = Path(shutil.copytree(stopped, tmp_path / "run"))
+    before = _rows(run_dir)
+    metrics = run_dir / "metrics.csv"
+    if damage == "deleted file":
+        metrics.unlink()
+    else:
+        lines = metrics.read_text().splitlines(keepends=True)
+        lines[2] = "1.5,garbage\r\n"  # the second row, long before the checkpoint
+        metrics.write_text("".join(lines))
+    done = _go_on(run_dir, small_corpus)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "restored from" in done.stdout + done.stderr  # said, naming the file
+    after = _rows(run_dir)
+    assert _up_to(after, 20) == before and int(after[-1]["step"]) == 35
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("damage", ["malformed row", "deleted file"])
+def test_a_checkpoint_without_the_rows_refuses_rather_than_lose_them(
+    stopped, tmp_path, small_corpus, damage
+) -> None:
+    """A last.pt of an older lmexp carries no copy of metrics.csv: damage is refused."""
+    run_dir = Path(shutil.copytree(stopped, tmp_path / "run"))
+    last = run_dir / "checkpoints" / "last.pt"
+    payload = load_checkpoint(last)
+    del payload["metrics_csv"]
+    save_checkpoint(payload, last)
+    metrics = run_dir / "metrics.csv"
+    if damage == "deleted file":
+        metrics.unlink()
+    else:
+        lines = metrics.read_text().splitlines(keepends=True)
+        lines[2] = "1.5,garbage\r\n"
+        metrics.write_text("".join(lines))
+    kept = metrics.read_bytes() if metrics.exists() else None
+    done = _go_on(run_dir, small_corpus)
+    assert done.returncode != 0
+    assert "metrics.csv" in done.stderr and ("line 3" in done.stderr or "missing" in done.stderr)
+    assert (metrics.read_bytes() if metrics.exists() else None) == kept  # nothing dropped
