@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from lmexp.run.summary import read_json_file
+
 
 class Vocab:
     """An ordered list of types; a type's id is its position in `itos`."""
@@ -81,7 +83,7 @@ class Vocab:
     @classmethod
     def from_json(cls, path: str | Path, unk: str | None = None) -> Vocab:
         """Read a list written by `to_json`; `unk` is not stored in the file, so pass it again."""
-        itos = json.loads(Path(path).read_text(encoding="utf-8"))
+        itos = read_json_file(Path(path))
         if not isinstance(itos, list) or not all(isinstance(word, str) for word in itos):
             raise ValueError(f"{path} is not a JSON list of strings; it was not written by to_json")
         return cls(itos, unk=unk)

@@ -132,13 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             args.device,
             args.trust_model_code,
         )
-    except (FileNotFoundError, ValueError, KeyError) as err:
+        name = args.text.stem if args.text else split
+        out = args.out or RunDir(args.run_dir).evaluation(name, Path(args.checkpoint).stem)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(result, out)  # in one step: a refused write leaves nothing half done
+    except (OSError, ValueError, KeyError) as err:  # one line: the file and what is wrong
         print(f"error: {err}", file=sys.stderr)
         return 2
-    name = args.text.stem if args.text else split
-    out = args.out or RunDir(args.run_dir).evaluation(name, Path(args.checkpoint).stem)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(result, out)
     print(json.dumps(result, indent=2))
     print(f"wrote {out}", file=sys.stderr)
     return 0 if result["sane"] and result["normalizes"] and math.isfinite(result["log_prob"]) else 1

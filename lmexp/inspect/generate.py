@@ -269,11 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.num < 1:
             raise ValueError(f"--num={args.num} must be >= 1")
         lm = load(args.run_dir, args.checkpoint, args.device, args.trust_model_code)
-    except (ValueError, FileNotFoundError) as err:
+        out_dir = args.out_dir or RunDir(args.run_dir).samples
+        out_dir.mkdir(parents=True, exist_ok=True)  # a file there fails now, before sampling
+    except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     lengths = args.lengths or [lm.seq_len, 2 * lm.seq_len]
-    out_dir = args.out_dir or RunDir(args.run_dir).samples
     for length in lengths:
         stream = sample_seed(args.seed, length, sampling)
         generator = torch.Generator().manual_seed(stream)

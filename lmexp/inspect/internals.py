@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     for run_dir in args.run_dirs:
         try:
             lm = load(run_dir, args.checkpoint, args.device, args.trust_model_code)
-        except (FileNotFoundError, ValueError) as err:
+        except (OSError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         losses, grads = run_internals(lm, args.split, args.state, args.grad_definition, args.mode)

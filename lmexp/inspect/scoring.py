@@ -18,7 +18,6 @@ of `next_log_probs` along it, and both match
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,13 @@ from lmexp.config import TrainConfig
 from lmexp.data import Vocab
 from lmexp.data.bpe import load_bpe
 from lmexp.data.corpus import EOS, UNK
-from lmexp.data.tokenizers import split_text
+from lmexp.data.tokenizers import TOKENIZERS, split_text
 from lmexp.inspect.trust import check_saved_model, without_working_directory
 from lmexp.models import LanguageModel, build_model
-from lmexp.run.checkpoint import load_checkpoint
+from lmexp.run.checkpoint import CheckpointError, load_checkpoint
 from lmexp.run.record import read_recorded_config
 from lmexp.run.rundir import CHECKPOINTS, RunDir
+from lmexp.run.summary import read_json_file
 from lmexp.runtime.device import resolve_device
 
 Text = str | Sequence[str]  # raw text (tokenized like the corpus) or a list of tokens
@@ -139,7 +139,16 @@ def read_corpus_info(run_dir: Path) -> dict[str, str]:
     path = RunDir(run_dir).corpus
     if not path.is_file():
         return {"tokenizer": "word", "start": EOS}
-    return json.loads(path.read_text(encoding="utf-8"))
+    info = read_json_file(path)
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} is not lmexp's corpus.json (not a JSON object)")
+    tokenizer, start = info.get("tokenizer"), info.get("start")
+    if tokenizer not in TOKENIZERS or not isinstance(start, str):
+        raise ValueError(
+            f"{path} is not lmexp's corpus.json: it names tokenizer={tokenizer!r} "
+            f"(lmexp's: {', '.join(TOKENIZERS)}) and start={start!r}"
+        )
+    return info
 
 
 def find_checkpoint(run_dir: Path, checkpoint: str | Path) -> Path:
@@ -178,10 +187,14 @@ def load(
         )
     path = find_checkpoint(run_dir, checkpoint)
     target = resolve_device(device)
-    payload = load_checkpoint(path, map_location=target)
+    payload = load_checkpoint(path, map_location=target, needs=("model",))
     # the job's record is its config; a run from before lmexp kept one has the checkpoint's
     recorded = read_recorded_config(RunDir(run_dir))
     saved = recorded if recorded is not None else payload.get("config")
+    if not isinstance(saved, dict):
+        raise CheckpointError(
+            f"{path} holds no config, and {run_dir} no record: not a run of lmexp"
+        )
     config = config_from_dict(saved, path if recorded is None else run_dir, trust_code)
     vocab = Vocab.from_json(vocab_file)
     if UNK in vocab:  # words outside the vocabulary then map to it, as in the corpus files

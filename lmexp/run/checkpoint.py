@@ -8,7 +8,8 @@ pickle cannot run code.
 from __future__ import annotations
 
 import io
-import zipfile
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from lmexp.run import signals
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be read: truncated, or not a checkpoint."""
+
+
+class CheckpointRefused(CheckpointError, pickle.UnpicklingError):
+    """A pickle of more than plain data (weights_only refused it): nothing in it ran."""
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
@@ -46,16 +51,49 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
         ) from exc
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by `save_checkpoint`; refuses anything but plain data."""
+# What each kind of checkpoint holds (besides `config` and `vocab_sha256`): a best.pt scores,
+# a last.pt resumes.
+NEEDS = {"best": ("model", "config"), "last": ("model", "config", "optimizer", "trainer", "rng")}
+
+
+def load_checkpoint(
+    path: Path, map_location: str | torch.device = "cpu", needs: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint`, holding at least the keys `needs`.
+
+    Refuses anything but plain data (a crafted pickle runs nothing), and says in one line
+    (CheckpointError) what is wrong with a file that is truncated, not a checkpoint, or a
+    checkpoint of the other kind (best.pt copied over last.pt).
+    """
     path = Path(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as exc:
-        if "weights_only" in str(exc) or "Weights only" in str(exc):
-            raise  # a crafted pickle: refused, and torch's message says why
+        with warnings.catch_warnings():  # torch's warnings about a foreign pickle: said below
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:  # weights_only: a pickle of more than plain data
+        raise CheckpointRefused(
+            f"checkpoint {path} is refused: it holds more than tensors and plain data, which "
+            "lmexp never writes (torch: Weights only load failed); nothing in it was run"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - a file torch cannot read, whichever way it fails
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({str(exc).splitlines()[0]}): it is truncated or "
-            f"not a checkpoint. Delete it to start the job over (rm {path}), or use "
-            "checkpoints/best.pt if that is the one you need"
-        ) from exc
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: {_first_line(exc)}): it "
+            f"is truncated or not a checkpoint. Delete it to start the job over (rm {path}), "
+            "or use checkpoints/best.pt if that is the one you need"
+        ) from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(
+            f"checkpoint {path} holds a {type(payload).__name__}, not a checkpoint"
+        )
+    missing = [key for key in needs if key not in payload]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} lacks {', '.join(missing)}: it is not a checkpoint of this kind "
+            "(a best.pt cannot resume a job: it holds no optimizer or position)"
+        )
+    return payload
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "no detail"

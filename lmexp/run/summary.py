@@ -25,6 +25,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class UnreadableFile(ValueError):
+    """A file of a run directory that is not what lmexp wrote there; the message is one line."""
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file of a run directory, or UnreadableFile naming it: missing, not UTF-8, not
+    JSON, or nested deeper than Python can decode (a crafted file must not crash the reader)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise UnreadableFile(
+            f"{path} cannot be read as JSON ({type(exc).__name__}: {detail})"
+        ) from None
+
+
 def write_json_atomic(data: dict[str, Any], path: Path) -> None:
     """Replace `path` with `data` as JSON in one `os.replace`."""
     path = Path(path)
