@@ -14,6 +14,11 @@ import signal
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":  # python -m lmexp.train: a Ctrl-C during the imports below is quiet
+    from lmexp.run.signals import stop_while_starting
+
+    signal.signal(signal.SIGINT, stop_while_starting)
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -32,7 +37,7 @@ from lmexp.help import complete
 from lmexp.job.runner import run_guarded
 from lmexp.preflight import InvalidConfig, check_command
 from lmexp.run.record import Launch
-from lmexp.run.signals import JobInterrupted, forwarding
+from lmexp.run.signals import JobInterrupted, forwarding, ignore_while_stopping
 from lmexp.training.progress import job_label, labelled
 
 CONF_DIR = str(conf_dir())
@@ -144,8 +149,10 @@ def cli() -> None:
         with forwarding(_settled):  # a signal to this process reaches the jobs it launched
             main()
     except KeyboardInterrupt as exc:
+        ignore_while_stopping()  # a second signal now would cut the report of the first short
         sys.exit(_interrupted(exc))
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # imported: Ctrl-C as usual again
     cli()

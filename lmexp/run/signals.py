@@ -77,6 +77,24 @@ def preemption_requested() -> str | None:
     return _preemption[0] if _preemption else None
 
 
+def stop_while_starting(signum: int = signal.SIGINT, frame: FrameType | None = None) -> None:
+    """Exit at once, quietly, on a Ctrl-C while the command imports torch and Hydra: nothing
+    has been written yet, and an interrupted import of a C extension (numpy, torch) must not be
+    finished or retried on the way out (lmexp/entry.py; `python -m lmexp.train`)."""
+    os.write(2, b"lmexp: stopped by SIGINT while starting; nothing was run\n")
+    os._exit(128 + int(signum))
+
+
+def ignore_while_stopping() -> None:
+    """The process is stopping after a signal (SIGINT, SIGTERM, SIGHUP): ignore further ones
+    until it exits, so a second SIGTERM (a supervisor's, `docker stop`'s) cannot kill it by the
+    default action halfway through recording and reporting the first."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for s in HANDLED:
+        signal.signal(s, signal.SIG_IGN)
+
+
 @contextmanager
 def handling() -> Iterator[None]:
     """Install the handlers for the body of the block (main thread only; elsewhere a no-op).

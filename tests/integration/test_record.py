@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -173,6 +174,44 @@ def test_a_signal_ends_the_job_naming_it(tmp_path, data_dir, sig, code, status, 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == status and summary["signal"] == sig.name
     assert not list(run_dir.rglob(".*.tmp"))  # no half-written checkpoint left behind
+
+
+def test_a_second_sigterm_while_the_job_stops_is_ignored(tmp_path, data_dir, tiny) -> None:
+    """A supervisor's second SIGTERM 50 ms later must not kill the process halfway through
+    recording and reporting the first (the default action would: exit -15, no summary)."""
+    run_dir = tmp_path / "run"
+    proc = _start([*tiny, *LONG, f"hydra.run.dir={run_dir}"], data_dir)
+    _wait_for(run_dir / "checkpoints" / "last.pt", proc)
+    proc.send_signal(signal.SIGTERM)
+    for _ in range(20):  # 50 ms apart, for a second: whatever the process is doing then
+        time.sleep(0.05)
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err.decode()[-2000:]
+    assert "stopped by SIGTERM" in err.decode() and "Traceback" not in err.decode()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM"
+
+
+@pytest.mark.parametrize("how", ["python -m", "console script"])
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path, data_dir, tiny, how) -> None:
+    """Importing torch and Hydra takes over a second; a Ctrl-C then printed a traceback."""
+    script = Path(sys.executable).parent / "lmexp-train"
+    head = [str(script)] if how == "console script" else [sys.executable, "-m", "lmexp.train"]
+    proc = subprocess.Popen(
+        [*head, *tiny, f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=REPO,
+        env=_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.3)  # the imports take longer than this on any machine that runs the suite
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert "stopped by SIGINT" in err.decode() and "Traceback" not in err.decode()
 
 
 def test_a_sigkilled_job_reads_as_killed_and_a_concurrent_resume_is_refused(
