@@ -7,6 +7,7 @@ every `hydra_plugins` module at start-up, so this one imports nothing heavy (no 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from hydra.core.plugins import Plugins
@@ -33,9 +34,14 @@ class OptunaSearch(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
+        from lmexp.search.study import StudyStorageError
         from lmexp.search.sweep import run_search
 
         assert self.config is not None and self.launcher is not None
-        return run_search(
-            self.settings, self.config, self.launcher, arguments, self.validate_batch_is_legal
-        )
+        try:
+            return run_search(
+                self.settings, self.config, self.launcher, arguments, self.validate_batch_is_legal
+            )
+        except StudyStorageError as exc:  # before any trial: one line, a usage error's code
+            print(f"lmexp: {exc}", file=sys.stderr)
+            sys.exit(2)

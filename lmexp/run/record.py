@@ -161,6 +161,15 @@ def read_launch(run: RunDir) -> Launch | None:
     )
 
 
+def next_job_number(sweep: SweepDir) -> int:
+    """The number a new job of `sweep` takes: one more than any of its jobs has (by its record;
+    a job without one counts by position), so a relaunch numbers on instead of reusing a
+    finished job's directory."""
+    jobs = sweep.jobs()
+    numbers = [launch.job_num for job in jobs if (launch := read_launch(job)) is not None]
+    return max([n for n in numbers if n is not None] + [len(jobs) - 1]) + 1
+
+
 def hold_sweep_record(sweep: SweepDir) -> None:
     """At a sweep's launch, before Hydra writes `multirun.yaml`: keep the first launch's copy."""
     current, first = sweep.multirun, sweep.recorded_multirun

@@ -28,6 +28,10 @@ RETRY_ATTR = "lmexp_retry_of"  # an interrupted trial queued again: the number i
 INTERRUPTED_ATTR = "lmexp_interrupted"
 
 
+class StudyStorageError(ValueError):
+    """The study's storage cannot be read as an Optuna database."""
+
+
 def open_study(
     name: str,
     storage: str | None,
@@ -35,12 +39,25 @@ def open_study(
     sampler: Callable[..., Any],
     seed: int | None,
 ) -> Any:
-    """Create the study, or load it if `storage` already holds one of that name."""
-    import optuna
+    """Create the study, or load it if `storage` already holds one of that name.
 
-    study = optuna.create_study(
-        study_name=name, storage=storage, direction=direction, load_if_exists=True
-    )
+    A storage that is not a study database (corrupt, truncated, another program's file) is
+    StudyStorageError, one line naming it.
+    """
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        study = optuna.create_study(
+            study_name=name, storage=storage, direction=direction, load_if_exists=True
+        )
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StudyStorageError(
+            f"hydra.sweeper.storage={storage} cannot be opened as an Optuna study ({cause}): "
+            "it is corrupt, truncated or not a study database. Move it aside to start a new "
+            "study, or point hydra.sweeper.storage at the right file"
+        ) from None
     if study.direction.name.lower() != direction.lower():
         raise ValueError(
             f"hydra.sweeper.direction={direction} but the study {name!r} in {storage} was "

@@ -16,6 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lmexp.run.record import next_job_number
 from lmexp.run.sweepdir import SweepDir
 from lmexp.search.space import SearchSpace, search_space
 from lmexp.search.study import claim, open_study, recover_orphans, requeue
@@ -64,24 +65,26 @@ def run_search(
     OmegaConf.save(config, sweep.multirun)
 
     n_trials, batch_size = int(settings.n_trials), max(1, int(settings.n_jobs))
-    job_idx = 0
-    while job_idx < n_trials:
+    # a relaunch into the same sweep directory (a fixed hydra.sweep.dir) numbers on from its
+    # jobs: starting at 0 again would send the retried trial into a finished job's directory
+    first, launched = next_job_number(sweep), 0
+    while launched < n_trials:
         trials = [
-            study.ask(space.distributions) for _ in range(min(batch_size, n_trials - job_idx))
+            study.ask(space.distributions) for _ in range(min(batch_size, n_trials - launched))
         ]
         for trial in trials:
             claim(study, trial)
         overrides = [space.job_overrides(trial.params) for trial in trials]
         try:
             validate(overrides)
-            returns = launcher.launch(overrides, initial_job_idx=job_idx)
+            returns = launcher.launch(overrides, initial_job_idx=first + launched)
         except BaseException:  # Ctrl-C, SIGTERM, a launcher error: these trials did not finish
             for trial in trials:
                 requeue(study, trial.number, trial.params, running=trial)
             raise
         for trial, ret in zip(trials, returns, strict=True):
             _tell(study, trial, ret, TrialState)
-        job_idx += len(trials)
+        launched += len(trials)
     write_results(study, sweep.search_results)
     return study
 

@@ -181,3 +181,24 @@ def test_optuna_study_survives_divergence_an_interruption_and_resumes(tmp_path, 
         "0-gru-adam",
         "1-gru-adam",
     ]
+
+
+def test_a_search_relaunched_into_its_own_sweep_dir_numbers_its_jobs_on(tmp_path, data_dir):
+    """A fixed hydra.sweep.dir (documented as allowed): the second command's trial is job 1,
+    not a second job 0 refused for the finished one's directory."""
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    fixed = tmp_path / "fixed"
+    for _ in range(2):
+        proc = _search([*_optuna_args(storage, 1), f"hydra.sweep.dir={fixed}"], tmp_path, data_dir)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    assert sorted(_summaries(fixed)) == ["0-gru-adam", "1-gru-adam"]
+    trials = optuna.load_study(study_name="tiny", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    assert [Path(t.user_attrs["lmexp_job_dir"]).name for t in trials] == [
+        "0-gru-adam",
+        "1-gru-adam",
+    ]

@@ -153,7 +153,8 @@ def test_every_optuna_search_composes(model: str, tmp_path) -> None:
     assert {"optim.lr", "model.hidden_size", "model.num_layers", "model.dropout"} <= searched
     assert {"data.seq_len", "data.batch_size"} <= searched
     assert sweeper.params["optim.lr"].startswith("tag(log")
-    assert cfg.hydra.callbacks.sweep_summary.fail_on_error is False
+    # a trial that failed fails the command at its end, as in a grid (issue 26: it exited 0)
+    assert cfg.hydra.callbacks.sweep_summary.fail_on_error is True
     config = _convert(cfg)
     assert config.model.name == model and config.optim.name == "adam"
 

@@ -157,3 +157,18 @@ def test_trials_left_running_by_a_dead_sweeper_are_recovered_a_live_ones_are_not
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert [t.system_attrs["fixed_params"] for t in waiting] == [orphan.params]
     assert recover_orphans(study) == []  # once
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize(
+    "content", [b"garbage, not sqlite\n", b"SQLite format 3\x00" + b"\x00" * 50]
+)
+def test_a_corrupt_or_truncated_study_database_is_one_line_naming_it(tmp_path, content) -> None:
+    from lmexp.search.study import StudyStorageError, open_study
+
+    path = tmp_path / "study.db"
+    path.write_bytes(content)
+    storage = f"sqlite:///{path}"
+    with pytest.raises(StudyStorageError, match="cannot be opened as an Optuna study") as caught:
+        open_study("s", storage, "minimize", lambda seed: None, None)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
