@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from lmexp.config import TrainConfig
 from lmexp.data import Vocab
@@ -51,9 +52,17 @@ def config_from_dict(
     `trust_code` (lmexp/inspect/trust.py).
     """
     check_saved_model(saved, source, trust_code)
-    merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), saved)
-    with without_working_directory():
-        config = OmegaConf.to_object(merged)  # a trusted custom model's class is imported here
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), saved)
+        with without_working_directory():
+            config = OmegaConf.to_object(merged)  # a trusted custom model's class is imported
+    except OmegaConfBaseException as exc:  # a value of the wrong type, an unknown key
+        where = f" at {exc.full_key}" if getattr(exc, "full_key", None) else ""
+        detail = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
+        raise ValueError(f"{source}: its saved config is not lmexp's ({detail}{where})") from None
+    except (ValueError, TypeError) as exc:  # a schema's own check (one line already)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{source}: its saved config is refused ({detail})") from None
     assert isinstance(config, TrainConfig)
     return config
 

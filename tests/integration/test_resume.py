@@ -319,3 +319,29 @@ def test_a_checkpoint_without_the_rows_refuses_rather_than_lose_them(
     assert done.returncode != 0
     assert "metrics.csv" in done.stderr and ("line 3" in done.stderr or "missing" in done.stderr)
     assert (metrics.read_bytes() if metrics.exists() else None) == kept  # nothing dropped
+
+
+@pytest.mark.faults
+def test_fuzzed_run_files_never_resume_into_a_curve_with_rows_lost(
+    stopped, tmp_path, small_corpus
+) -> None:
+    """Seeded mutations of the files resume reads: each relaunch either refuses, or ends with
+    every row up to its checkpoint as it was (never a silent loss), and touches no other job."""
+    rng = random.Random(2026)
+    before = _rows(stopped)
+    untouched = {p: p.read_bytes() for p in stopped.rglob("*") if p.is_file()}
+    files = ("metrics.csv", "checkpoints/last.pt", ".lmexp/config.json", "summary.json")
+    for case in range(8):
+        run_dir = Path(shutil.copytree(stopped, tmp_path / f"case{case}"))
+        target = run_dir / files[case % len(files)]
+        data = bytearray(target.read_bytes())
+        if case % 2:
+            data = data[: rng.randrange(len(data))]  # truncated
+        else:
+            for _ in range(4):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        target.write_bytes(bytes(data))
+        done = _go_on(run_dir, small_corpus)
+        if done.returncode == 0:
+            assert _up_to(_rows(run_dir), 20) == before, (case, target.name)
+    assert {p: p.read_bytes() for p in stopped.rglob("*") if p.is_file()} == untouched
