@@ -1,4 +1,7 @@
-"""Config checks shared by every schema: one wording for every "bad value" error."""
+"""Config checks shared by every schema: one wording for every "bad value" error.
+
+And `first_line`, how every one-line error quotes the exception beneath it.
+"""
 
 from __future__ import annotations
 
@@ -41,3 +44,10 @@ def check_choices(section: str, obj: object, choices: dict[str, Iterable[object]
     prefix = f"{section}." if section else ""
     for key, allowed in choices.items():
         require_choice(f"{prefix}{key}", getattr(obj, key), allowed)
+
+
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of `exc`'s message, at most 200 characters: what a one-line error quotes
+    of a library's (often multi-line) exception. Without a message: `default`, else its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else (default or type(exc).__name__)

@@ -39,6 +39,7 @@ from lmexp.run.record import read_recorded_config
 from lmexp.run.rundir import CHECKPOINTS, RunDir
 from lmexp.run.summary import read_json_file
 from lmexp.runtime.device import resolve_device
+from lmexp.validation import first_line
 
 Text = str | Sequence[str]  # raw text (tokenized like the corpus) or a list of tokens
 
@@ -58,11 +59,11 @@ def config_from_dict(
             config = OmegaConf.to_object(merged)  # a trusted custom model's class is imported
     except OmegaConfBaseException as exc:  # a value of the wrong type, an unknown key
         where = f" at {exc.full_key}" if getattr(exc, "full_key", None) else ""
-        detail = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
-        raise ValueError(f"{source}: its saved config is not lmexp's ({detail}{where})") from None
+        raise ValueError(
+            f"{source}: its saved config is not lmexp's ({first_line(exc)}{where})"
+        ) from None
     except (ValueError, TypeError) as exc:  # a schema's own check (one line already)
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{source}: its saved config is refused ({detail})") from None
+        raise ValueError(f"{source}: its saved config is refused ({first_line(exc)})") from None
     assert isinstance(config, TrainConfig)
     return config
 

@@ -17,6 +17,7 @@ import torch
 
 from lmexp.atomic import replacing
 from lmexp.run import signals
+from lmexp.validation import first_line
 
 
 class CheckpointError(ValueError):
@@ -77,7 +78,8 @@ def load_checkpoint(
         ) from None
     except Exception as exc:  # noqa: BLE001 - a file torch cannot read, whichever way it fails
         raise CheckpointError(
-            f"checkpoint {path} cannot be read ({type(exc).__name__}: {_first_line(exc)}): it "
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: "
+            f"{first_line(exc, 'no detail')}): it "
             f"is truncated or not a checkpoint. Delete it to start the job over (rm {path}), "
             "or use checkpoints/best.pt if that is the one you need"
         ) from None
@@ -92,8 +94,3 @@ def load_checkpoint(
             "(a best.pt cannot resume a job: it holds no optimizer or position)"
         )
     return payload
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else "no detail"

@@ -25,6 +25,7 @@ from typing import Any
 from lmexp.atomic import replacing
 from lmexp.run import keys
 from lmexp.run.rundir import HYDRA_FILES, RunDir
+from lmexp.run.summary import UnreadableFile, read_json_file
 from lmexp.run.sweepdir import SweepDir
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,8 @@ def restore_hydra(run: RunDir) -> bool:
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = read_json_file(path)
+    except UnreadableFile:  # missing, or not what lmexp wrote: no record
         return None
     return data if isinstance(data, dict) else None
 

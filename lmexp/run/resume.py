@@ -8,7 +8,6 @@ its last checkpoint. Without `resume`, an existing run is never overwritten.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from lmexp.atomic import replacing
 from lmexp.run import keys
 from lmexp.run.record import flatten
 from lmexp.run.rundir import RunDir
+from lmexp.run.summary import UnreadableFile, read_json_file
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ def read_summary(out_dir: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = read_json_file(path)
+    except UnreadableFile:
         return {"status": "unknown"}
     return data if isinstance(data, dict) else {"status": "unknown"}
 

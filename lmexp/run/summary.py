@@ -12,6 +12,7 @@ from typing import Any
 
 from lmexp.atomic import replacing
 from lmexp.run import signals
+from lmexp.validation import first_line
 
 
 def _plain(value: Any) -> Any:
@@ -36,7 +37,7 @@ def read_json_file(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        detail = first_line(exc)
         raise UnreadableFile(
             f"{path} cannot be read as JSON ({type(exc).__name__}: {detail})"
         ) from None

@@ -21,6 +21,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from lmexp.validation import first_line
+
 log = logging.getLogger(__name__)
 
 HOST_ATTR, PID_ATTR = "lmexp_host", "lmexp_pid"  # who runs a trial (trial user attributes)
@@ -52,7 +54,7 @@ def open_study(
             study_name=name, storage=storage, direction=direction, load_if_exists=True
         )
     except SQLAlchemyError as exc:
-        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        cause = first_line(getattr(exc, "orig", None) or exc)
         raise StudyStorageError(
             f"hydra.sweeper.storage={storage} cannot be opened as an Optuna study ({cause}): "
             "it is corrupt, truncated or not a study database. Move it aside to start a new "
