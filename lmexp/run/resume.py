@@ -118,7 +118,8 @@ def restore_metrics(path: Path, saved: str | None, last_step: int, checkpoint: P
     last line, is refused (MetricsLost), since its rows cannot be known.
     """
     if saved is not None:
-        current = path.read_text(encoding="utf-8", errors="replace") if path.exists() else None
+        # the bytes as they are (csv writes \r\n; read_text would turn them into \n)
+        current = path.read_bytes().decode("utf-8", "replace") if path.exists() else None
         with replacing(path, "w", newline="", encoding="utf-8") as f:
             f.write(saved)
         if current is None:

@@ -37,13 +37,14 @@ class MetricsWriter:
         self.path = Path(path)
         self.columns = columns
         is_new = not self.path.exists() or self.path.stat().st_size == 0
-        fieldnames = list(columns) if is_new else _widen_header(self.path, columns)
+        fieldnames, self._text = (
+            (list(columns), "") if is_new else _widen_header(self.path, columns)
+        )
         # restval: a column the file kept from an older lmexp, which this one no longer writes
         self._line = io.StringIO()
         self._writer = csv.DictWriter(
             self._line, fieldnames=fieldnames, restval="", extrasaction="raise"
         )
-        self._text = "" if is_new else self.path.read_text(encoding="utf-8")
         self._file = self.path.open("a", newline="", encoding="utf-8")
         if is_new:
             self._writer.writeheader()
@@ -87,23 +88,27 @@ class MetricsWriter:
         self.close()
 
 
-def _widen_header(path: Path, columns: tuple[str, ...]) -> list[str]:
-    """The header `path` keeps: its own, plus any of `columns` it lacks (rewritten in one step,
-    earlier rows given empty values there). The file's own order stays, for its old rows."""
+def _widen_header(path: Path, columns: tuple[str, ...]) -> tuple[list[str], str]:
+    """The header `path` keeps and its text: its own header plus any of `columns` it lacks
+    (rewritten in one step, earlier rows given empty values there). The file's own order stays,
+    for its old rows. The file is read once."""
     with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+        text = f.read()
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     header = rows[0] if rows else []
     added = [c for c in columns if c not in header]
     if not added:
-        return header
+        return header, text
     wider = [*header, *added]
+    buffer = io.StringIO(newline="")
+    out = csv.writer(buffer)
+    out.writerow(wider)
+    # a malformed row stays as it was: read as before (dropped by the analysis), not lost here
+    for row in rows[1:]:
+        out.writerow(row + [""] * len(added) if len(row) == len(header) else row)
     with replacing(path, "w", newline="", encoding="utf-8") as f:
-        out = csv.writer(f)
-        out.writerow(wider)
-        # a malformed row stays as it was: read as before (dropped by the analysis), not lost here
-        for row in rows[1:]:
-            out.writerow(row + [""] * len(added) if len(row) == len(header) else row)
-    return wider
+        f.write(buffer.getvalue())
+    return wider, buffer.getvalue()
 
 
 def _format(value: float | int) -> str:

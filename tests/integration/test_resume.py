@@ -275,6 +275,27 @@ def _up_to(rows: list[dict[str, str]], step: int) -> list[dict[str, str]]:
     return [r for r in rows if int(r["step"]) <= step]
 
 
+def _damage(metrics: Path, damage: str) -> Path:
+    """Delete metrics.csv, or garble its second row (long before the checkpoint)."""
+    if damage == "deleted file":
+        metrics.unlink()
+    else:
+        lines = metrics.read_text().splitlines(keepends=True)
+        lines[2] = "1.5,garbage\r\n"
+        metrics.write_text("".join(lines))
+    return metrics
+
+
+@pytest.mark.faults
+def test_an_undamaged_metrics_file_resumes_without_a_word(stopped, tmp_path, small_corpus):
+    run_dir = Path(shutil.copytree(stopped, tmp_path / "run"))
+    before = _rows(run_dir)
+    done = _go_on(run_dir, small_corpus)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "restored from" not in done.stdout + done.stderr  # nothing differed: no warning
+    assert _up_to(_rows(run_dir), 20) == before
+
+
 @pytest.mark.faults
 @pytest.mark.parametrize("damage", ["malformed row", "deleted file"])
 def test_resume_restores_the_rows_up_to_its_checkpoint_exactly(
@@ -282,13 +303,7 @@ def test_resume_restores_the_rows_up_to_its_checkpoint_exactly(
 ) -> None:
     run_dir = Path(shutil.copytree(stopped, tmp_path / "run"))
     before = _rows(run_dir)
-    metrics = run_dir / "metrics.csv"
-    if damage == "deleted file":
-        metrics.unlink()
-    else:
-        lines = metrics.read_text().splitlines(keepends=True)
-        lines[2] = "1.5,garbage\r\n"  # the second row, long before the checkpoint
-        metrics.write_text("".join(lines))
+    _damage(run_dir / "metrics.csv", damage)
     done = _go_on(run_dir, small_corpus)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "restored from" in done.stdout + done.stderr  # said, naming the file
@@ -307,13 +322,7 @@ def test_a_checkpoint_without_the_rows_refuses_rather_than_lose_them(
     payload = load_checkpoint(last)
     del payload["metrics_csv"]
     save_checkpoint(payload, last)
-    metrics = run_dir / "metrics.csv"
-    if damage == "deleted file":
-        metrics.unlink()
-    else:
-        lines = metrics.read_text().splitlines(keepends=True)
-        lines[2] = "1.5,garbage\r\n"
-        metrics.write_text("".join(lines))
+    metrics = _damage(run_dir / "metrics.csv", damage)
     kept = metrics.read_bytes() if metrics.exists() else None
     done = _go_on(run_dir, small_corpus)
     assert done.returncode != 0
