@@ -31,7 +31,7 @@ from lmexp.models import build_model, compile_features
 from lmexp.models import display as model_display
 from lmexp.models.base import LanguageModel
 from lmexp.run import host, signals
-from lmexp.run.checkpoint import NEEDS, load_checkpoint
+from lmexp.run.checkpoint import RESUMES_FROM, load_checkpoint
 from lmexp.run.liveness import JobDirLocked, this_process, writer_lock
 from lmexp.run.record import (
     ConfigChanged,
@@ -132,7 +132,7 @@ def _fit(
     payload = None
     if plan.action == "resume":
         assert plan.checkpoint is not None
-        payload = load_checkpoint(plan.checkpoint, needs=NEEDS["last"])
+        payload = load_checkpoint(plan.checkpoint, needs=RESUMES_FROM)
         check_compatible(payload["config"], dataclasses.asdict(cfg), plan.checkpoint)
     start_step = payload["trainer"]["fit"]["step"] if payload is not None else 0
     config = dataclasses.asdict(cfg)

@@ -52,9 +52,8 @@ def save_checkpoint(payload: dict[str, Any], path: Path) -> None:
         ) from exc
 
 
-# What each kind of checkpoint holds (besides `config` and `vocab_sha256`): a best.pt scores,
-# a last.pt resumes.
-NEEDS = {"best": ("model", "config"), "last": ("model", "config", "optimizer", "trainer", "rng")}
+# What a last.pt holds for a resume (a best.pt has the model and config only: it scores)
+RESUMES_FROM = ("model", "config", "optimizer", "trainer", "rng")
 
 
 def load_checkpoint(

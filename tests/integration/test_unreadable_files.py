@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lmexp.run.checkpoint import NEEDS, CheckpointError, load_checkpoint
+from lmexp.run.checkpoint import RESUMES_FROM, CheckpointError, load_checkpoint
 from tests.conftest import REPO, require_data_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
@@ -95,4 +95,4 @@ def test_a_best_checkpoint_cannot_stand_in_for_last(trained_runs, tmp_path) -> N
     """best.pt copied over last.pt: resume's read says so instead of KeyError: 'trainer'."""
     best = trained_runs["gru"] / "checkpoints" / "best.pt"
     with pytest.raises(CheckpointError, match="lacks optimizer, trainer, rng"):
-        load_checkpoint(best, needs=NEEDS["last"])
+        load_checkpoint(best, needs=RESUMES_FROM)
