@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,9 +150,20 @@ def small_reference(small_corpus, tmp_path_factory) -> Path:
     """The run of `small_run_args` never stopped: what every killed and resumed copy must equal."""
     run_dir = tmp_path_factory.mktemp("small_reference") / "run"
     args = [*small_run_args(small_corpus), f"hydra.run.dir={run_dir}"]
+    started = time.monotonic()
     done = run_module("lmexp.train", args, require_data_dir())
     assert done.returncode == 0, done.stderr[-2000:]
+    # the whole process's seconds, start-up included: the fault tests kill at fractions of it
+    (run_dir.parent / REFERENCE_SECONDS).write_text(f"{time.monotonic() - started:.3f}")
     return run_dir
+
+
+REFERENCE_SECONDS = "seconds.txt"
+
+
+def reference_seconds(reference: Path) -> float:
+    """How long `small_reference`'s process ran, launch to exit, on this machine now."""
+    return float((reference.parent / REFERENCE_SECONDS).read_text())
 
 
 @pytest.fixture

@@ -18,7 +18,13 @@ import pytest
 from lmexp.data.vocab import Vocab
 from lmexp.job.writer import vocab_digest
 from lmexp.run.checkpoint import load_checkpoint, save_checkpoint
-from tests.conftest import REPO, require_data_dir, run_module, small_run_args
+from tests.conftest import (
+    REPO,
+    reference_seconds,
+    require_data_dir,
+    run_module,
+    small_run_args,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -143,9 +149,11 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_run(
     killed = tmp_path / "killed"
     args = [*small_run_args(small_corpus), f"hydra.run.dir={killed}", "resume=true"]
     rng = random.Random(seed)
+    whole = reference_seconds(small_reference)
     kills = []
     for _ in range(2):
-        delay = rng.uniform(1.5, 7.0)  # seconds from launch: a run takes about 8 here
+        # a moment from start-up to the test pass, whatever this machine's speed today
+        delay = rng.uniform(0.15, 0.85) * whole
         proc = subprocess.Popen(_cmd(args), cwd=REPO, env=_env(data_dir), stderr=subprocess.DEVNULL)
         try:
             proc.wait(timeout=delay)
