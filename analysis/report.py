@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lmexp.validation import USAGE_EXIT, InputError, check_writable_dir
+
 from .collect import NoJobsError, collect, find_job_dirs
 from .figures import make_figures
 from .formats import write_table
@@ -116,9 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         find_job_dirs(args.paths)  # fail on a bad path before any work
-    except (FileNotFoundError, NoJobsError) as exc:
+        check_writable_dir(args.out, "--out")  # a file there, read-only, a full disk
+    except (FileNotFoundError, NoJobsError, InputError) as exc:
         print(f"python -m analysis.report: error: {exc}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
     written = build_report(args.paths, args.out, args.title)
     if not args.quiet:
         figures = [p for p in written if p.parent.name == "figures"]

@@ -23,6 +23,7 @@ from lmexp.run.liveness import effective_status
 from lmexp.run.record import hold_sweep_record, read_launch, restore_sweep_record
 from lmexp.run.resume import read_summary
 from lmexp.run.sweepdir import SweepDir
+from lmexp.validation import USAGE_EXIT
 
 log = logging.getLogger("lmexp.sweep")
 
@@ -240,4 +241,10 @@ class SweepSummary(Callback):
         if failed and self.fail_on_error:
             # Hydra turns exceptions raised in callbacks into warnings; this runs in the
             # launching process after every job has finished, so exiting here loses nothing.
-            sys.exit(1)
+            sys.exit(failure_exit([statuses[n] for n in failed]))
+
+
+def failure_exit(failed: list[dict[str, Any]]) -> int:
+    """A sweep's exit code for its failed jobs: USAGE_EXIT when each one refused its input
+    (a one-line cause and fix, as a single run exits), 1 when any met a fault."""
+    return USAGE_EXIT if all(job.get("usage_error") for job in failed) else 1

@@ -31,6 +31,7 @@ from lmexp.validation import check_choices, require_positive
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:<index>", "mps")  # <index>: a GPU's number
 RESUME_CHOICES = (False, True, "force")
 PRECISIONS = ("fp32", "bf16")
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.manual_seed takes (an int64 or a uint64)
 CPU_ALLOCATORS = ("tuned", "system")
 
 
@@ -69,6 +70,12 @@ class TrainConfig:
             listed = f"{', '.join(DEVICE_CHOICES[:-1])} or {DEVICE_CHOICES[-1]}"
             raise ValueError(f"device={self.device!r} unknown; choose {listed}")
         require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu)
+        low, high = SEED_RANGE
+        if not low <= self.seed <= high:
+            raise ValueError(
+                f"seed={self.seed} is out of range; choose an integer from 0 to 2**64-1 "
+                f"({high}), as torch seeds its generators with 64 bits"
+            )
         if self.resume not in RESUME_CHOICES:
             raise ValueError(f"resume={self.resume!r} unknown; choose false, true or force")
         check_choices("", self, self.CHOICES)

@@ -16,13 +16,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import OverrideParseException
+from omegaconf import OmegaConf
 
 from lmexp.search.space import override_key
+from lmexp.validation import UsageError
 
 # grid points composed and checked one by one; a larger grid is checked on a covering set: every
 # value of every swept key with every value of every other (the rules that refuse a job relate
@@ -30,7 +33,7 @@ from lmexp.search.space import override_key
 MAX_CHECKED = 256
 
 
-class InvalidConfig(ValueError):
+class InvalidConfig(UsageError, ValueError):
     """A job of the command has a value lmexp refuses; the message is the one line to print."""
 
 
@@ -116,20 +119,67 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
 
     from lmexp.api import job_config
 
+    hosts_checked: set[str] = set()
     with initialize_config_dir(version_base="1.3", config_dir=config_dir):
-        for job in job_overrides(overrides, multirun):
+        for k, job in enumerate(job_overrides(overrides, multirun)):
             try:
                 cfg = compose(config_name, overrides=job, return_hydra_config=True)
             except (HydraException, OmegaConfBaseException):
                 return  # Hydra's own error: its main reports it in one line
+            varying = _varying(job, overrides) if multirun else []
+            where = f" (the job {' '.join(varying)})" if varying else ""
             try:
-                job_config(cfg)
+                train = job_config(cfg)
             except (ValueError, TypeError, OmegaConfBaseException) as exc:
-                where = f" (the job {' '.join(_varying(job, overrides))})" if multirun else ""
                 raise InvalidConfig(f"{_one_line(exc)}{where}") from None
+            if k == 0:
+                _check_launcher(cfg, multirun)
+                _check_output_dir(cfg, train, multirun)
+            if _runs_here(cfg):
+                _check_host(train, hosts_checked, where)
             if multirun and _is_search(cfg):
                 _check_search(config_name, cfg, overrides)
                 return
+
+
+def _check_launcher(cfg: Any, multirun: bool) -> None:
+    """Launcher and sweeper settings that cannot work (n_jobs=0, ...)."""
+    from lmexp.callbacks import launcher_problems
+
+    if multirun:
+        problems = launcher_problems(cfg.hydra.get("launcher"), cfg.hydra.get("sweeper"))
+        if problems:
+            raise InvalidConfig("; ".join(problems))
+
+
+def _check_output_dir(cfg: Any, train: Any, multirun: bool) -> None:
+    """The folder Hydra creates first (a single run's, or the sweep's) can be written."""
+    from lmexp.hostcheck import check_output_dir
+
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    check_output_dir(Path(str(OmegaConf.select(cfg, key))), key, train.resume)
+
+
+def _runs_here(cfg: Any) -> bool:
+    """Whether the launcher runs the jobs on this host: a cluster's nodes have their own GPUs
+    and may see other files, so only they can judge the device and the corpus."""
+    target = str((cfg.hydra.get("launcher") or {}).get("_target_", ""))
+    return "Slurm" not in target
+
+
+def _check_host(train: Any, checked: set[str], where: str) -> None:
+    """This host can run the job (device, corpus); each distinct setting is checked once."""
+    from lmexp.hostcheck import check_job
+    from lmexp.validation import UsageError, usage_line
+
+    settings = (train.device, train.precision, train.cuda_graph, train.compile, train.data)
+    if repr(settings) in checked:
+        return
+    checked.add(repr(settings))
+    try:
+        check_job(train)
+    except UsageError as exc:
+        raise type(exc)(f"{usage_line(exc)}{where}") from None
 
 
 def _is_search(cfg: Any) -> bool:
@@ -192,5 +242,6 @@ def _one_line(exc: Exception) -> str:
 
 
 def _varying(job: list[str], overrides: list[str]) -> list[str]:
-    """The job's values of the command's sweep axes: which grid point is wrong."""
-    return [o for o in job if o not in overrides] or job
+    """The job's values of the command's sweep axes: which grid point is wrong (none for a
+    multirun of one job)."""
+    return [o for o in job if o not in overrides]

@@ -21,10 +21,12 @@ if __name__ == "__main__":  # python -m lmexp.train: a Ctrl-C during the imports
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lmexp.api import register
+from lmexp.atomic import replacing
 from lmexp.callbacks import (
     SWEEP_SIZE_ENV,
     end_of_launch,
@@ -37,8 +39,10 @@ from lmexp.help import complete
 from lmexp.job.runner import run_guarded
 from lmexp.preflight import InvalidConfig, check_command
 from lmexp.run.record import Launch
+from lmexp.run.rundir import HYDRA_FILES, RunDir
 from lmexp.run.signals import JobInterrupted, forwarding, ignore_while_stopping
 from lmexp.training.progress import job_label, labelled
+from lmexp.validation import USAGE_EXIT, UsageError, usage_line
 
 CONF_DIR = str(conf_dir())
 
@@ -64,17 +68,62 @@ def main(cfg: DictConfig) -> float:
     with labelled(_label(hydra_cfg)):
         overrides = tuple(map(str, hydra_cfg.overrides.task))
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
+        write_hydra_files(RunDir(Path(hydra_cfg.runtime.output_dir)), cfg)
         launch = Launch(
             reproduce_command(list(overrides)),
             overrides,
             int(hydra_cfg.job.num) if multirun else None,
         )
-        return run_guarded(
-            lambda: to_train_config(cfg),  # every check runs here, before any data is read
-            Path(hydra_cfg.runtime.output_dir),
-            launch,
-            reraise=not multirun,  # a sweep goes on; a single run fails
-        )
+        try:
+            return run_guarded(
+                lambda: to_train_config(cfg),  # every check runs here, before any data is read
+                Path(hydra_cfg.runtime.output_dir),
+                launch,
+                reraise=not multirun,  # a sweep goes on; a single run fails
+            )
+        except Exception as exc:
+            line = usage_line(exc)
+            if line is None:
+                raise  # a fault of lmexp: Hydra prints its traceback
+            if multirun:  # the sweep stops here: Hydra prints a compact error in one line
+                raise JobRefused(line) from None
+            print(f"lmexp: {line}", file=sys.stderr)
+            sys.exit(USAGE_EXIT)
+
+
+class JobRefused(CompactHydraException):
+    """A sweep's job refused its input (a run directory in use, a changed config): Hydra
+    prints a CompactHydraException as its message alone, and `cli` exits with USAGE_EXIT.
+
+    Created again when unpickled from a launcher's worker, so the launching process knows.
+    """
+
+    raised = False
+
+    def __init__(self, line: str) -> None:
+        super().__init__(f"lmexp: {line}")
+        JobRefused.raised = True
+
+
+def write_hydra_files(run: RunDir, cfg: DictConfig) -> None:
+    """`.hydra/config.yaml`, `hydra.yaml` and `overrides.yaml` as Hydra writes them, at the
+    job's first start only (conf/train.yaml sets `hydra.output_subdir: null`): a relaunch into
+    the directory leaves them, and a read-only finished job, as they are."""
+    if run.hydra_dir.exists() or run.summary.exists() or run.record.exists():
+        return
+    if HydraConfig.get().output_subdir is not None:
+        return  # the user asked Hydra to write them (hydra.output_subdir=...): it has
+    hydra_node = HydraConfig.instance().cfg
+    run.hydra_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "config.yaml": cfg,
+        "hydra.yaml": hydra_node,
+        "overrides.yaml": hydra_node.hydra.overrides.task,
+    }
+    assert set(files) == set(HYDRA_FILES)
+    for name, node in files.items():
+        with replacing(run.hydra_dir / name, "w", encoding="utf-8") as f:
+            f.write(OmegaConf.to_yaml(node))
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
@@ -118,7 +167,10 @@ def _preflight(argv: list[str]) -> None:
         check_command(CONF_DIR, "train", list(args.overrides), multirun)
     except InvalidConfig as exc:
         print(f"lmexp: invalid config: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(USAGE_EXIT)
+    except UsageError as exc:  # this host cannot run it: a device, a corpus, a folder
+        print(f"lmexp: {usage_line(exc)}", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
 
 
 def _complete(argv: list[str]) -> None:
@@ -148,6 +200,10 @@ def cli() -> None:
     try:
         with forwarding(_settled):  # a signal to this process reaches the jobs it launched
             main()
+    except SystemExit as exc:
+        if exc.code == 1 and JobRefused.raised:  # Hydra's exit for the error it printed
+            sys.exit(USAGE_EXIT)
+        raise
     except KeyboardInterrupt as exc:
         ignore_while_stopping()  # a second signal now would cut the report of the first short
         sys.exit(_interrupted(exc))

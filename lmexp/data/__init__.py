@@ -48,7 +48,15 @@ def load_corpus(cfg: DataConfig, tokenizer_file: str | Path | None = None) -> Co
     if cfg.tokenizer == "bpe" and saved is not None and saved.is_file():
         bpe = load_bpe(saved)
         log.info("reusing the BPE tokenizer of %s", saved)
-    return loader(cfg, bpe)
+    try:
+        return loader(cfg, bpe)
+    except MemoryError:
+        where = f" from {cfg.root}" if cfg.root else ""
+        raise DataError(
+            f"out of memory reading data={cfg.name}{where}: a corpus is encoded in memory, "
+            "about 16 bytes for each byte of its text (measured for words); use a smaller "
+            "corpus, or a machine with more memory"
+        ) from None
 
 
 Batches = StreamBatches | SentenceBatches

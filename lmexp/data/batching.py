@@ -11,6 +11,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from lmexp.validation import InputError
+
 # batchify cuts the stream into batch_size contiguous rows, one per row of the batch, dropping
 # the tail that does not fill a column. With the alphabet as the stream and batch_size=4:
 #
@@ -41,7 +43,7 @@ def batchify(ids: Tensor, batch_size: int) -> Tensor:
         raise ValueError(f"batch_size={batch_size} must be positive")
     n = ids.numel() // batch_size
     if n < 2:
-        raise ValueError(
+        raise InputError(
             f"a split of {ids.numel()} tokens is too short for batch_size={batch_size}: each row "
             "needs at least 2 tokens (an input and its target); lower data.batch_size "
             "(or data.eval_batch_size for valid/test)"

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from lmexp.atomic import replacing
+from lmexp.validation import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ _CHUNK_BYTES = 1 << 20
 _NOT_IT = "it is not the file lmexp expects; stopped there, try another mirror"
 
 
-class DataError(RuntimeError):
+class DataError(UsageError, RuntimeError):
     """A data file is missing, corrupt or unreachable; the message says which and how to fix it."""
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import stat
 import time
 import urllib.error
 from collections.abc import Sequence
@@ -139,11 +140,6 @@ def _download(
     spec: CorpusFiles, root: Path, splits: Sequence[str], mirrors: Sequence[str], timeout: float
 ) -> None:
     names = [spec.files[split].name for split in splits]
-    if not mirrors:
-        raise DataError(
-            f"missing {', '.join(names)} in {root} and no mirror is known for {spec.name} "
-            "(data.mirrors is empty). " + _placement_hint(spec, root)
-        )
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -168,6 +164,65 @@ def _download(
         )
 
 
+def regular_file(path: Path) -> bool:
+    """Whether `path` is a file to read; False if nothing is there. Anything else there (a
+    folder, a FIFO that would block the reader for ever, a device) is a DataError."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        raise DataError(
+            f"{path.parent} is a file, not a folder; point data.root at the folder that holds "
+            "the corpus"
+        ) from None
+    if stat.S_ISREG(mode):
+        return True
+    kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a file"
+    raise DataError(f"{path} is {kind}, not a corpus file; put the file itself there")
+
+
+def _present(spec: CorpusFiles, root: Path) -> tuple[dict[str, Path], list[str]]:
+    """Key -> path of each file of `spec` in `root`, and the keys of those missing; a broken
+    symlink or something other than a file there is a DataError, found without reading."""
+    paths = {key: root / file.name for key, file in spec.files.items()}
+    for path in paths.values():
+        if path.is_symlink() and not path.exists():  # is_file() alone would call it missing
+            try:
+                path.resolve(strict=True)
+            except FileNotFoundError:
+                raise DataError(
+                    f"{path} is a symlink to {os.readlink(path)}, which does not exist"
+                ) from None
+            except (OSError, RuntimeError) as err:  # a loop: ELOOP, or RuntimeError (< 3.13)
+                raise DataError(
+                    f"{path} is a symlink loop ({err}); replace it with the file"
+                ) from err
+    return paths, [key for key, path in paths.items() if not regular_file(path)]
+
+
+def check_files(spec: CorpusFiles, root: Path, download: bool, mirrors: Sequence[str]) -> list[str]:
+    """What can be said of `spec`'s files in `root` without reading them (the pre-flight check
+    of a job): refuse files that are not files, and missing ones no download will fetch;
+    return the keys that a download will fetch."""
+    root = Path(root)
+    _, missing = _present(spec, root)
+    if missing and not download:
+        names = ", ".join(spec.files[key].name for key in missing)
+        raise DataError(
+            f"missing {names} in {root} and data.download=false. "
+            + _placement_hint(spec, root)
+            + " Or set data.download=true to fetch them from the mirrors."
+        )
+    if missing and not mirrors:
+        names = ", ".join(spec.files[key].name for key in missing)
+        raise DataError(
+            f"missing {names} in {root} and no mirror is known for {spec.name} "
+            "(data.mirrors is empty). " + _placement_hint(spec, root)
+        )
+    return missing
+
+
 def ensure_files(
     spec: CorpusFiles,
     root: Path,
@@ -183,30 +238,11 @@ def ensure_files(
     silently different corpus would make every perplexity in a sweep incomparable.
     """
     root = Path(root)
-    paths = {key: root / file.name for key, file in spec.files.items()}
-    for path in paths.values():
-        if path.is_symlink() and not path.exists():  # is_file() alone would call it missing
-            try:
-                path.resolve(strict=True)
-            except FileNotFoundError:
-                raise DataError(
-                    f"{path} is a symlink to {os.readlink(path)}, which does not exist"
-                ) from None
-            except (OSError, RuntimeError) as err:  # a loop: ELOOP, or RuntimeError (< 3.13)
-                raise DataError(
-                    f"{path} is a symlink loop ({err}); replace it with the file"
-                ) from err
-    missing = [key for key, path in paths.items() if not path.is_file()]
+    paths, _ = _present(spec, root)
+    missing = check_files(spec, root, download, mirrors)
     for key, path in paths.items():
         if key not in missing:
             _verify(spec, path, spec.files[key].sha256)
-    if missing and not download:
-        names = ", ".join(spec.files[key].name for key in missing)
-        raise DataError(
-            f"missing {names} in {root} and data.download=false. "
-            + _placement_hint(spec, root)
-            + " Or set data.download=true to fetch them from the mirrors."
-        )
     if missing:
         _download(spec, root, missing, mirrors, timeout)
     return paths

@@ -86,6 +86,12 @@ def read_tokens(path: Path) -> list[str]:
     return word_tokens(read_text(path))
 
 
+def check_ptb(cfg: DataConfig) -> None:
+    """The PTB files are in place, or will be downloaded: refused up front otherwise."""
+    root = files.resolve_root(cfg.root, "ptb")
+    files.check_files(PTB, root, cfg.download, list(cfg.mirrors) or DEFAULT_MIRRORS)
+
+
 def read_ptb(cfg: DataConfig) -> tuple[Path, dict[str, str]]:
     """The folder PTB was found in (data=ptb and ptb_char share it) and each split's text."""
     root = files.resolve_root(cfg.root, "ptb")
@@ -111,4 +117,4 @@ def load_ptb(cfg: DataConfig, bpe: Any = None) -> Corpus:
     return corpus
 
 
-register(CorpusSpec("ptb", load_ptb, ("word", "bpe")))
+register(CorpusSpec("ptb", load_ptb, ("word", "bpe"), check=check_ptb))

@@ -12,7 +12,7 @@ from typing import Any
 
 from lmexp.data.corpus import UNK, Corpus
 from lmexp.data.encode import encode_texts
-from lmexp.data.ptb import read_ptb
+from lmexp.data.ptb import check_ptb, read_ptb
 from lmexp.data.registry import CorpusSpec, register
 from lmexp.data.schema import DataConfig
 
@@ -33,4 +33,4 @@ def load_ptb_char(cfg: DataConfig, bpe: Any = None) -> Corpus:
     return corpus
 
 
-register(CorpusSpec("ptb_char", load_ptb_char, ("char",)))
+register(CorpusSpec("ptb_char", load_ptb_char, ("char",), check=check_ptb))

@@ -20,6 +20,9 @@ class CorpusSpec:
     load: Callable[[Any, Any], Any]  # (DataConfig, a BPE model to reuse or None) -> Corpus
     tokenizers: tuple[str, ...]  # those it can be read with; the first is its default
     single_line: str | None = None  # why data.mode=sentences cannot read it, if it cannot
+    # (DataConfig) -> None: what can be refused without reading the corpus (a missing file no
+    # download will fetch, a FIFO, an empty file); lmexp-train runs it before Hydra starts
+    check: Callable[[Any], None] | None = None
 
 
 CORPORA: dict[str, CorpusSpec] = {}

@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from lmexp.data.batching import Batch
+from lmexp.validation import InputError
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,9 @@ class SentenceBatches:
             epoch's bucketed batches and their order from (seed, epoch) (training).
         """
         if not sequences:
-            raise ValueError("no sentences to batch: every line of the split is empty")
+            raise InputError(
+                "no sentences to batch: every line of the split is empty; check the corpus files"
+            )
         if batch_size <= 0:
             raise ValueError(f"batch_size={batch_size} must be positive")
         self.sequences, self.batch_size, self.pad_id = sequences, batch_size, pad_id

@@ -50,6 +50,12 @@ TEXT8 = files.CorpusFiles(
 WORD_BOUNDARY = " "  # what a character sequence starts after
 
 
+def check_text8(cfg: DataConfig) -> None:
+    """The two slices are in place, or will be downloaded: refused up front otherwise."""
+    root = files.resolve_root(cfg.root, cfg.name)
+    files.check_files(TEXT8, root, cfg.download, list(cfg.mirrors) or TEXT8.mirrors)
+
+
 def load_text8(cfg: DataConfig, bpe: Any = None) -> Corpus:
     """Verify the two slices, carve validation from the end of train, encode characters.
 
@@ -83,7 +89,11 @@ def load_text8(cfg: DataConfig, bpe: Any = None) -> Corpus:
 
 register(
     CorpusSpec(
-        "text8", load_text8, ("char",), single_line="text8 is one line of 100,000 characters"
+        "text8",
+        load_text8,
+        ("char",),
+        single_line="text8 is one line of 100,000 characters",
+        check=check_text8,
     )
 )
 

@@ -34,7 +34,7 @@ from lmexp.data.corpus import EOS, UNK
 from lmexp.data.tokenizers import TOKENIZERS, split_text
 from lmexp.inspect.trust import check_saved_model, without_working_directory
 from lmexp.models import LanguageModel, build_model
-from lmexp.run.checkpoint import CheckpointError, load_checkpoint
+from lmexp.run.checkpoint import CheckpointError, load_checkpoint, load_state
 from lmexp.run.record import read_recorded_config
 from lmexp.run.rundir import CHECKPOINTS, RunDir
 from lmexp.run.summary import read_json_file
@@ -211,7 +211,7 @@ def load(
         vocab = Vocab(vocab.itos, unk=UNK)
     with without_working_directory():
         model = build_model(config.model, len(vocab)).to(target)
-    model.load_state_dict(payload["model"])
+    load_state(model, payload, "model", path)
     corpus = read_corpus_info(run_dir)
     bpe = load_bpe(RunDir(run_dir).tokenizer) if corpus["tokenizer"] == "bpe" else None
     return ScoringLM(

@@ -18,11 +18,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from lmexp.models import ARCHITECTURES, names
+from lmexp.validation import UsageError
 
 TRUST_FLAG = "--trust-model-code"  # the commands' opt-in; `trust_code=True` in Python
 
 
-class UntrustedModelCode(ValueError):
+class UntrustedModelCode(UsageError, ValueError):
     """A saved run names code of its own (`model=custom`) and the user has not opted in."""
 
 

@@ -31,7 +31,7 @@ from lmexp.models import build_model, compile_features
 from lmexp.models import display as model_display
 from lmexp.models.base import LanguageModel
 from lmexp.run import host, signals
-from lmexp.run.checkpoint import RESUMES_FROM, load_checkpoint
+from lmexp.run.checkpoint import RESUMES_FROM, load_checkpoint, load_state
 from lmexp.run.liveness import JobDirLocked, this_process, writer_lock
 from lmexp.run.record import (
     ConfigChanged,
@@ -64,6 +64,7 @@ from lmexp.training.optim import build_optimizer
 from lmexp.training.progress import lines_above_bars, make_progress
 from lmexp.training.schedules import lr_at_epoch
 from lmexp.training.trainer import FitState, Trainer
+from lmexp.validation import usage_line
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _test_of_best(
     best = RunDir(out_dir).best
     if not best.exists():
         return None
-    model.load_state_dict(load_checkpoint(best, map_location=device)["model"])
+    load_state(model, load_checkpoint(best, map_location=device), "model", best)
     test = make_batches(corpus.test, corpus, cfg.data, train=False, device=device)
     with make_progress(len(test), cfg.trainer.progress, "test", unit="batch") as bar:
         nll, count = evaluate(model, test, precision=cfg.precision, on_batch=bar.update)
@@ -115,8 +116,9 @@ def _resume(
     plan: JobDirPlan,
 ) -> None:
     """Put model, optimizer, loop position and RNGs back where `last.pt` left them."""
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
+    assert plan.checkpoint is not None
+    load_state(model, payload, "model", plan.checkpoint)
+    load_state(optimizer, payload, "optimizer", plan.checkpoint)
     snapshot = payload["trainer"]
     if plan.budget_changes:  # resume=force with new budgets: a finished run trains on to them
         snapshot = {**snapshot, "fit": {**snapshot["fit"], "stop_reason": None}}
@@ -394,15 +396,16 @@ def _run_tracked(
         )
         raise
     except Exception as exc:
-        summary.update(
-            status="failed",
-            error_type=type(exc).__name__,
-            error=str(exc),
-            traceback=traceback.format_exc(),
-            ended_at=_now(),
-            **host.at_end(),
-            session_time_s=round(time.monotonic() - started, 3),
-        )
+        try:
+            summary.update(
+                status="failed",
+                **failure_fields(exc),
+                ended_at=_now(),
+                **host.at_end(),
+                session_time_s=round(time.monotonic() - started, 3),
+            )
+        except OSError as unwritable:  # the disk that failed the job may refuse its record too
+            log.warning("could not record the failure in %s: %s", summary.path, unwritable)
         raise
     status = "diverged" if state.stop_reason == "diverged" else "completed"
     wall = state.last_row["wall_time_s"] if state.last_row else state.elapsed_s
@@ -426,6 +429,19 @@ def _run_tracked(
     return _objective(state.best_val_ppl)
 
 
+def failure_fields(exc: BaseException) -> dict[str, Any]:
+    """How `summary.json` records a failure: input the user can fix as its one line (and
+    `usage_error`), a fault of lmexp with its traceback."""
+    line = usage_line(exc)
+    if line is not None:
+        return {"error_type": type(exc).__name__, "error": line, "usage_error": True}
+    return {
+        "error_type": type(exc).__name__,
+        "error": str(exc),
+        "traceback": traceback.format_exc(),
+    }
+
+
 def run_guarded(
     make_config: Callable[[], TrainConfig], out_dir: Path, launch: Launch, reraise: bool
 ) -> float:
@@ -440,29 +456,24 @@ def run_guarded(
     try:
         cfg = make_config()
     except Exception as exc:
-        log.error("invalid config: %s", exc)
+        log.error("invalid config: %s", usage_line(exc) or exc)
         restore_hydra(RunDir(out_dir))  # Hydra rewrote them for this refused launch
         if read_summary(out_dir) is None:  # never clobber an earlier run's record
-            write_json_atomic(
-                {
-                    "status": "failed",
-                    "command": launch.command,
-                    "error_type": type(exc).__name__,
-                    "error": str(exc),
-                    "traceback": traceback.format_exc(),
-                    "ended_at": _now(),
-                },
-                RunDir(out_dir).summary,
-            )
+            fields = {"status": "failed", "command": launch.command, **failure_fields(exc)}
+            write_json_atomic({**fields, "ended_at": _now()}, RunDir(out_dir).summary)
         if reraise:
             raise
         return math.inf
     try:
         return run(cfg, out_dir, launch)
     except (JobDirInUse, ConfigChanged, JobDirLocked):
-        raise  # a misdirected command, not a job result: Hydra reports it, nothing is touched
+        raise  # a misdirected command, not a job result: nothing is touched, train.py says so
     except Exception as exc:
-        log.exception("job failed: %s: %s", type(exc).__name__, exc)
+        line = usage_line(exc)
+        if line is not None:  # the cause and its fix; a traceback would only bury them
+            log.error("job failed: %s", line)
+        else:
+            log.exception("job failed: %s: %s", type(exc).__name__, exc)
         if reraise:
             raise
         return math.inf

@@ -17,10 +17,10 @@ import torch
 
 from lmexp.atomic import replacing
 from lmexp.run import signals
-from lmexp.validation import first_line
+from lmexp.validation import UsageError, first_line
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError, ValueError):
     """A checkpoint file that cannot be read: truncated, or not a checkpoint."""
 
 
@@ -93,3 +93,17 @@ def load_checkpoint(
             "(a best.pt cannot resume a job: it holds no optimizer or position)"
         )
     return payload
+
+
+def load_state(target: Any, payload: dict[str, Any], key: str, path: Path) -> None:
+    """`target.load_state_dict(payload[key])` (a model's or an optimizer's), or one line
+    (CheckpointError) naming the checkpoint when its weights do not fit: a tensor of another
+    shape or type, a key missing or unexpected, a value that is not a state dict."""
+    try:
+        target.load_state_dict(payload[key])
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CheckpointError(
+            f"checkpoint {path}: its {key} does not fit this run's {key} "
+            f"({type(exc).__name__}: {first_line(exc, 'no detail').rstrip(':')}); it was "
+            "changed or belongs to another run"
+        ) from None

@@ -23,9 +23,10 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from lmexp.run.rundir import RunDir
+from lmexp.validation import UsageError
 
 
-class JobDirLocked(RuntimeError):
+class JobDirLocked(UsageError, RuntimeError):
     """Another live process is writing this job directory."""
 
 
@@ -81,7 +82,15 @@ def _holder(run: RunDir) -> str:
 
 @contextmanager
 def writer_lock(run: RunDir) -> Iterator[None]:
-    """Hold the job directory's lock for the block; refuse at once if someone holds it."""
+    """Hold the job directory's lock for the block; refuse at once if someone holds it.
+
+    A directory this process cannot write (read-only, another user's) takes no lock: nothing
+    in it can change, and what the block then tries to write fails on its own, naming the
+    file, unless the block only reads (a finished job skipped under `resume=true`).
+    """
+    if run.root.is_dir() and not os.access(run.root, os.W_OK):
+        yield
+        return
     run.record.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(run.lock), timeout=0)
     try:

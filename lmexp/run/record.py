@@ -27,11 +27,12 @@ from lmexp.run import keys
 from lmexp.run.rundir import HYDRA_FILES, RunDir
 from lmexp.run.summary import UnreadableFile, read_json_file
 from lmexp.run.sweepdir import SweepDir
+from lmexp.validation import UsageError
 
 log = logging.getLogger(__name__)
 
 
-class ConfigChanged(ValueError):
+class ConfigChanged(UsageError, ValueError):
     """A relaunch into a job directory asks for settings other than the recorded ones."""
 
 

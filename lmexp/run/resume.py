@@ -19,17 +19,18 @@ from lmexp.run import keys
 from lmexp.run.record import flatten
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import UnreadableFile, read_json_file
+from lmexp.validation import UsageError
 
 log = logging.getLogger(__name__)
 
 FINISHED = ("completed", "diverged")
 
 
-class JobDirInUse(RuntimeError):
+class JobDirInUse(UsageError, RuntimeError):
     """The job directory already holds a run and `resume` is off."""
 
 
-class CheckpointMismatch(ValueError):
+class CheckpointMismatch(UsageError, ValueError):
     """The checkpoint to resume from was trained with a different architecture, data or vocab."""
 
 
@@ -103,7 +104,7 @@ def check_vocab(saved_digest: str | None, digest: str, path: Path) -> None:
         )
 
 
-class MetricsLost(ValueError):
+class MetricsLost(UsageError, ValueError):
     """metrics.csv cannot be put back as it was at the checkpoint: resuming would lose rows."""
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from lmexp.atomic import replacing
 from lmexp.run import signals
-from lmexp.validation import first_line
+from lmexp.validation import UsageError, first_line
 
 
 def _plain(value: Any) -> Any:
@@ -26,7 +26,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class UnreadableFile(ValueError):
+class UnreadableFile(UsageError, ValueError):
     """A file of a run directory that is not what lmexp wrote there; the message is one line."""
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from lmexp.runtime.gpu_slots import claim_gpu, default_lock_dir
+from lmexp.validation import InputError
 
 
 def mps_available() -> bool:
@@ -28,15 +29,17 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("mps" if mps_available() else "cpu")
     device = torch.device(name)
     if device.type == "mps" and not mps_available():
-        raise ValueError(
+        raise InputError(
             "device='mps' but this torch has no usable MPS backend (macOS 12.3+ on Apple "
             "silicon); use device=auto or cpu"
         )
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} but CUDA is not available here; use device=auto or cpu")
+        raise InputError(f"device={name!r} but CUDA is not available here; use device=auto or cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(
-            f"device={name!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
+        count = torch.cuda.device_count()
+        raise InputError(
+            f"device={name!r} but only {count} CUDA device(s) exist here; use device=auto or "
+            f"cuda:0 to cuda:{count - 1}"
         )
     return device
 

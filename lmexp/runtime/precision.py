@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from lmexp.validation import InputError
+
 log = logging.getLogger(__name__)
 
 # x86 feature flags (Linux /proc/cpuinfo) of native bf16 matmuls: AVX512-BF16 and AMX.
@@ -40,7 +42,7 @@ def check_precision(precision: str, device: torch.device) -> None:
     if precision != "bf16":
         return
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(
+        raise InputError(
             f"precision=bf16 but {torch.cuda.get_device_name(device)} has no bf16 support; "
             "use precision=fp32"
         )
@@ -53,7 +55,7 @@ def check_precision(precision: str, device: torch.device) -> None:
             "whether they beat fp32 depends on the CPU (python -m benchmarks.speed measures it)"
         )
     if flags == set():
-        raise ValueError(
+        raise InputError(
             "precision=bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX); this one has "
             "neither, so bf16 matmuls would be emulated, far slower than fp32. Use "
             "precision=fp32 here, or bf16 on a GPU (device=cuda)"

@@ -28,6 +28,8 @@ from hydra.core.override_parser.types import (
     RangeSweep,
 )
 
+from lmexp.validation import UsageError
+
 
 def override_key(override: Override) -> str:
     """The override's key as written, with its `+`, `++` or `~` (`+model.kwargs.width`)."""
@@ -37,7 +39,7 @@ def override_key(override: Override) -> str:
 _PLAIN = re.compile(r"^[\w.:/+-]+$")  # a string Hydra reads back unquoted as the same string
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(UsageError, ValueError):
     """A search-space entry Optuna cannot sample; the message is one line naming it."""
 
 

@@ -21,7 +21,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from lmexp.validation import first_line
+from lmexp.validation import UsageError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ RETRY_ATTR = "lmexp_retry_of"  # an interrupted trial queued again: the number i
 INTERRUPTED_ATTR = "lmexp_interrupted"
 
 
-class StudyStorageError(ValueError):
+class StudyStorageError(UsageError, ValueError):
     """The study's storage cannot be read as an Optuna database."""
 
 

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from lmexp.models.base import State
+from lmexp.validation import InputError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def graph_wanted(choice: str, device: torch.device, mode: str, compiled: bool) -
     if compiled:
         obstacles.append("compile=true captures its own graphs (use compile=false)")
     if choice == "on" and obstacles:
-        raise ValueError("cuda_graph=on cannot capture: " + "; ".join(obstacles))
+        raise InputError("cuda_graph=on cannot capture: " + "; ".join(obstacles))
     return choice != "off" and not obstacles
 
 

@@ -34,11 +34,12 @@ def test_a_failing_and_a_diverging_job_leave_the_others_complete(
     tmp_path, data_dir, small_corpus
 ) -> None:
     sweep = tmp_path / "sweep"
-    # lr 1e4 diverges; batch_size 100000 passes the config checks but fails inside its job
-    # (the validation split is too short for that many streams); the rest trains normally.
-    grid = ["optim.lr=1.0,10000.0", "data.batch_size=20,100000"]
+    # lr 1e4 diverges; batch_size 3000 passes the start-up checks (the validation file's 24k
+    # bytes could hold 6,000 tokens) but fails inside its job (it holds 4,314, too few for
+    # 3,000 streams of two); the rest trains normally.
+    grid = ["optim.lr=1.0,10000.0", "data.batch_size=20,3000"]
     proc = _sweep([*TINY, *grid, f"hydra.sweep.dir={sweep}"], data_dir, small_corpus)
-    assert proc.returncode == 1  # a job failed
+    assert proc.returncode == 2  # its jobs failed on input they refused, as a single run exits
     statuses = {
         p.name: json.loads((p / "summary.json").read_text())
         for p in sorted(sweep.iterdir())
@@ -46,17 +47,20 @@ def test_a_failing_and_a_diverging_job_leave_the_others_complete(
     }
     assert [s["status"] for s in statuses.values()] == ["completed", "failed", "diverged", "failed"]
     failed = statuses["1-gru-sgd"]
-    assert failed["error_type"] == "ValueError" and "batch_size=100000" in failed["error"]
-    assert "Traceback" in failed["traceback"]
-    assert "batch_size=100000" in (sweep / "1-gru-sgd" / "train.log").read_text()
+    assert failed["error_type"] == "InputError" and "batch_size=3000" in failed["error"]
+    assert failed["usage_error"] is True and "traceback" not in failed  # the cause, in one line
+    assert "lower data.batch_size" in failed["error"] and "\n" not in failed["error"]
+    log_text = (sweep / "1-gru-sgd" / "train.log").read_text()
+    assert "batch_size=3000" in log_text and "Traceback" not in log_text
     with (sweep / "2-gru-sgd" / "metrics.csv").open() as f:
         diverged_rows = list(csv.DictReader(f))
     assert len(diverged_rows) >= 1  # its metrics are kept
     assert statuses["2-gru-sgd"]["stop_reason"] == "diverged"
     # The end-of-sweep summary names every job that did not complete, not only the first.
     output = proc.stdout + proc.stderr
-    assert "2-gru-sgd: diverged" in output and "1-gru-sgd: failed (ValueError" in output
-    assert "3-gru-sgd: failed (ValueError" in output
+    assert "2-gru-sgd: diverged" in output and "1-gru-sgd: failed (InputError" in output
+    assert "3-gru-sgd: failed (InputError" in output
+    assert "Traceback" not in output
 
 
 def test_fail_on_error_can_be_turned_off_for_studies(tmp_path, data_dir, small_corpus) -> None:
@@ -65,7 +69,7 @@ def test_fail_on_error_can_be_turned_off_for_studies(tmp_path, data_dir, small_c
         [
             *TINY,
             "trainer.max_steps=2",
-            "data.batch_size=20,100000",  # the second fails inside its job
+            "data.batch_size=20,3000",  # the second fails inside its job
             f"hydra.sweep.dir={sweep}",
             "hydra.callbacks.sweep_summary.fail_on_error=false",
         ],

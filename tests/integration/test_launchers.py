@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,7 +70,11 @@ def test_joblib_runs_two_jobs_at_once(tmp_path, data_dir) -> None:
 def test_submitit_local_failed_job_is_failed_though_submitit_says_completed(
     tmp_path, data_dir
 ) -> None:
-    sweep, missing = tmp_path / "sweep", tmp_path / "no-ptb-here"
+    sweep, missing = tmp_path / "sweep", tmp_path / "corrupt-ptb"
+    # present, so the start-up check passes; corrupt, so its job fails when it verifies them
+    shutil.copytree(data_dir / "ptb", missing)
+    with (missing / "ptb.valid.txt").open("ab") as f:
+        f.write(b"an extra line\n")
     args = [
         "launcher=submitit_local",
         "hydra.sweeper.max_batch_size=2",
@@ -81,14 +86,15 @@ def test_submitit_local_failed_job_is_failed_though_submitit_says_completed(
     ]
     proc = _train([*args, f"hydra.sweep.dir={sweep}"], data_dir)
     # Every job returns (+inf for the failed one); the SweepSummary callback then lists the
-    # failure and makes the command exit 1 (hydra.callbacks.sweep_summary.fail_on_error).
-    assert proc.returncode == 1, proc.stderr[-3000:]
+    # failure and makes the command exit 2, the exit of input refused, as the failure was a
+    # corrupt corpus (hydra.callbacks.sweep_summary.fail_on_error).
+    assert proc.returncode == 2, proc.stderr[-3000:]
     assert "1-rnn-adam: failed (DataError" in proc.stderr + proc.stdout
     summaries = _summaries(sweep)
     assert summaries["0-rnn-adam"]["status"] == "completed", summaries["0-rnn-adam"]
     failed = summaries["1-rnn-adam"]
     assert failed["status"] == "failed" and failed["error_type"] == "DataError", failed
-    assert str(missing) in failed["error"] and "DataError" in failed["traceback"]
+    assert "failed its checksum" in failed["error"] and failed["usage_error"] is True
     assert not (sweep / "1-rnn-adam" / "metrics.csv").exists()
     # submitit's own record of the same job: success (it never sees the job's status)
     logs = [p.read_text() for p in sweep.glob(".submitit/*/*_log.out")]
