@@ -135,6 +135,8 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
             if k == 0:
                 _check_launcher(cfg, multirun)
                 _check_output_dir(cfg, train, multirun)
+            if not _is_search(cfg) and k < MAX_CHECKED:  # numbered as Hydra numbers a grid
+                _check_job_dir(cfg, train, k, multirun, where)
             if _runs_here(cfg):
                 _check_host(train, hosts_checked, where)
             if multirun and _is_search(cfg):
@@ -158,6 +160,36 @@ def _check_output_dir(cfg: Any, train: Any, multirun: bool) -> None:
 
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     check_output_dir(Path(str(OmegaConf.select(cfg, key))), key, train.resume)
+
+
+def _check_job_dir(cfg: Any, train: Any, num: int, multirun: bool, where: str) -> None:
+    """A job directory that already holds a run: refused without resume=true, and under it
+    the relaunch must ask for the recorded settings (what the job itself would refuse)."""
+    import dataclasses
+
+    from omegaconf import open_dict, read_write
+
+    from lmexp.run.record import ConfigChanged, check_relaunch, read_recorded_config
+    from lmexp.run.resume import holds_run
+    from lmexp.run.rundir import RunDir
+    from lmexp.validation import UsageError, usage_line
+
+    if multirun:
+        with read_write(cfg.hydra), open_dict(cfg.hydra):
+            cfg.hydra.job.num = num  # what the subdir names (Hydra's job number in the grid)
+        folder = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+    else:
+        folder = Path(str(cfg.hydra.run.dir))
+    try:
+        if holds_run(folder, bool(train.resume)):
+            recorded = read_recorded_config(RunDir(folder))
+            check_relaunch(recorded, dataclasses.asdict(train), force=train.resume == "force")
+    except ConfigChanged as exc:  # its words say "this job directory": name it
+        raise ConfigChanged(f"{folder}: {usage_line(exc)}{where}") from None
+    except UsageError as exc:
+        raise type(exc)(f"{usage_line(exc)}{where}") from None
+    except OSError:
+        return  # unreadable: the job says what is wrong with it
 
 
 def _runs_here(cfg: Any) -> bool:

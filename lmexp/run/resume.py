@@ -55,20 +55,29 @@ def read_summary(out_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {"status": "unknown"}
 
 
-def plan_job_dir(out_dir: Path, resume: bool) -> JobDirPlan:
-    """Decide how to treat `out_dir`; raises JobDirInUse rather than overwrite a run."""
-    run = RunDir(out_dir)
+def holds_run(out_dir: Path, resume: bool) -> bool:
+    """Whether `out_dir` holds a run; JobDirInUse if it does and `resume` is off. Reads only:
+    pre-flight asks it of every job directory a command would write into."""
     summary = read_summary(out_dir)
-    has_run = summary is not None or run.metrics.exists()
-    if not has_run:
-        return JobDirPlan("fresh")
-    status = (summary or {}).get("status", "unknown")
+    if summary is None and not RunDir(out_dir).metrics.exists():
+        return False
     if not resume:
+        status = (summary or {}).get("status", "unknown")
         raise JobDirInUse(
             f"{out_dir} already holds a run (status {status}). Rerun the same command with "
             "resume=true to continue it (finished jobs are skipped), or write elsewhere: "
             "hydra.run.dir=... / hydra.sweep.dir=..."
         )
+    return True
+
+
+def plan_job_dir(out_dir: Path, resume: bool) -> JobDirPlan:
+    """Decide how to treat `out_dir`; raises JobDirInUse rather than overwrite a run."""
+    run = RunDir(out_dir)
+    summary = read_summary(out_dir)
+    if not holds_run(out_dir, resume):
+        return JobDirPlan("fresh")
+    status = (summary or {}).get("status", "unknown")
     if status in FINISHED:
         return JobDirPlan("skip", summary)
     if run.last.exists():

@@ -275,3 +275,18 @@ def test_a_read_only_finished_job_of_a_sweep_is_skipped_while_the_others_run(tmp
     assert done.returncode == 0, done.stderr[-3000:]
     assert _files(first) == before
     assert json.loads((second / "summary.json").read_text())["status"] == "completed"
+
+
+def test_a_relaunch_into_a_sweep_that_holds_runs_is_refused_before_any_job(tmp_path, corpus):
+    """Without resume=true, or with other settings: one line naming the job directory (was
+    Hydra's 'Error executing job' and its hint, once the first job had started)."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TINY, f"data.root={corpus}", "seed=1,2", f"hydra.sweep.dir={sweep}"]
+    assert _train(args).returncode == 0
+    before = _files(sweep)
+    again = _one_line(_train(args))
+    assert f"{sweep / '0-gru-sgd'} already holds a run" in again and "resume=true" in again
+    changed = _one_line(_train([*args, "optim.lr=3", "resume=true"]))
+    assert changed.startswith(f"lmexp: {sweep / '0-gru-sgd'}: this job directory's run"), changed
+    assert "optim.lr: 5.0 -> 3.0" in changed and changed.endswith("(the job seed=1)"), changed
+    assert _files(sweep) == before
