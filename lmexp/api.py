@@ -30,13 +30,14 @@ def register() -> None:
     """
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.lmexp_search import OptunaSearch
+    from hydra_plugins.lmexp_search import GridSweeper, OptunaSearch
     from lmexp.config import register_configs
     from lmexp.resolvers import register_resolvers
 
     register_configs()
     register_resolvers()
     Plugins.instance().register(OptunaSearch)
+    Plugins.instance().register(GridSweeper)
 
 
 def job_config(composed: Any) -> TrainConfig:

@@ -54,13 +54,14 @@ SWEEP_SIZE_ENV = "LMEXP_SWEEP_SIZE"
 def sweep_size(config: DictConfig) -> int | None:
     """How many jobs this multirun launches: an Optuna study's trials, or the grid's size."""
     sweeper = config.hydra.get("sweeper") or {}
+    seeds = int(config.get("seeds") or 1)  # each cell's repeats (lmexp.search.repeats)
     if sweeper.get("n_trials") is not None:
-        return int(sweeper.n_trials)
+        return int(sweeper.n_trials) * seeds
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     overrides = list(config.hydra.overrides.task)
     overrides += [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
-    size = 1
+    size = seeds
     try:
         for override in OverridesParser.create().parse_overrides(overrides):
             if override.is_sweep_override():

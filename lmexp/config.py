@@ -48,6 +48,9 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # trackers besides the record
     seed: int = 1111
+    # a sweep's repeats: each cell (a grid point, an Optuna trial) runs with the seeds seed,
+    # seed+1, ..., seed+seeds-1 (`repeat_seeds`); its jobs are one cell of the report
+    seeds: int = 1
     device: str = "auto"  # auto (CUDA, else MPS, else CPU) | cpu | cuda | cuda:N | mps
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes; weights stay fp32)
@@ -69,7 +72,7 @@ class TrainConfig:
         if not re.fullmatch(pattern, str(self.device)):
             listed = f"{', '.join(DEVICE_CHOICES[:-1])} or {DEVICE_CHOICES[-1]}"
             raise ValueError(f"device={self.device!r} unknown; choose {listed}")
-        require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu)
+        require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu, seeds=self.seeds)
         low, high = SEED_RANGE
         if not low <= self.seed <= high:
             raise ValueError(
@@ -83,6 +86,12 @@ class TrainConfig:
             self.model = model_config_from_dict(self.model)
         if isinstance(self.model, ArchConfig):
             self.model.check_window(self.data.seq_len)
+
+
+def repeat_seeds(seed: int, seeds: int) -> list[int]:
+    """The seeds of a cell's repeats: `seed` and the `seeds - 1` after it (distinct, recorded
+    by each job as its `seed`)."""
+    return [seed + k for k in range(seeds)]
 
 
 def _reject_unknown_keys(node: DictConfig, schema: type, path: str) -> None:

@@ -67,10 +67,20 @@ def job_overrides(overrides: list[str], multirun: bool) -> Iterator[list[str]]:
         values = _values(override)
         if values is not None:
             axes.append(values)
-    size = math.prod(len(axis) for axis in axes)
-    points = itertools.product(*axes) if size <= MAX_CHECKED else pairwise_cover(axes)
+    points = itertools.product(*axes) if _size(axes) <= MAX_CHECKED else pairwise_cover(axes)
     for point in points:
         yield [*fixed, *point]
+
+
+def _size(axes: list[list[str]]) -> int:
+    return math.prod(len(axis) for axis in axes)
+
+
+def every_job(overrides: list[str], multirun: bool) -> bool:
+    """Whether `job_overrides` yields every job of the grid, in Hydra's order (its k-th is
+    Hydra's job k), rather than a covering set."""
+    count = sum(1 for _ in itertools.islice(job_overrides(overrides, multirun), MAX_CHECKED + 1))
+    return count <= MAX_CHECKED
 
 
 def pairwise_cover(axes: list[list[str]]) -> Iterator[tuple[str, ...]]:
@@ -121,6 +131,8 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
 
     hosts_checked: set[str] = set()
     with initialize_config_dir(version_base="1.3", config_dir=config_dir):
+        overrides = _with_repeats(config_name, overrides, multirun)
+        numbered = every_job(overrides, multirun)
         for k, job in enumerate(job_overrides(overrides, multirun)):
             try:
                 cfg = compose(config_name, overrides=job, return_hydra_config=True)
@@ -135,13 +147,48 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
             if k == 0:
                 _check_launcher(cfg, multirun)
                 _check_output_dir(cfg, train, multirun)
-            if not _is_search(cfg) and k < MAX_CHECKED:  # numbered as Hydra numbers a grid
+            if numbered and not _is_search(cfg):  # job k here is Hydra's job k
                 _check_job_dir(cfg, train, k, multirun, where)
             if _runs_here(cfg):
                 _check_host(train, hosts_checked, where)
             if multirun and _is_search(cfg):
                 _check_search(config_name, cfg, overrides)
                 return
+
+
+def _with_repeats(config_name: str, overrides: list[str], multirun: bool) -> list[str]:
+    """The command's overrides with the seed axis `seeds=K` gives a grid (as lmexp's grid
+    sweeper adds it), so every repeat is checked and numbered as Hydra will number it."""
+    import sys
+
+    from hydra import compose
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lmexp.search.repeats import RepeatsConflict, seed_axis
+
+    first = next(job_overrides(overrides, multirun), None)
+    if first is None:
+        return overrides
+    try:
+        cfg = compose(config_name, overrides=first, return_hydra_config=True)
+        seeds, seed = int(cfg.get("seeds") or 1), int(cfg.seed)
+    except (HydraException, OmegaConfBaseException, TypeError, ValueError):
+        return overrides  # Hydra, or the job's own check, says what is wrong
+    if seeds > 1 and not multirun:
+        if not any(o.lstrip("+~").startswith("seed=") for o in overrides):
+            print(
+                f"lmexp: seeds={seeds} repeats the cells of a sweep (add -m); this single run "
+                f"trains seed={seed} alone",
+                file=sys.stderr,
+            )
+        return overrides
+    if seeds <= 1 or _is_search(cfg):
+        return overrides  # a search runs a trial's seeds itself (search/sweep.py)
+    try:
+        return seed_axis(overrides, seed, seeds)
+    except RepeatsConflict as exc:
+        raise InvalidConfig(str(exc)) from None
 
 
 def _check_launcher(cfg: Any, multirun: bool) -> None:
@@ -216,7 +263,7 @@ def _check_host(train: Any, checked: set[str], where: str) -> None:
 
 def _is_search(cfg: Any) -> bool:
     target = str((cfg.hydra.get("sweeper") or {}).get("_target_", ""))
-    return target.startswith("hydra_plugins.lmexp_search.")
+    return target == "hydra_plugins.lmexp_search.OptunaSearch"
 
 
 def _check_search(config_name: str, cfg: Any, overrides: list[str]) -> None:

@@ -1,8 +1,10 @@
-"""lmexp's Optuna search as a Hydra sweeper: `-m sweep=optuna` (hydra/sweeper=lmexp_optuna).
+"""lmexp's sweepers for Hydra: its grid (the default, hydra/sweeper=lmexp_grid) and its Optuna
+search (`-m sweep=optuna`, hydra/sweeper=lmexp_optuna).
 
-Hydra only instantiates sweepers that live in the `hydra_plugins` namespace; this class is the
-thin shell Hydra needs, and the search itself is `lmexp.search.sweep.run_search`. Hydra imports
-every `hydra_plugins` module at start-up, so this one imports nothing heavy (no Optuna).
+Hydra only instantiates sweepers that live in the `hydra_plugins` namespace; these classes are
+the thin shells Hydra needs: the grid is Hydra's basic sweeper with the seed axis of `seeds=K`
+(`lmexp.search.repeats`), the search is `lmexp.search.sweep.run_search`. Hydra imports every
+`hydra_plugins` module at start-up, so this one imports nothing heavy (no Optuna).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -45,3 +48,15 @@ class OptunaSearch(Sweeper):
         except StudyStorageError as exc:  # before any trial: one line, a usage error's code
             print(f"lmexp: {exc}", file=sys.stderr)
             sys.exit(2)
+
+
+class GridSweeper(BasicSweeper):
+    """Hydra's basic sweeper (the grid of the command's sweep overrides, in Hydra's order and
+    numbering), whose cells each run `seeds` times: `seeds=3` adds the axis `seed=s,s+1,s+2`."""
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from lmexp.search.repeats import seed_axis
+
+        assert self.config is not None
+        seeds = int(self.config.get("seeds") or 1)
+        return super().sweep(seed_axis(list(arguments), int(self.config.seed), seeds))

@@ -36,6 +36,7 @@ from lmexp.run.liveness import JobDirLocked, this_process, writer_lock
 from lmexp.run.record import (
     ConfigChanged,
     Launch,
+    cell_of,
     check_relaunch,
     read_recorded_config,
     restore_hydra,
@@ -264,6 +265,7 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
         **optim.display(cfg.optim.name),
         **schedules.display(cfg.schedule.name),
         "seed": cfg.seed,
+        "cell_id": cell_of(dataclasses.asdict(cfg)),  # the jobs it repeats differ in the seed
         "device": cfg.device,
         "started_at": _now(),
         "torch_version": torch.__version__,

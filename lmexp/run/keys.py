@@ -35,6 +35,9 @@ class Key:
     # a checkpoint trained with another value cannot be resumed under this one: the
     # architecture, and what decides what a batch position means
     pins_checkpoint: bool = False
+    # jobs whose configs differ only in such keys are repeats of one cell (the seed): the
+    # report pools them into a mean and an interval
+    repeat: bool = False
 
     def covers(self, dotted: str) -> bool:
         if self.path.endswith(".*"):
@@ -146,7 +149,8 @@ KEYS = (
         meaning="tied input/output embeddings",
         text=True,
     ),
-    Key("seed", column="seed", header="Seed", meaning="random seed"),
+    Key("seed", column="seed", header="Seed", meaning="random seed", repeat=True),
+    Key("seeds", repeat=True),  # how many seeds a sweep gives each cell (lmexp/config.py)
     Key("resume", EXECUTION),
     Key("device", EXECUTION),
     Key("threads", EXECUTION),
@@ -176,6 +180,14 @@ def role(dotted: str) -> str:
 def pins_checkpoint(dotted: str) -> bool:
     """Whether a checkpoint trained with another value of this key cannot be resumed."""
     return any(key.pins_checkpoint and key.covers(dotted) for key in KEYS)
+
+
+def in_cell(dotted: str) -> bool:
+    """Whether a key tells one cell from another: what the job computes and for how long,
+    not its seed (a repeat) nor where and how fast it runs."""
+    if any(key.repeat and key.covers(dotted) for key in KEYS):
+        return False
+    return role(dotted) in (SETTING, BUDGET)
 
 
 def budgets() -> tuple[str, ...]:

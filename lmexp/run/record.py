@@ -16,6 +16,7 @@ ends, files its own under `.lmexp/relaunches/` and puts the first back (`restore
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -58,6 +59,15 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> dict[st
         for key in sorted(set(old) | set(new))
         if keys.role(key) != keys.EXECUTION and old.get(key) != new.get(key)
     }
+
+
+def cell_of(config: dict[str, Any]) -> str:
+    """The cell a job belongs to, from its validated config: a digest of the keys that tell
+    cells apart (`keys.in_cell`: not the seed, not where or how fast it runs). Jobs differing
+    only in their seed share it, whatever their directories are called."""
+    kept = {k: v for k, v in sorted(flatten(config).items()) if keys.in_cell(k)}
+    text = json.dumps(kept, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def check_relaunch(recorded: dict[str, Any] | None, current: dict[str, Any], force: bool) -> dict:

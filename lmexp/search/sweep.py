@@ -16,14 +16,19 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lmexp.config import repeat_seeds
 from lmexp.run.record import next_job_number
 from lmexp.run.sweepdir import SweepDir
+from lmexp.search.repeats import with_seed
 from lmexp.search.space import SearchSpace, search_space
 from lmexp.search.study import claim, open_study, recover_orphans, requeue
 
 log = logging.getLogger(__name__)
 
 STATUS_ATTR, JOB_ATTR = "lmexp_status", "lmexp_job_dir"  # what each trial's job recorded
+# with seeds=K: each repeat's seed, objective, status and directory, in seed order
+SEEDS_ATTR, VALUES_ATTR = "lmexp_seeds", "lmexp_seed_values"
+STATUSES_ATTR, JOBS_ATTR = "lmexp_statuses", "lmexp_job_dirs"
 
 
 def run_search(
@@ -65,6 +70,8 @@ def run_search(
     OmegaConf.save(config, sweep.multirun)
 
     n_trials, batch_size = int(settings.n_trials), max(1, int(settings.n_jobs))
+    # seeds=K: a trial is K jobs (its seeds), launched together; it scores their mean
+    seeds = repeat_seeds(int(config.seed), int(config.get("seeds") or 1))
     # a relaunch into the same sweep directory (a fixed hydra.sweep.dir) numbers on from its
     # jobs: starting at 0 again would send the retried trial into a finished job's directory
     first, launched = next_job_number(sweep), 0
@@ -74,16 +81,23 @@ def run_search(
         ]
         for trial in trials:
             claim(study, trial)
-        overrides = [space.job_overrides(trial.params) for trial in trials]
+        overrides = [
+            with_seed(space.job_overrides(trial.params), seed)
+            if len(seeds) > 1
+            else space.job_overrides(trial.params)
+            for trial in trials
+            for seed in seeds
+        ]
         try:
             validate(overrides)
-            returns = launcher.launch(overrides, initial_job_idx=first + launched)
+            returns = launcher.launch(overrides, initial_job_idx=first + launched * len(seeds))
         except BaseException:  # Ctrl-C, SIGTERM, a launcher error: these trials did not finish
-            for trial in trials:
+            for trial in trials:  # requeued whole: every seed of it runs again
                 requeue(study, trial.number, trial.params, running=trial)
             raise
-        for trial, ret in zip(trials, returns, strict=True):
-            _tell(study, trial, ret, TrialState)
+        for k, trial in enumerate(trials):
+            repeats = list(returns[k * len(seeds) : (k + 1) * len(seeds)])
+            _tell(study, trial, repeats, seeds, TrialState)
         launched += len(trials)
     write_results(study, sweep.search_results)
     return study
@@ -110,23 +124,34 @@ def _sampler_factory(sampler: Any) -> Any:
     return make
 
 
-def _tell(study: Any, trial: Any, ret: Any, states: Any) -> None:
-    """Report one job's result to the study, with the job's status and directory."""
+def _tell(study: Any, trial: Any, rets: list[Any], seeds: list[int], states: Any) -> None:
+    """Report a trial to the study: its job's result, or with seeds=K the mean of its K jobs'
+    (+inf if any of them found none: a seed that fails counts, it is not dropped), with each
+    job's status and directory."""
     from hydra.core.utils import JobStatus
 
-    job_dir = _job_dir(ret)
-    if job_dir is not None:
-        trial.set_user_attr(JOB_ATTR, str(job_dir))
-        status = _job_status(job_dir)
-        if status is not None:
-            trial.set_user_attr(STATUS_ATTR, status)
-    if ret.status != JobStatus.COMPLETED:
+    dirs = [_job_dir(ret) for ret in rets]
+    statuses = [_job_status(d) if d is not None else None for d in dirs]
+    if dirs[0] is not None:
+        trial.set_user_attr(JOB_ATTR, str(dirs[0]))
+    if statuses[0] is not None:
+        trial.set_user_attr(STATUS_ATTR, statuses[0])
+    raised = [ret for ret in rets if ret.status != JobStatus.COMPLETED]
+    values = [math.nan if ret in raised else float(ret.return_value) for ret in rets]
+    if len(rets) > 1:
+        trial.set_user_attr(SEEDS_ATTR, seeds)
+        trial.set_user_attr(VALUES_ATTR, values)
+        trial.set_user_attr(STATUSES_ATTR, statuses)
+        trial.set_user_attr(JOBS_ATTR, [str(d) for d in dirs])
+    if raised:
         log.warning(
-            "trial %d: its job raised (%s); the trial failed", trial.number, ret._return_value
+            "trial %d: its job raised (%s); the trial failed",
+            trial.number,
+            raised[0]._return_value,
         )
         study.tell(trial, state=states.FAIL)
         return
-    value = float(ret.return_value)
+    value = sum(values) / len(values)
     if math.isnan(value):
         study.tell(trial, state=states.FAIL)
     else:
