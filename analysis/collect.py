@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from lmexp.run import keys
 from lmexp.run.liveness import effective_status
-from lmexp.run.record import read_launch, read_recorded_config
+from lmexp.run.record import cell_of, pairing_of, read_launch, read_recorded_config
 from lmexp.run.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -281,6 +281,7 @@ def _curve_stats(curve: pd.DataFrame, summary: dict[str, Any]) -> dict[str, floa
             "best_val_ppl": to_float(summary.get("best_val_ppl")),
             "best_epoch": to_float(summary.get("best_epoch")),
             "train_ppl_at_best": math.nan,
+            "time_to_best_s": math.nan,
         }
     else:
         row = finite.loc[finite["val_ppl"].idxmin()]
@@ -288,6 +289,7 @@ def _curve_stats(curve: pd.DataFrame, summary: dict[str, Any]) -> dict[str, floa
             "best_val_ppl": row["val_ppl"],
             "best_epoch": row["epoch"],
             "train_ppl_at_best": row["train_ppl"],
+            "time_to_best_s": row["wall_time_s"],  # training seconds to that evaluation
         }
     if len(curve):
         last = curve.iloc[-1]
@@ -353,6 +355,12 @@ def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
     for column, key in HYPERPARAMETERS.items():
         row[column] = _setting(config, key, summary)
     row["keep_prob"] = 1.0 - to_float(row["dropout"])
+    # its cell (the jobs it repeats with other seeds), what its seed draws, its code version
+    recorded_cell = summary.get("cell_id")
+    row["cell"] = recorded_cell if isinstance(recorded_cell, str) else cell_of(config)
+    row["pairing"] = pairing_of(config)
+    commit = summary.get("git_commit")
+    row["git_commit"] = commit if isinstance(commit, str) else None
     row.update(_curve_stats(curve, summary))
     row.update(_run_facts(summary, curve, overrides))
     row["duplicate_steps"] = int(curve.attrs.get("duplicate_steps", 0))

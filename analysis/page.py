@@ -19,6 +19,7 @@ from .formats import Table, to_html, to_markdown
 from .internals import SampleFile
 
 SECTIONS = (
+    ("cells", "Cells: mean over seeds"),  # only with repeats (analysis.cell_figures)
     ("overview", "Overview"),
     ("experiment", "Learning curves of each experiment"),
     ("optimizer", "Validation curves by optimizer"),
@@ -29,7 +30,7 @@ SECTIONS = (
         "Inside the models",
     ),  # only when lmexp.inspect.internals has run (analysis.internals)
 )
-OPTIONAL_SECTIONS = frozenset({"study", "internals"})  # shown only when they have figures
+OPTIONAL_SECTIONS = frozenset({"cells", "study", "internals"})  # shown only when they have figures
 
 SAMPLES_HEADING = "Appendix: generated text"
 

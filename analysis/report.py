@@ -10,19 +10,34 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lmexp.validation import USAGE_EXIT, InputError, check_writable_dir
 
+from .cell_figures import cell_figures
+from .cells import COMPARED, cell_table, compare_cells, has_repeats, pairs_table
 from .collect import NoJobsError, collect, find_job_dirs
 from .figures import make_figures
 from .formats import write_table
 from .internals import internals_figures, sample_files
 from .page import Content, render_html, render_markdown
+from .stats import ALPHA, SCALES, TESTS
 from .studies import batch_time_table, study_figures
 from .tables import commands_table, results_table, status_table
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How cells are compared (the report's --metric, --alpha, --test, --scale)."""
+
+    metric: str = "auto"
+    alpha: float = ALPHA
+    test: str = "auto"
+    scale: str = "linear"
+
 
 DESCRIPTION = """\
 Build a results report from lmexp sweep or run directories.
@@ -81,19 +96,56 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="output directory (created if missing; files in it are replaced)",
     )
     parser.add_argument("--title", default="lmexp results", help="report title")
+    repeats = parser.add_argument_group(
+        "cells (jobs that differ only in their seed), compared when a sweep has repeats"
+    )
+    repeats.add_argument(
+        "--metric",
+        choices=("auto", *COMPARED),
+        default="auto",
+        help="compared metric; auto: test_ppl if every completed job has one, else best_val_ppl",
+    )
+    repeats.add_argument(
+        "--alpha", type=float, default=ALPHA, help=f"family-wise error rate (default {ALPHA})"
+    )
+    repeats.add_argument(
+        "--test",
+        choices=TESTS,
+        default="auto",
+        help="welch; paired (pairs of cells that ran the same seeds from the same weights and "
+        "batches); auto (default): paired where that holds, else welch",
+    )
+    repeats.add_argument(
+        "--scale",
+        choices=SCALES,
+        default="linear",
+        help="linear (default): mean ± half-width; log: on log-perplexity (the loss), the "
+        "geometric mean [low, high]",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="do not print the paths written")
     return parser.parse_args(argv)
 
 
-def build_report(paths: Sequence[Path], out_dir: Path, title: str = "lmexp results") -> list[Path]:
+def build_report(
+    paths: Sequence[Path],
+    out_dir: Path,
+    title: str = "lmexp results",
+    comparison: Comparison | None = None,
+) -> list[Path]:
     """Collect the jobs under `paths` and write tables, figures and both report pages.
 
-    Returns the paths written, report pages first.
+    With repeats (cells of several seeds), the cells table and the pairwise comparisons come
+    first, compared as `comparison` says. Returns the paths written, report pages first.
     """
     collection = collect(paths)
     results = results_table(collection.jobs)
     ordered = results.raw
     tables = [results, commands_table(collection.jobs), status_table(ordered)]
+    study = None
+    if has_repeats(collection.jobs):
+        how = comparison or Comparison()
+        study = compare_cells(collection.jobs, how.metric, how.alpha, how.test, how.scale)
+        tables = [cell_table(study), pairs_table(study), *tables]
     batch_time = batch_time_table(ordered, collection.curves)
     if batch_time is not None:
         tables.append(batch_time)
@@ -101,7 +153,8 @@ def build_report(paths: Sequence[Path], out_dir: Path, title: str = "lmexp resul
     written: list[Path] = []
     for number, table in enumerate(tables, start=1):
         written += write_table(table, out_dir, number)
-    figures = make_figures(ordered, collection.curves, out_dir / "figures")
+    figures = cell_figures(study, collection.curves, out_dir / "figures")
+    figures += make_figures(ordered, collection.curves, out_dir / "figures")
     figures += study_figures(ordered, collection.curves, out_dir / "figures")
     figures += internals_figures(ordered, out_dir / "figures")
     samples = sample_files(ordered)
@@ -122,7 +175,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, NoJobsError, InputError) as exc:
         print(f"python -m analysis.report: error: {exc}", file=sys.stderr)
         return USAGE_EXIT
-    written = build_report(args.paths, args.out, args.title)
+    if not 0 < args.alpha < 1:
+        print(
+            f"python -m analysis.report: error: --alpha {args.alpha} must be in (0, 1)",
+            file=sys.stderr,
+        )
+        return USAGE_EXIT
+    how = Comparison(args.metric, args.alpha, args.test, args.scale)
+    written = build_report(args.paths, args.out, args.title, how)
     if not args.quiet:
         figures = [p for p in written if p.parent.name == "figures"]
         for path in written:

@@ -190,6 +190,13 @@ def in_cell(dotted: str) -> bool:
     return role(dotted) in (SETTING, BUDGET)
 
 
+def draws_with_seed(dotted: str) -> bool:
+    """Whether a key decides what a seed draws: the initial weights (the architecture's keys)
+    and the data's order (the data's). Two cells alike in these start from the same weights and
+    read the same batches under one seed, so their runs pair by seed."""
+    return dotted.startswith(("model.", "data.")) and role(dotted) == SETTING
+
+
 def budgets() -> tuple[str, ...]:
     """The budget keys, in the table's order (`trainer.max_epochs` first)."""
     return tuple(key.path for key in KEYS if key.role == BUDGET)

@@ -65,8 +65,18 @@ def cell_of(config: dict[str, Any]) -> str:
     """The cell a job belongs to, from its validated config: a digest of the keys that tell
     cells apart (`keys.in_cell`: not the seed, not where or how fast it runs). Jobs differing
     only in their seed share it, whatever their directories are called."""
-    kept = {k: v for k, v in sorted(flatten(config).items()) if keys.in_cell(k)}
-    text = json.dumps(kept, sort_keys=True, default=str, separators=(",", ":"))
+    return _digest(config, keys.in_cell)
+
+
+def pairing_of(config: dict[str, Any]) -> str:
+    """What a seed draws in this job (`keys.draws_with_seed`), as a digest: two cells with the
+    same one start from the same weights and batches under each seed, so they pair by seed."""
+    return _digest(config, keys.draws_with_seed)
+
+
+def _digest(config: dict[str, Any], kept: Any) -> str:
+    chosen = {k: v for k, v in sorted(flatten(config).items()) if kept(k)}
+    text = json.dumps(chosen, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
