@@ -53,7 +53,8 @@ writes into --out:
                          first, only when cells (jobs differing only in their seed) have
                          several seeds: each cell's n, mean ± 95 % interval, the letters of
                          the pairwise tests (Holm-adjusted), one sentence; every pair's test
-                         and p-values; the mean validation curve of each cell with its band
+                         and p-values; the mean validation curve of each cell with its band.
+                         The tables below then number on from 3.
   results.{md,tex,csv}   Table 1: jobs sorted by architecture, optimizer, hyper-parameters,
                          numbered 1..N, best validation perplexity per architecture in bold
   commands.{md,tex,csv}  Table 2: the command that reproduces each numbered experiment

@@ -184,6 +184,17 @@ def compose():
 
 
 # Tiny sizes and budget for integration sweeps: every model builds, each job takes seconds.
+# A tiny GRU for seconds on `small_corpus` (add data.root=<it>): the tests of the record, the
+# errors and the repeats, where the model is beside the point.
+TINY_TEXT_GRU = [
+    "model=gru",
+    "model.emb_size=16",
+    "model.hidden_size=16",
+    "trainer=smoke",
+    "threads=1",
+    "data=text",
+]
+
 TINY_OVERRIDES = [
     "trainer=smoke",
     "trainer.max_steps=8",

@@ -21,18 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, require_data_dir
+from tests.conftest import REPO, TINY_TEXT_GRU, require_data_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
-TINY = [
-    "model=gru",
-    "model.emb_size=16",
-    "model.hidden_size=16",
-    "trainer=smoke",
-    "threads=1",
-    "data=text",
-]
+TINY = TINY_TEXT_GRU
 
 
 def _cmd(args: list[str]) -> list[str]:

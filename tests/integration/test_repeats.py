@@ -7,18 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_module
+from tests.conftest import TINY_TEXT_GRU, run_module
 
 pytestmark = pytest.mark.slow
 
-TINY = [
-    "model=gru",
-    "model.emb_size=16",
-    "model.hidden_size=16",
-    "trainer=smoke",
-    "threads=1",
-    "data=text",
-]
+TINY = TINY_TEXT_GRU
 
 
 def _summaries(sweep: Path) -> dict[str, dict]:
