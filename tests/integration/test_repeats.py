@@ -43,6 +43,13 @@ def test_seeds_repeats_each_cell_of_a_grid_with_distinct_recorded_seeds(
     done = run_module("lmexp.train", [*plain, f"hydra.sweep.dir={grid}"], data_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     assert {job["cell_id"] for job in _summaries(grid).values()} == {cells[0]}
+    # the report pools each cell's three seeds
+    from analysis.cells import cells
+
+    table = cells([sweep])
+    assert list(table["jobs"]) == [3, 3] and list(table["test_ppl_n"]) == [3, 3]
+    assert all(table["test_ppl_low"] < table["test_ppl_mean"]), table
+    assert table.attrs["sentence"].startswith("GRU SGD IL=5 has the lowest mean Test PPL")
     # a relaunch is checked job by job in that numbering: refused, naming the first directory
     again = run_module("lmexp.train", [*args, f"hydra.sweep.dir={sweep}"], data_dir)
     assert again.returncode == 2 and f"{sweep / '0-gru-sgd'} already holds a run" in again.stderr
