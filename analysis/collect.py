@@ -320,6 +320,7 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
         "wall_time_s": wall if math.isfinite(wall) else to_float(last.get("wall_time_s")),
         "stop_reason": summary.get("stop_reason"),
         "error_type": summary.get("error_type"),
+        "pruned": _pruned_text(summary.get("pruned")),
         "error": summary.get("error"),
         "command": command,
         # when and where it ran, and how busy the machine was: figures.wall_clock_note
@@ -332,6 +333,23 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
             key=lambda v: v if math.isfinite(v) else -math.inf,
         ),
     }
+
+
+def _pruned_text(decision: Any) -> str | None:
+    """A pruned job's decision (`summary.json` "pruned") in words: what it was compared with."""
+    if not isinstance(decision, dict):
+        return None
+    where = (
+        f"rung {decision.get('rung')} (evaluation {decision.get('evaluation')})"
+        if decision.get("rule") == "asha"
+        else f"evaluation {decision.get('evaluation')}"
+    )
+    value, threshold = to_float(decision.get("value")), to_float(decision.get("threshold"))
+    bar = "best 1/η" if decision.get("rule") == "asha" else "median"
+    return (
+        f"{decision.get('rule')} at {where}: val ppl {value:.1f} worse than the {bar} "
+        f"{threshold:.1f} of {decision.get('jobs')} jobs"
+    )
 
 
 def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:

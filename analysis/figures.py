@@ -65,9 +65,10 @@ def _time_axis(seconds: float) -> tuple[float, str]:
 
 
 def _points(curve: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
-    """Points drawable on a log axis: finite x, finite positive y (an inf ppl is left out)."""
+    """Points drawable on a log axis: finite x, finite positive y up to PPL_CAP (an inf ppl,
+    or a diverged job's 5e299, is left out: a log axis up to there has no room for ticks)."""
     xs, ys = curve[x].to_numpy(float), curve[y].to_numpy(float)
-    keep = np.isfinite(xs) & np.isfinite(ys) & (ys > 0)
+    keep = np.isfinite(xs) & np.isfinite(ys) & (ys > 0) & (ys <= PPL_CAP)
     return xs[keep], ys[keep]
 
 

@@ -66,7 +66,7 @@ def order_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
     """Jobs sorted (architecture, optimizer, hyper-parameters), numbered `exp` 1..N, `best` set.
 
     `best` marks the single lowest finite validation perplexity of each architecture (the first
-    in table order on a tie), so a diverged or empty job is never bold.
+    in table order on a tie), so a diverged, pruned or empty job is never bold.
     """
     frame = jobs.copy()
     frame["_arch"] = list(zip(frame["model_rank"], frame["model"], strict=True))
@@ -75,7 +75,10 @@ def order_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
     frame = frame.sort_values(keys, na_position="last", kind="stable").drop(columns=keys[:2])
     frame = frame.reset_index(drop=True)
     frame.insert(0, "exp", range(1, len(frame) + 1))
-    finite = frame[frame["best_val_ppl"].map(lambda v: math.isfinite(float(v)))]
+    finite = frame[
+        frame["best_val_ppl"].map(lambda v: math.isfinite(float(v)))
+        & (frame["status"] != "pruned")  # stopped early on less budget: never ranked first
+    ]
     frame["best"] = frame.index.isin(finite.groupby("model", sort=False)["best_val_ppl"].idxmin())
     return frame
 
@@ -151,7 +154,8 @@ def _caption(columns: list[Column], ordered: pd.DataFrame) -> str:
     text = (
         f"Train and validation perplexity of {len(ordered)} experiments, sorted by "
         "architecture, then optimizer, then hyper-parameters. Bold: the best (lowest) "
-        "validation perplexity of each architecture. "
+        "validation perplexity of each architecture among jobs not stopped early (a pruned "
+        "job ran less budget: its perplexity is not comparable). "
     )
     meanings = [f"{c.header}: {c.meaning}" for c in columns if c.meaning and c.header != "#"]
     notes = ordered.dropna(subset=["optim_note"]).drop_duplicates("optim_label")
@@ -198,12 +202,15 @@ def status_table(ordered: pd.DataFrame) -> Table:
     cells = []
     for r in ordered.itertuples():
         error = f"{r.error_type}: {r.error}" if isinstance(r.error_type, str) else MISSING
+        if isinstance(r.pruned, str):
+            error = r.pruned  # the comparison that stopped it
         reason = r.stop_reason if isinstance(r.stop_reason, str) else MISSING
         cells.append(
             [str(r.exp), str(r.job_id), str(r.status), reason, fmt_num(r.n_points, ".0f"), error]
         )
     caption = (
-        "Status of every job: completed, diverged (non-finite loss), failed (with the error "
+        "Status of every job: completed, pruned (stopped early by prune=median or asha: "
+        "the comparison that stopped it), diverged (non-finite loss), failed (with the error "
         "from summary.json), running (summary.json says running: still training, or killed), "
         "unknown (no summary.json). Points: evaluation rows in metrics.csv; jobs with none "
         "have no learning curve."

@@ -24,6 +24,7 @@ from lmexp.models.registry import architecture, model_config_from_dict
 from lmexp.models.schema import ArchConfig
 from lmexp.training.graph import GRAPH_CHOICES
 from lmexp.training.optim import OptimConfig
+from lmexp.training.pruning import PruneConfig
 from lmexp.training.schedules import ScheduleConfig
 from lmexp.training.schema import TrainerConfig
 from lmexp.validation import check_choices, require_positive
@@ -47,6 +48,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)  # trackers besides the record
+    prune: PruneConfig = field(default_factory=PruneConfig)  # stop a sweep's hopeless jobs
     seed: int = 1111
     # a sweep's repeats: each cell (a grid point, an Optuna trial) runs with the seeds seed,
     # seed+1, ..., seed+seeds-1 (`repeat_seeds`); its jobs are one cell of the report

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -50,13 +49,31 @@ class OptunaSearch(Sweeper):
             sys.exit(2)
 
 
-class GridSweeper(BasicSweeper):
+class GridSweeper(Sweeper):
     """Hydra's basic sweeper (the grid of the command's sweep overrides, in Hydra's order and
-    numbering), whose cells each run `seeds` times: `seeds=3` adds the axis `seed=s,s+1,s+2`."""
+    numbering), whose cells each run `seeds` times: `seeds=3` adds the axis `seed=s,s+1,s+2`.
+
+    It holds a basic sweeper rather than deriving from it: Hydra's plugin scan re-executes the
+    module that defines BasicSweeper, and a subclass of the class it replaced would fail its
+    `super()` call (the scan does not see this module under an editable install)."""
+
+    def __init__(self, max_batch_size: int | None = None, params: Any = None) -> None:
+        self.max_batch_size, self.params = max_batch_size, params
+        self.config: DictConfig | None = None
+        self.basic: Any = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+        self.config = config
+        self.basic = BasicSweeper(max_batch_size=self.max_batch_size, params=self.params)
+        self.basic.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
         from lmexp.search.repeats import seed_axis
 
-        assert self.config is not None
+        assert self.config is not None and self.basic is not None
         seeds = int(self.config.get("seeds") or 1)
-        return super().sweep(seed_axis(list(arguments), int(self.config.seed), seeds))
+        return self.basic.sweep(seed_axis(list(arguments), int(self.config.seed), seeds))

@@ -38,6 +38,7 @@ from lmexp.run.record import (
     Launch,
     cell_of,
     check_relaunch,
+    read_launch,
     read_recorded_config,
     restore_hydra,
     save_record,
@@ -53,6 +54,7 @@ from lmexp.run.resume import (
 )
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary, write_json_atomic
+from lmexp.run.sweepdir import SweepDir
 from lmexp.run.timings import Phases
 from lmexp.runtime import allocator
 from lmexp.runtime.device import device_name, job_device, seed_everything, set_rng_state
@@ -63,6 +65,7 @@ from lmexp.training.graph import graph_wanted
 from lmexp.training.metrics import perplexity
 from lmexp.training.optim import build_optimizer
 from lmexp.training.progress import lines_above_bars, make_progress
+from lmexp.training.pruning import PRUNED, Judge
 from lmexp.training.schedules import lr_at_epoch
 from lmexp.training.trainer import FitState, Trainer
 from lmexp.validation import usage_line
@@ -203,6 +206,7 @@ def _fit_on(
         data_tokens=corpus.counts(),
     )
     files = RunFiles(out_dir, model, optimizer, summary, cfg, corpus.vocab, phases, trackers)
+    judge = _judge(cfg, run, summary)
     if cfg.compile:
         compile_features(model)
     trainer = Trainer(
@@ -218,6 +222,7 @@ def _fit_on(
         files.on_step,
         precision=cfg.precision,
         cuda_graph=graph,
+        judge=judge,
     )
     if payload is not None:
         _resume(trainer, model, optimizer, payload, plan)
@@ -227,12 +232,29 @@ def _fit_on(
     finally:
         files.close()
         summary.update(**_device_report(trainer, device), timings=_timings(phases))
-    diverged = state.stop_reason == "diverged"
+    stopped = state.stop_reason in ("diverged", PRUNED)  # no test pass: it will not be ranked
+    if judge is not None and judge.pruned is not None:
+        summary.update(pruned=judge.pruned)  # the rule, the rung and what it compared
     with phases.phase("test_s"):
-        test_ppl = None if diverged else _test_of_best(model, corpus, cfg, out_dir, device)
+        test_ppl = None if stopped else _test_of_best(model, corpus, cfg, out_dir, device)
     earlier = float(summary.fields.get("total_time_s") or 0.0)  # a resumed job's other sessions
     summary.update(timings=_timings(phases), total_time_s=round(earlier + phases.total_s(), 3))
     return state, test_ppl
+
+
+def _judge(cfg: TrainConfig, run: RunDir, summary: Summary) -> Judge | None:
+    """The early-stopping judge of a job of a sweep (`prune=median|asha`): it compares the job
+    with the others of its sweep directory. A single run has none to compare with."""
+    if cfg.prune.name == "none":
+        return None
+    launch = read_launch(run)
+    if launch is None or launch.job_num is None:
+        log.warning(
+            "prune=%s judges the jobs of a sweep (-m): this single run is never stopped",
+            cfg.prune.name,
+        )
+        return None
+    return Judge(cfg.prune, run, SweepDir(run.root.parent))
 
 
 def _timings(phases: Phases) -> dict[str, float]:
@@ -409,7 +431,7 @@ def _run_tracked(
         except OSError as unwritable:  # the disk that failed the job may refuse its record too
             log.warning("could not record the failure in %s: %s", summary.path, unwritable)
         raise
-    status = "diverged" if state.stop_reason == "diverged" else "completed"
+    status = {"diverged": "diverged", PRUNED: PRUNED}.get(state.stop_reason or "", "completed")
     wall = state.last_row["wall_time_s"] if state.last_row else state.elapsed_s
     summary.update(
         status=status,

@@ -23,7 +23,7 @@ from lmexp.validation import UsageError
 
 log = logging.getLogger(__name__)
 
-FINISHED = ("completed", "diverged")
+FINISHED = ("completed", "diverged", "pruned")  # a resume skips them
 
 
 class JobDirInUse(UsageError, RuntimeError):

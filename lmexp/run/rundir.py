@@ -75,6 +75,12 @@ class RunDir:
         """Held by the one process writing this job directory (run/liveness.py)."""
         return self.record / "lock"
 
+    @property
+    def pruning(self) -> Path:
+        """Every early-stopping decision of the job, written before it is acted on
+        (lmexp/training/pruning.py): a resume replays them."""
+        return self.record / "pruning.json"
+
     def recorded_hydra(self, name: str) -> Path:
         """The first launch's copy of `.hydra/<name>` (one of HYDRA_FILES)."""
         return self.record / "hydra" / name

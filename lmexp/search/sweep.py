@@ -22,6 +22,7 @@ from lmexp.run.sweepdir import SweepDir
 from lmexp.search.repeats import with_seed
 from lmexp.search.space import SearchSpace, search_space
 from lmexp.search.study import claim, open_study, recover_orphans, requeue
+from lmexp.training.pruning import PRUNED
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,9 @@ def _tell(study: Any, trial: Any, rets: list[Any], seeds: list[int], states: Any
             raised[0]._return_value,
         )
         study.tell(trial, state=states.FAIL)
+        return
+    if PRUNED in statuses:  # stopped early (prune=...): TPE learns it as a pruned trial
+        study.tell(trial, state=states.PRUNED)
         return
     value = sum(values) / len(values)
     if math.isnan(value):

@@ -125,8 +125,12 @@ class Trainer:
         on_step: Callable[[Trainer], None] | None = None,
         precision: str = "fp32",
         cuda_graph: bool = False,
+        judge: Callable[[float], str | None] | None = None,
     ) -> None:
+        """`judge`, if given, sees each evaluation's validation perplexity and may stop the
+        run with its reason (a sweep's early stopping: pruning.Judge)."""
         self.model, self.optimizer, self.lr_for_epoch = model, optimizer, lr_for_epoch
+        self.judge = judge
         self.precision = precision
         # fp32 fuses the output layer into the loss; under autocast the two-step path keeps
         # autocast's per-op precision choices (bf16 matmul, fp32 softmax).
@@ -374,6 +378,8 @@ class Trainer:
             state.best_val_ppl, state.best_epoch = val_ppl, epoch
         if self._diverged(train_loss, val_ppl):
             reason = "diverged"
+        elif reason is None and self.judge is not None:  # a sweep's early stopping (pruning.py)
+            reason = self.judge(val_ppl)
         row = {
             "epoch": epoch,
             "step": state.step,
