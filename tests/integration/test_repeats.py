@@ -100,3 +100,21 @@ def test_an_optuna_trial_with_seeds_runs_each_seed_and_scores_their_mean(
         assert trial.user_attrs["lmexp_seed_values"] == pytest.approx(best)
         assert trial.value == pytest.approx(sum(best) / 2)
         assert pair[0]["cell_id"] == pair[1]["cell_id"]  # a trial is one cell
+
+
+def test_a_grid_runs_from_outside_the_checkout(tmp_path, data_dir, small_corpus) -> None:
+    """From another folder Hydra's plugin scan re-executes its basic sweeper's module without
+    seeing lmexp's (an editable install hides it): lmexp's grid must still run there."""
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "lmexp-train"
+    sweep = tmp_path / "sweep"
+    args = ["-m", *TINY, f"data.root={small_corpus}", "seeds=2", f"hydra.sweep.dir={sweep}"]
+    env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
+    done = subprocess.run(
+        [script, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [job["seed"] for job in _summaries(sweep).values()] == [1111, 1112]
