@@ -34,10 +34,13 @@ def sweep_args(args: argparse.Namespace, prune: str, sweep: Path) -> list[str]:
         "optim=sgd",
         f"optim.lr={','.join(args.lrs)}",
         f"model.dropout={','.join(args.dropouts)}",
+        f"model.emb_size={args.size}",
+        f"model.hidden_size={args.size}",
         "trainer.max_epochs=null",
         f"trainer.max_steps={args.steps}",
         f"trainer.eval_every={args.eval_every}",
         f"prune={prune}",
+        *(args.prune_options if prune != "none" else []),
         f"threads={args.threads}",
         "trainer.progress=off",
         f"hydra.sweep.dir={sweep}",
@@ -91,8 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="gru")
     parser.add_argument("--lrs", nargs="+", default=list(LRS))
     parser.add_argument("--dropouts", nargs="+", default=list(DROPOUTS))
-    parser.add_argument("--steps", type=int, default=600, help="steps per job (default 600)")
-    parser.add_argument("--eval-every", type=float, default=0.05, help="epochs between evals")
+    parser.add_argument("--size", type=int, default=100, help="embedding and hidden width")
+    parser.add_argument("--steps", type=int, default=1600, help="steps per job (1.2 epochs)")
+    parser.add_argument("--eval-every", type=float, default=0.1, help="epochs between evals")
+    parser.add_argument(
+        "--prune-options",
+        nargs="*",
+        default=[],
+        help="overrides of the pruned sweep, e.g. prune.min_resource=3 (default: none, the "
+        "rule's defaults)",
+    )
     parser.add_argument("--prune", default="asha", choices=("asha", "median"))
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_pruning"))

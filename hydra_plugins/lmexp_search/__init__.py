@@ -52,6 +52,7 @@ class OptunaSearch(Sweeper):
 class GridSweeper(Sweeper):
     """Hydra's basic sweeper (the grid of the command's sweep overrides, in Hydra's order and
     numbering), whose cells each run `seeds` times: `seeds=3` adds the axis `seed=s,s+1,s+2`.
+    With `prune=`, its jobs run in a seeded shuffled order (lmexp.search.grid).
 
     It holds a basic sweeper rather than deriving from it: Hydra's plugin scan re-executes the
     module that defines BasicSweeper, and a subclass of the class it replaced would fail its
@@ -72,8 +73,13 @@ class GridSweeper(Sweeper):
         self.basic.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
+        from lmexp.search.grid import sweep_shuffled
         from lmexp.search.repeats import seed_axis
 
         assert self.config is not None and self.basic is not None
         seeds = int(self.config.get("seeds") or 1)
-        return self.basic.sweep(seed_axis(list(arguments), int(self.config.seed), seeds))
+        grid = seed_axis(list(arguments), int(self.config.seed), seeds)
+        if str((self.config.get("prune") or {}).get("name", "none")) == "none":
+            return self.basic.sweep(grid)
+        # early stopping judges a job against those before it: a seeded random order
+        return sweep_shuffled(self.basic, grid, int(self.config.seed))

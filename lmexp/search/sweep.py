@@ -1,10 +1,13 @@
-"""The search loop: ask Optuna for a batch of trials, launch them as lmexp jobs, tell the results.
+"""The search loop: ask Optuna for trials, launch them as lmexp jobs, tell the results.
 
-Each batch of `n_jobs` trials goes through the configured Hydra launcher in one call (the same
-launchers as a grid: local, joblib, submitit, SLURM), so trials run side by side wherever a
-grid's jobs would. TPE's `constant_liar` keeps the trials of one batch apart. A job returns its
-best validation perplexity, `+inf` when it failed or diverged before any finite evaluation (so
-TPE learns to avoid such values); a job the launcher itself reports as failed is a failed trial.
+`n_jobs` trials are in flight at once. With a launcher whose jobs run in processes of their own
+(joblib, submitit), each trial is its own launch from a thread of this process, and a trial
+that ends (a pruned one early: prune=) is told at once and its slot goes to the next trial: no
+batch barrier. Under the in-process local launcher, `n_jobs` trials form a batch. TPE's
+`constant_liar` keeps trials in flight apart. A job returns its best validation perplexity,
+`+inf` when it failed or diverged before any finite evaluation (so TPE learns to avoid such
+values); a job the launcher itself reports as failed is a failed trial; a pruned job's trial
+is told PRUNED.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from lmexp.config import repeat_seeds
 from lmexp.run.record import next_job_number
 from lmexp.run.sweepdir import SweepDir
 from lmexp.search.repeats import with_seed
+from lmexp.search.slots import launch_each, out_of_process
 from lmexp.search.space import SearchSpace, search_space
 from lmexp.search.study import claim, open_study, recover_orphans, requeue
 from lmexp.training.pruning import PRUNED
@@ -44,7 +48,6 @@ def run_search(
     `settings` is `hydra.sweeper`, `config` the multirun's config, `validate` the sweeper's
     `validate_batch_is_legal` (composes every job of a batch before it is launched).
     """
-    from optuna.trial import TrialState
 
     space = search_space(settings.get("params") or {}, arguments)
     if not space.distributions:
@@ -75,33 +78,74 @@ def run_search(
     seeds = repeat_seeds(int(config.seed), int(config.get("seeds") or 1))
     # a relaunch into the same sweep directory (a fixed hydra.sweep.dir) numbers on from its
     # jobs: starting at 0 again would send the retried trial into a finished job's directory
-    first, launched = next_job_number(sweep), 0
-    while launched < n_trials:
-        trials = [
-            study.ask(space.distributions) for _ in range(min(batch_size, n_trials - launched))
-        ]
-        for trial in trials:
-            claim(study, trial)
-        overrides = [
-            with_seed(space.job_overrides(trial.params), seed)
-            if len(seeds) > 1
-            else space.job_overrides(trial.params)
-            for trial in trials
-            for seed in seeds
-        ]
-        try:
-            validate(overrides)
-            returns = launcher.launch(overrides, initial_job_idx=first + launched * len(seeds))
-        except BaseException:  # Ctrl-C, SIGTERM, a launcher error: these trials did not finish
-            for trial in trials:  # requeued whole: every seed of it runs again
-                requeue(study, trial.number, trial.params, running=trial)
-            raise
-        for k, trial in enumerate(trials):
-            repeats = list(returns[k * len(seeds) : (k + 1) * len(seeds)])
-            _tell(study, trial, repeats, seeds, TrialState)
-        launched += len(trials)
+    first = next_job_number(sweep)
+    ask = _Asker(study, space, seeds, validate, first)
+    if batch_size > 1 and out_of_process(launcher):
+        _search_async(ask, launcher, n_trials, batch_size)
+    else:
+        _search_in_batches(ask, launcher, n_trials, batch_size)
     write_results(study, sweep.search_results)
     return study
+
+
+class _Asker:
+    """Asks the study for trials and turns each into its jobs' overrides (one per seed),
+    numbered on from `first` in the order they are asked."""
+
+    def __init__(self, study: Any, space: SearchSpace, seeds: list[int], validate: Any, first: int):
+        self.study, self.space, self.seeds, self.validate = study, space, seeds, validate
+        self.next_num = first
+
+    def __call__(self) -> tuple[Any, list[list[str]], int]:
+        trial = self.study.ask(self.space.distributions)
+        claim(self.study, trial)
+        plain = self.space.job_overrides(trial.params)
+        jobs = [with_seed(plain, s) for s in self.seeds] if len(self.seeds) > 1 else [plain]
+        num, self.next_num = self.next_num, self.next_num + len(jobs)
+        return trial, jobs, num
+
+    def tell(self, trial: Any, returns: Any) -> None:
+        from optuna.trial import TrialState
+
+        _tell(self.study, trial, list(returns), self.seeds, TrialState)
+
+    def requeue(self, trials: list[Any]) -> None:
+        """These trials did not finish (a signal, a launcher error): each is queued again,
+        whole (every seed of it runs again)."""
+        for trial in trials:
+            requeue(self.study, trial.number, trial.params, running=trial)
+
+
+def _search_in_batches(ask: _Asker, launcher: Any, n_trials: int, batch_size: int) -> None:
+    """`batch_size` trials at a time through one launch; the batch waits for its slowest."""
+    launched = 0
+    while launched < n_trials:
+        asked = [ask() for _ in range(min(batch_size, n_trials - launched))]
+        overrides = [job for _, jobs, _ in asked for job in jobs]
+        try:
+            ask.validate(overrides)
+            returns = launcher.launch(overrides, initial_job_idx=asked[0][2])
+        except BaseException:  # Ctrl-C, SIGTERM, a launcher error: these trials did not finish
+            ask.requeue([trial for trial, _, _ in asked])
+            raise
+        at = 0
+        for trial, jobs, _ in asked:
+            ask.tell(trial, returns[at : at + len(jobs)])
+            at += len(jobs)
+        launched += len(asked)
+
+
+def _search_async(ask: _Asker, launcher: Any, n_trials: int, slots: int) -> None:
+    """`slots` trials in flight, each its own launch; when one ends (a pruned trial early),
+    its result is told and the next trial starts in its slot at once: no batch barrier."""
+
+    def trials() -> Any:
+        for _ in range(n_trials):
+            trial, jobs, num = ask()
+            ask.validate(jobs)
+            yield trial, num, jobs
+
+    launch_each(launcher, trials(), slots, ask.tell, ask.requeue)
 
 
 def _sampler_factory(sampler: Any) -> Any:

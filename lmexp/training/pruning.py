@@ -43,7 +43,9 @@ class PruneConfig:
     # asha: rungs at evaluation min_resource * reduction_factor ** (min_early_stopping_rate + k);
     # at each rung a job goes on only if it is in the best 1/reduction_factor of the jobs that
     # have reached that rung so far
-    min_resource: int = 1
+    # the first rung at the 2nd evaluation: at the 1st, SGD's early transient misranks a
+    # grid's best cells (benchmarks/pruning.py, docs/sweeps.md)
+    min_resource: int = 2
     reduction_factor: int = 3
     min_early_stopping_rate: int = 0
 

@@ -30,6 +30,8 @@ GRID = [
     "trainer.max_steps=60",
     "trainer.eval_every=0.1",  # an evaluation every ~9 steps: rung 0 at the first, 1 at the 3rd
     "prune=asha",
+    "prune.min_resource=1",  # rung 0 at the first evaluation
+    "seed=5",  # the shuffled order of a pruned grid puts the good jobs (0 and 1) first
 ]
 
 
@@ -170,3 +172,42 @@ def test_a_killed_sweep_resumed_takes_the_same_decisions(tmp_path, data_dir, sma
     assert got["1-gru-sgd"]["resumed"] == 1
     assert _decisions(killed) == _decisions(reference)
     assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before
+
+
+def test_an_optuna_search_under_joblib_starts_a_trial_where_a_pruned_one_ended(
+    tmp_path, data_dir, small_corpus
+) -> None:
+    """Two trials in flight (hydra.sweeper.n_jobs=2, two joblib workers): no batch barrier, so
+    a trial starts as soon as a pruned one frees its slot, while the good one still trains."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    sweep = tmp_path / "search"
+    args = [
+        "-m",
+        "sweep=optuna",
+        *TINY_TEXT_GRU,
+        f"data.root={small_corpus}",
+        "optim=sgd",
+        "trainer.max_epochs=null",
+        "trainer.max_steps=400",
+        "trainer.eval_every=0.1",
+        "prune=asha",
+        "model.num_layers=1",
+        "model.dropout=0.0",
+        "data.seq_len=35",
+        "data.batch_size=20",
+        "optim.lr=choice(5.0,0.00001)",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.sampler.seed=11",  # 5.0 first, then 1e-5 three times
+        "launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=async",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    done = run_module("lmexp.train", args, data_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = list(_statuses(sweep).values())
+    assert [job["status"] for job in jobs] == ["completed", "pruned", "pruned", "pruned"], jobs
+    good_end = _at(jobs[0]["ended_at"])
+    assert _at(jobs[2]["started_at"]) < good_end and _at(jobs[3]["started_at"]) < good_end
