@@ -211,3 +211,17 @@ def test_an_optuna_search_under_joblib_starts_a_trial_where_a_pruned_one_ended(
     assert [job["status"] for job in jobs] == ["completed", "pruned", "pruned", "pruned"], jobs
     good_end = _at(jobs[0]["ended_at"])
     assert _at(jobs[2]["started_at"]) < good_end and _at(jobs[3]["started_at"]) < good_end
+
+
+def test_under_submitit_each_job_is_its_own_process_and_pruned_ones_end_early(
+    tmp_path, data_dir, small_corpus
+) -> None:
+    sweep = tmp_path / "sweep"
+    args = [*GRID, f"data.root={small_corpus}", "optim.lr=5,0.00001,0.000001,0.0000001"]
+    args += ["launcher=submitit_local", "hydra.sweeper.max_batch_size=2"]
+    done = run_module("lmexp.train", [*args, f"hydra.sweep.dir={sweep}"], data_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    jobs = list(_statuses(sweep).values())
+    assert [job["status"] for job in jobs] == ["completed", "pruned", "pruned", "pruned"], jobs
+    assert len({job["pid"] for job in jobs}) == 4  # submitit: a process per job
+    assert all(job["pruned"]["evaluation"] <= 3 for job in jobs[1:])
