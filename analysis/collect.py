@@ -80,7 +80,23 @@ class Collection:
             frames.append(frame[[c for c in JOB_FACTS if c in frame] + list(curve.columns)])
         if not frames:
             return pd.DataFrame(columns=[*JOB_FACTS, *CURVE_COLUMNS])
-        return pd.concat(frames, ignore_index=True)
+        return _counts_as_integers(pd.concat(frames, ignore_index=True))
+
+
+# counts, read as floats with the rest of metrics.csv; the tidy frame gives them back as integers
+COUNT_COLUMNS = ("job_num", "step", "tokens", "sequences")
+
+
+def _counts_as_integers(frame: pd.DataFrame) -> pd.DataFrame:
+    """int64 where a count column is complete, pandas' nullable Int64 where a row lacks it (a
+    column added to metrics.csv after an old job's rows were written)."""
+    for column in COUNT_COLUMNS:
+        if column in frame and pd.api.types.is_float_dtype(frame[column]):
+            values = frame[column]
+            whole = values.dropna()
+            if (whole == whole.round()).all():
+                frame[column] = values.astype("int64" if values.notna().all() else "Int64")
+    return frame
 
 
 def is_job_dir(path: Path) -> bool:

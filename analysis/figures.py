@@ -192,12 +192,18 @@ def readable_log_axis(axis: Any, low: float, high: float) -> None:
 
 def _x_from_zero(ax: Any) -> None:
     """Epochs and time start at 0; the last point keeps a margin off the right frame (a lone
-    point would otherwise sit on it)."""
+    point would otherwise sit on it). A labelled tick on (or just inside) the right frame
+    would put its label under the next panel's first one: the axis then ends past it."""
     right = float(ax.dataLim.x1)
-    if math.isfinite(right) and right > 0:
-        ax.set_xlim(0, right * 1.06)
-    else:
+    if not (math.isfinite(right) and right > 0):
         ax.set_xlim(left=0)
+        return
+    limit = right * 1.06
+    ticks = ax.xaxis.get_major_locator().tick_values(0, limit)
+    at_frame = [float(t) for t in ticks if 0.95 * limit <= t <= 1.01 * limit]
+    if at_frame:
+        limit = max(at_frame) * 1.06
+    ax.set_xlim(0, limit)
 
 
 def _style_axes(axes: Any, time_label: str) -> None:
@@ -444,6 +450,9 @@ def experiments_page(
         ):
             _draw(ax, curve, "epoch", y, 1.0, **{**look, **extra, "markersize": 4}, label=name)
         ax.set_yscale("log")
+        ax.margins(y=0.15)  # room above the top point for its value label
+        # a 2.9-inch panel holds four x labels; more (0.00 0.05 ... 0.25) run into each other
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
         _x_from_zero(ax)
         low, high = ax.get_ylim()
         if high > PPL_CAP:

@@ -110,15 +110,18 @@ def job_label(row: Any, varying: list[Column]) -> str:
 
 
 def _time_column(ordered: pd.DataFrame) -> Column:
-    """Wall-clock in s, min or h, whichever keeps the longest job's number readable."""
+    """Training wall-clock in s, min or h, whichever keeps the longest job's number readable.
+
+    `wall_time_s`: training and its evaluations. The end-of-sweep table shows `total_time_s`
+    (data loading and the test pass too) as "total time"; the two are named apart."""
     longest = ordered["wall_time_s"].replace([math.inf], math.nan).max()
     scale, unit = (1, "s")
     if longest >= 600:  # NaN (no job has a time) compares False: seconds
         scale, unit = (60, "min") if longest < 36000 else (3600, "h")
     return Column(
-        f"Time ({unit})",
+        f"Train time ({unit})",
         "wall_time_s",
-        "wall-clock time of the job",
+        "wall-clock time of training and its evaluations (not data loading or the test pass)",
         lambda v: fmt_num(float(v) / scale, ".0f" if unit == "s" else ".1f"),
     )
 

@@ -139,7 +139,8 @@ def sweep_table(statuses: dict[str, dict[str, Any]]) -> str:
         ]
         for name, summary in sorted(statuses.items(), key=_launch_order)
     ]
-    headers = ["job", "status", "best val ppl", "test ppl", "time"]
+    # "total": end to end; the report's "Train time" is the training part (`wall_time_s`)
+    headers = ["job", "status", "best val ppl", "test ppl", "total time"]
     return tabulate(
         rows, headers, tablefmt="github", colalign=("left", "left", "right", "right", "right")
     )

@@ -15,23 +15,31 @@ class Budget:
     max_steps: int | None
     max_tokens: int | None
     max_seconds: float | None
+    # which budget set the step cap (an epoch or sequence budget is counted in steps), so a
+    # job that ran its epochs records `max_epochs`, not `max_steps`
+    steps_from: str = "max_steps"
 
     @classmethod
     def from_config(cls, cfg: TrainerConfig, steps_per_epoch: int, batch_size: int = 1) -> Budget:
         """Epoch and sequence budgets become step caps: a step trains one window of each of
         the `batch_size` streams, i.e. `batch_size` sequences."""
-        caps = [cfg.max_steps] if cfg.max_steps is not None else []
+        caps: list[tuple[int, str]] = []  # (steps, budget); on a tie the first named wins
+        if cfg.max_steps is not None:
+            caps.append((cfg.max_steps, "max_steps"))
         if cfg.max_epochs is not None:
-            caps.append(max(1, math.ceil(cfg.max_epochs * steps_per_epoch)))
+            caps.append((max(1, math.ceil(cfg.max_epochs * steps_per_epoch)), "max_epochs"))
         if cfg.max_sequences is not None:
-            caps.append(max(1, math.ceil(cfg.max_sequences / batch_size)))
+            caps.append((max(1, math.ceil(cfg.max_sequences / batch_size)), "max_sequences"))
         seconds = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
-        return cls(min(caps) if caps else None, cfg.max_tokens, seconds)
+        if not caps:
+            return cls(None, cfg.max_tokens, seconds)
+        steps, name = min(caps, key=lambda cap: cap[0])
+        return cls(steps, cfg.max_tokens, seconds, name)
 
     def reached(self, step: int, tokens: int, elapsed_s: float) -> str | None:
         """The name of the budget that is used up, or None."""
         if self.max_steps is not None and step >= self.max_steps:
-            return "max_steps"
+            return self.steps_from
         if self.max_tokens is not None and tokens >= self.max_tokens:
             return "max_tokens"
         if self.max_seconds is not None and elapsed_s >= self.max_seconds:

@@ -57,7 +57,9 @@ def make_progress(
         initial=initial,
         desc=f"{label} {phase}".strip(),
         unit=unit,
-        unit_scale=True,
+        # tokens count in millions (1.2M/5.3M); batches and sequences stay whole numbers:
+        # scaled, tqdm writes a count under 1000 as a float (21.0/118)
+        unit_scale=unit == "tok",
         disable=not enabled(mode),
         mininterval=0.5,
         dynamic_ncols=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -185,6 +186,8 @@ def test_the_curves_are_one_tidy_frame_seaborn_takes_in_one_line(tmp_path):
         data=frame, x="epoch", y="val_ppl", hue="model", style="optim", kind="line"
     )
     assert grid.ax.get_lines()
+    for count in ("step", "tokens", "job_num"):  # counts read back as integers, not 21.0
+        assert pd.api.types.is_integer_dtype(frame[count]), (count, frame[count].dtype)
 
 
 def test_a_jobs_facts_come_from_its_record_not_its_directory_name(tmp_path) -> None:

@@ -183,3 +183,49 @@ def test_the_wall_clock_note_names_jobs_that_shared_or_waited_for_the_machine() 
     assert "#1, #2, #3 ran at the same time as other jobs (up to 3 at once)" in note
     assert "#4 (load 3.9 on 2 cores) ran on a busy machine" in note
     assert wall_clock_note(jobs.iloc[[4]], together) == ""  # alone, load unknown: nothing said
+
+
+def _tick_label_boxes(fig, gap_px: float) -> list:
+    """Each visible x tick label's box, widened by half of `gap_px` on each side."""
+    renderer = fig.canvas.get_renderer()
+    boxes = []
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        for tick in ax.xaxis.get_major_ticks():  # those matplotlib draws: inside the view
+            x, label = tick.get_loc(), tick.label1
+            inside = low - 1e-3 * (high - low) <= x <= high + 1e-3 * (high - low)
+            if inside and label.get_visible() and label.get_text():
+                boxes.append(label.get_window_extent(renderer).padded(gap_px / 2))
+    return boxes
+
+
+@pytest.mark.parametrize("jobs", [4, 20])  # one figure per job; pages of small multiples
+def test_x_tick_labels_of_single_point_jobs_never_overlap(tmp_path, monkeypatch, jobs) -> None:
+    """Within a panel and between panels side by side (a lone point, any epoch): at least
+    the width of a space (4 px at the figures' DPI) apart."""
+    import analysis.figures as figures_module
+
+    clashes, measured = [], []
+    save = figures_module._save
+
+    def measure_then_save(fig, out_dir, name):  # _save clears the figure: measure it first
+        fig.draw_without_rendering()
+        boxes = _tick_label_boxes(fig, gap_px=4)
+        measured.append(len(boxes))
+        clashes.extend(
+            (name, a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)
+        )
+        return save(fig, out_dir, name)
+
+    monkeypatch.setattr(figures_module, "_save", measure_then_save)
+    arch = names()
+    for i in range(jobs):
+        path = job(tmp_path / "s", i, arch[i % len(arch)], "sgd", [300.0 + 9 * i])
+        rows = (path / "metrics.csv").read_text().splitlines()
+        header, row = rows[0].split(","), rows[1].split(",")
+        row[header.index("epoch")] = str([0.25, 0.3, 0.943, 1.0, 7.0][i % 5])
+        (path / "metrics.csv").write_text(f"{rows[0]}\n{','.join(row)}\n")
+    collection = collect([tmp_path / "s"])
+    make_figures(order_jobs(collection.jobs), collection.curves, tmp_path / "out")
+    assert measured and min(measured) > 0
+    assert not clashes, clashes[:3]

@@ -121,3 +121,27 @@ def test_ci_runs_the_readmes_test_command() -> None:
     quickstart = re.search(r"^```bash\n(.*?)^```", readme, re.M | re.S).group(1).splitlines()
     (test_command,) = [line for line in quickstart if "pytest" in line]
     assert test_command in (REPO / ".ci" / "run").read_text()
+
+
+def _python_imports(page: Path) -> list[str]:
+    """The modules a page's ```python blocks import (`from m import x`, `import m`)."""
+    blocks = re.findall(r"^ *```python\n(.*?)^ *```", page.read_text(encoding="utf-8"), re.M | re.S)
+    found = []
+    for block in blocks:
+        found += re.findall(r"^\s*(?:from|import)\s+([\w.]+)", block, re.M)
+    return found
+
+
+def test_the_python_the_docs_show_imports_outside_the_checkout(tmp_path):
+    """A user's notebook lives elsewhere: `from analysis...` works only at the repo's root."""
+    import subprocess
+    import sys
+
+    modules = sorted({m for page in PAGES for m in _python_imports(page)})
+    ours = [m for m in modules if m.split(".")[0] in ("lmexp", "analysis")]
+    assert ours, "no python block imports lmexp"
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *ours], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1]

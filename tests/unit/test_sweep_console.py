@@ -75,3 +75,14 @@ def test_the_end_of_sweep_table_lists_every_job_in_launch_order(tmp_path):
     path = write_results(tmp_path, statuses)
     assert path == tmp_path / "results.md"
     assert sweep_table(statuses) in path.read_text()
+
+
+def test_batch_bars_count_in_whole_numbers_and_token_bars_in_millions():
+    from lmexp.training.progress import make_progress
+
+    with make_progress(118, "on", "validation", unit="batch") as bar:
+        bar.update(21)
+        assert "21/118" in str(bar)
+    with make_progress(5_300_000, "on", "train") as bar:
+        bar.update(1_200_000)
+        assert "1.20M/5.30M" in str(bar)

@@ -25,6 +25,18 @@ def test_budget_first_limit_wins() -> None:
     assert budget.reached(10, 0, 60.0) == "max_minutes"
 
 
+def test_the_budget_that_set_the_step_cap_is_named() -> None:
+    """A job that ran its epochs stopped for `max_epochs`, not for a step budget it never had."""
+    by_epochs = Budget.from_config(TrainerConfig(max_epochs=2.0), steps_per_epoch=100)
+    assert by_epochs.reached(200, 0, 0.0) == "max_epochs"
+    cfg = TrainerConfig(max_epochs=None, max_sequences=40)
+    assert Budget.from_config(cfg, steps_per_epoch=100, batch_size=4).reached(10, 0, 0.0) == (
+        "max_sequences"
+    )
+    both = TrainerConfig(max_epochs=1.0, max_steps=100)  # a tie: the step budget was asked for
+    assert Budget.from_config(both, steps_per_epoch=100).reached(100, 0, 0.0) == "max_steps"
+
+
 def test_eval_points_cover_fractions_and_epoch_end() -> None:
     assert eval_points(100, 1.0) == {100}
     assert eval_points(100, 0.25) == {25, 50, 75, 100}
