@@ -18,7 +18,9 @@ from typing import Any
 def out_of_process(launcher: Any) -> bool:
     """Whether the launcher runs each job in a process of its own (joblib, submitit), so that
     several launches may be in flight at once from threads of this one."""
-    name = type(launcher).__name__.lower()
+    # by module too: submitit's launchers are named LocalLauncher and SlurmLauncher
+    kind = type(launcher)
+    name = f"{kind.__module__}.{kind.__name__}".lower()
     return "joblib" in name or "submitit" in name or "slurm" in name
 
 

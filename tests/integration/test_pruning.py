@@ -27,7 +27,6 @@ GRID = [
     *TINY_TEXT_GRU,
     "optim=sgd",
     "trainer.max_epochs=null",
-    "trainer.max_steps=60",
     "trainer.eval_every=0.1",  # an evaluation every ~9 steps: rung 0 at the first, 1 at the 3rd
     "prune=asha",
     "prune.min_resource=1",  # rung 0 at the first evaluation
@@ -57,7 +56,7 @@ def test_absurd_learning_rates_are_pruned_at_their_first_rung(
 ) -> None:
     sweep = tmp_path / "sweep"
     args = [*GRID, f"data.root={small_corpus}", "optim.lr=5,0.00001,0.000001"]
-    args += ["trainer.checkpoint_every=10,20", f"hydra.sweep.dir={sweep}"]
+    args += ["trainer.max_steps=60", "trainer.checkpoint_every=10,20", f"hydra.sweep.dir={sweep}"]
     done = run_module("lmexp.train", args, data_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = _statuses(sweep)
@@ -81,22 +80,37 @@ def _at(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
+# Two slots start two jobs at once, and asynchronous successive halving promotes the first job
+# to reach a rung, whatever its value. So the slot tests start two good jobs first, tied (the
+# same curve): a short one (60 steps) that ends soon and leaves its record, and a long one (400).
+# Every absurd job starts after that record exists and is judged against it, however loaded
+# the machine is; and all of them run while the long good job still trains.
+SHORT_AND_LONG = ["optim.lr=5,0.00001", "trainer.max_steps=60,400"]  # jobs 0, 1: good; 2, 3
+
+
+def _slots_reused(jobs: list[dict]) -> None:
+    """Statuses in job order, and the absurd jobs ran in freed slots before the long one ended."""
+    assert [job["status"] for job in jobs] == ["completed", "completed", "pruned", "pruned"], jobs
+    long_end = _at(jobs[1]["ended_at"])
+    assert all(_at(job["started_at"]) < long_end for job in jobs[2:]), jobs
+    assert all(job["pruned"]["evaluation"] == 1 for job in jobs[2:]), jobs
+
+
 def test_under_joblib_a_pruned_job_frees_its_slot_for_the_next(
     tmp_path, data_dir, small_corpus
 ) -> None:
-    """Two workers: the good job runs long while the absurd ones beside it are stopped, and
-    each next job starts in the freed slot before the good one ends."""
+    """Two workers: the long good job trains while the absurd ones are stopped beside it, each
+    started in the slot the previous one freed."""
     sweep = tmp_path / "sweep"
-    args = [*GRID, f"data.root={small_corpus}", "trainer.max_steps=400"]
-    args += ["optim.lr=5,0.00001,0.000001,0.0000001", "launcher=joblib", "hydra.launcher.n_jobs=2"]
+    args = [*GRID, f"data.root={small_corpus}", *SHORT_AND_LONG]  # seed 5: order 0, 1, 3, 2
+    args += ["launcher=joblib", "hydra.launcher.n_jobs=2"]
     done = run_module("lmexp.train", [*args, f"hydra.sweep.dir={sweep}"], data_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = list(_statuses(sweep).values())
-    assert [job["status"] for job in jobs] == ["completed", "pruned", "pruned", "pruned"], jobs
-    good_end = _at(jobs[0]["ended_at"])
-    # jobs 2 and 3 started in slots that pruned jobs freed, while the good job still trained
-    assert _at(jobs[2]["started_at"]) < good_end and _at(jobs[3]["started_at"]) < good_end
-    assert _at(jobs[1]["ended_at"]) <= _at(jobs[2]["started_at"]) + 1  # seconds resolution
+    _slots_reused(jobs)
+    # job 3 ran first of the two, in the slot the short good job freed; job 2 in job 3's
+    assert _at(jobs[0]["ended_at"]) <= _at(jobs[3]["started_at"]) + 1  # seconds resolution
+    assert _at(jobs[3]["ended_at"]) <= _at(jobs[2]["started_at"]) + 1
 
 
 def test_an_optuna_search_prunes_trials_as_optuna_knows_them(
@@ -156,8 +170,9 @@ def test_a_killed_sweep_resumed_takes_the_same_decisions(tmp_path, data_dir, sma
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, **quiet)
     judged = killed / "1-gru-sgd" / ".lmexp" / "pruning.json"
+    saved = killed / "1-gru-sgd" / "checkpoints" / "last.pt"  # written just after the judging
     deadline = time.monotonic() + 120
-    while not judged.is_file():
+    while not (judged.is_file() and saved.is_file()):
         assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended first"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
@@ -178,7 +193,7 @@ def test_an_optuna_search_under_joblib_starts_a_trial_where_a_pruned_one_ended(
     tmp_path, data_dir, small_corpus
 ) -> None:
     """Two trials in flight (hydra.sweeper.n_jobs=2, two joblib workers): no batch barrier, so
-    a trial starts as soon as a pruned one frees its slot, while the good one still trains."""
+    a trial starts as soon as a pruned one frees its slot, while the long good one trains."""
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     sweep = tmp_path / "search"
     args = [
@@ -188,17 +203,18 @@ def test_an_optuna_search_under_joblib_starts_a_trial_where_a_pruned_one_ended(
         f"data.root={small_corpus}",
         "optim=sgd",
         "trainer.max_epochs=null",
-        "trainer.max_steps=400",
         "trainer.eval_every=0.1",
         "prune=asha",
+        "prune.min_resource=1",
         "model.num_layers=1",
         "model.dropout=0.0",
         "data.seq_len=35",
         "data.batch_size=20",
         "optim.lr=choice(5.0,0.00001)",
+        "trainer.max_steps=choice(60,400)",
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.n_jobs=2",
-        "hydra.sweeper.sampler.seed=11",  # 5.0 first, then 1e-5 three times
+        "hydra.sweeper.sampler.seed=89",  # (5, 60), (5, 400), then (1e-5, 60), (1e-5, 400)
         "launcher=joblib",
         "hydra.launcher.n_jobs=2",
         f"hydra.sweeper.storage={storage}",
@@ -208,20 +224,19 @@ def test_an_optuna_search_under_joblib_starts_a_trial_where_a_pruned_one_ended(
     done = run_module("lmexp.train", args, data_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = list(_statuses(sweep).values())
-    assert [job["status"] for job in jobs] == ["completed", "pruned", "pruned", "pruned"], jobs
-    good_end = _at(jobs[0]["ended_at"])
-    assert _at(jobs[2]["started_at"]) < good_end and _at(jobs[3]["started_at"]) < good_end
+    _slots_reused(jobs)
 
 
 def test_under_submitit_each_job_is_its_own_process_and_pruned_ones_end_early(
     tmp_path, data_dir, small_corpus
 ) -> None:
     sweep = tmp_path / "sweep"
-    args = [*GRID, f"data.root={small_corpus}", "optim.lr=5,0.00001,0.000001,0.0000001"]
+    # a submitit job is a new process (imports, data) that starts seconds after its slot frees:
+    # the long good job trains long enough (800 steps, ~18 s alone) to see both absurd ones run
+    args = [*GRID, f"data.root={small_corpus}", "optim.lr=5,0.00001", "trainer.max_steps=60,800"]
     args += ["launcher=submitit_local", "hydra.sweeper.max_batch_size=2"]
     done = run_module("lmexp.train", [*args, f"hydra.sweep.dir={sweep}"], data_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = list(_statuses(sweep).values())
-    assert [job["status"] for job in jobs] == ["completed", "pruned", "pruned", "pruned"], jobs
+    _slots_reused(jobs)
     assert len({job["pid"] for job in jobs}) == 4  # submitit: a process per job
-    assert all(job["pruned"]["evaluation"] <= 3 for job in jobs[1:])

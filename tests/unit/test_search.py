@@ -172,3 +172,22 @@ def test_a_corrupt_or_truncated_study_database_is_one_line_naming_it(tmp_path, c
     with pytest.raises(StudyStorageError, match="cannot be opened as an Optuna study") as caught:
         open_study("s", storage, "minimize", lambda seed: None, None)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_launchers_that_run_jobs_in_their_own_processes_get_slots():
+    """Hydra's real launcher classes: submitit's are named LocalLauncher and SlurmLauncher."""
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
+        LocalLauncher,
+        SlurmLauncher,
+    )
+
+    from lmexp.search.slots import out_of_process, slots_of
+
+    for kind in (JoblibLauncher, LocalLauncher, SlurmLauncher):
+        launcher = kind.__new__(kind)  # no config needed to ask what kind it is
+        assert out_of_process(launcher), kind
+        assert slots_of(launcher, 2) == 2
+    basic = BasicLauncher()
+    assert not out_of_process(basic) and slots_of(basic, 4) == 1
