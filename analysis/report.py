@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmexp.validation import USAGE_EXIT, InputError, check_writable_dir
+from lmexp.version import add_version_flag
 
 from .cell_figures import cell_figures
 from .cells import COMPARED, cell_table, compare_cells, has_repeats, pairs_table
@@ -38,6 +39,8 @@ class Comparison:
     test: str = "auto"
     scale: str = "linear"
 
+
+PROG = "lmexp-report"  # the console script; `python -m lmexp.analysis.report` is the same
 
 DESCRIPTION = """\
 Build a results report from lmexp sweep or run directories.
@@ -81,11 +84,12 @@ example:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line; `--help` lists every file written."""
     parser = argparse.ArgumentParser(
-        prog="lmexp-report",
+        prog=PROG,
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version_flag(parser)
     parser.add_argument(
         "paths",
         nargs="+",
@@ -179,11 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         find_job_dirs(args.paths)  # fail on a bad path before any work
         check_writable_dir(args.out, "--out")  # a file there, read-only, a full disk
     except (FileNotFoundError, NoJobsError, InputError) as exc:
-        print(f"python -m analysis.report: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return USAGE_EXIT
     if not 0 < args.alpha < 1:
         print(
-            f"python -m analysis.report: error: --alpha {args.alpha} must be in (0, 1)",
+            f"{PROG}: error: --alpha {args.alpha} must be in (0, 1)",
             file=sys.stderr,
         )
         return USAGE_EXIT

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["compose", "fit", "load", "register"]
+from lmexp.version import __version__
+
+__all__ = ["__version__", "compose", "fit", "load", "register"]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,12 +8,18 @@ import stops the command with one line and the shell's code for SIGINT (130).
 from __future__ import annotations
 
 import importlib
+import os
 import signal
+import sys
 
 from lmexp.run.signals import stop_while_starting
+from lmexp.version import version_line
 
 
 def _run(module: str) -> None:
+    if sys.argv[1:] == ["--version"]:  # answered before torch and Hydra are imported
+        print(version_line(os.path.basename(sys.argv[0])))
+        sys.exit(0)
     # the handler exits at once: a KeyboardInterrupt raised inside an import can be swallowed
     # by a library's bare `except:` around an optional import, and the command would go on
     signal.signal(signal.SIGINT, stop_while_starting)

@@ -121,14 +121,20 @@ def pairwise_cover(axes: list[list[str]]) -> Iterator[tuple[str, ...]]:
 def check_command(config_dir: str, config_name: str, overrides: list[str], multirun: bool) -> None:
     """Compose and validate every job of the command; raise `InvalidConfig` for the first bad one.
 
-    Composition errors are Hydra's to report: this returns quietly and lets Hydra run into them.
+    An override that does not parse, an unknown key or option, or a value of the wrong type
+    (Hydra's composition errors) is worded in one line too, with the nearest known names.
     """
     from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
+    from hydra.errors import HydraException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
     from lmexp.api import job_config
+    from lmexp.suggest import parse_line
 
+    try:
+        OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as exc:
+        raise InvalidConfig(parse_line(overrides, str(exc))) from None
     hosts_checked: set[str] = set()
     with initialize_config_dir(version_base="1.3", config_dir=config_dir):
         overrides = _with_repeats(config_name, overrides, multirun)
@@ -136,8 +142,8 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
         for k, job in enumerate(job_overrides(overrides, multirun)):
             try:
                 cfg = compose(config_name, overrides=job, return_hydra_config=True)
-            except (HydraException, OmegaConfBaseException):
-                return  # Hydra's own error: its main reports it in one line
+            except (HydraException, OmegaConfBaseException) as exc:
+                raise InvalidConfig(_composition_line(config_dir, config_name, job, exc)) from None
             varying = _varying(job, overrides) if multirun else []
             where = f" (the job {' '.join(varying)})" if varying else ""
             try:
@@ -154,6 +160,26 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
             if multirun and _is_search(cfg):
                 _check_search(config_name, cfg, overrides)
                 return
+
+
+def _composition_line(config_dir: str, config_name: str, job: list[str], exc: Exception) -> str:
+    """Hydra's refusal to compose `job`, in one line with a did-you-mean (lmexp/suggest.py):
+    the known keys are those of the job's config composed from its group choices alone."""
+    from hydra import compose
+
+    from lmexp.help import config_groups
+    from lmexp.suggest import composition_line, flat_keys
+
+    choices = [o for o in job if "=" in o and "." not in o.partition("=")[0]]
+    known: list[str] = []
+    for attempt in (choices, []):
+        try:
+            known = flat_keys(compose(config_name, overrides=attempt))
+            break
+        except Exception:  # a group typo among the choices: the defaults' keys then
+            continue
+    message = str(exc) if exc.__cause__ is None else f"{exc}\n{exc.__cause__}"
+    return composition_line(message, known, config_groups(Path(config_dir)))
 
 
 def _with_repeats(config_name: str, overrides: list[str], multirun: bool) -> list[str]:

@@ -43,6 +43,7 @@ from lmexp.run.rundir import HYDRA_FILES, RunDir
 from lmexp.run.signals import JobInterrupted, forwarding, ignore_while_stopping
 from lmexp.training.progress import job_label, labelled
 from lmexp.validation import USAGE_EXIT, UsageError, usage_line
+from lmexp.version import version_line
 
 CONF_DIR = str(conf_dir())
 
@@ -194,6 +195,9 @@ def _complete(argv: list[str]) -> None:
 
 def cli() -> None:
     """The `lmexp-train` command: `python -m lmexp.train` under its own name."""
+    if "--version" in sys.argv[1:]:  # lmexp's, not Hydra's own `--version`
+        print(version_line("lmexp-train"))
+        sys.exit(0)
     register()  # before Hydra composes: `base_train` and `schema/model/*` are lmexp's
     _complete(sys.argv[1:])
     _preflight(sys.argv[1:])

@@ -34,6 +34,7 @@ from lmexp.run.rundir import RunDir
 from lmexp.run.summary import write_json_atomic
 from lmexp.training.evaluation import evaluate
 from lmexp.training.metrics import perplexity
+from lmexp.version import add_version_flag
 
 SPLITS = ("train", "valid", "test")
 
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: in run dir)")
     add_trust_flag(parser)
+    add_version_flag(parser)
     args = parser.parse_args(argv)
     if args.pairs < 1:
         parser.error("--pairs must be at least 1")
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(result, out)  # in one step: a refused write leaves nothing half done
     except (OSError, ValueError, KeyError) as err:  # one line: the file and what is wrong
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2))
     print(f"wrote {out}", file=sys.stderr)

@@ -43,6 +43,7 @@ from lmexp.inspect.scoring import ScoringLM, load, read_corpus_info
 from lmexp.inspect.trust import add_trust_flag
 from lmexp.models.base import LanguageModel
 from lmexp.run.rundir import RunDir
+from lmexp.version import add_version_flag
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
     parser.add_argument("--out-dir", type=Path, default=None, help="default: <run_dir>/samples")
     add_trust_flag(parser)
+    add_version_flag(parser)
     args = parser.parse_args(argv)
     try:
         sampling = Sampling(args.temperature, args.top_k, args.top_p)
@@ -272,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = args.out_dir or RunDir(args.run_dir).samples
         out_dir.mkdir(parents=True, exist_ok=True)  # a file there fails now, before sampling
     except (OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     lengths = args.lengths or [lm.seq_len, 2 * lm.seq_len]
     for length in lengths:

@@ -46,6 +46,7 @@ from lmexp.inspect.scoring import ScoringLM, load
 from lmexp.inspect.trust import add_trust_flag
 from lmexp.models.base import LanguageModel
 from lmexp.run.rundir import RunDir
+from lmexp.version import add_version_flag
 
 STATES = ("fresh", "carried")  # L_t: the zero state for every window, or carried across
 DEFINITIONS = ("assignment", "per-sequence")  # gradient flow (see the module docstring)
@@ -196,12 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         help="gradient flow with dropout on as in training (train, the assignment's) or off",
     )
     add_trust_flag(parser)
+    add_version_flag(parser)
     args = parser.parse_args(argv)
     for run_dir in args.run_dirs:
         try:
             lm = load(run_dir, args.checkpoint, args.device, args.trust_model_code)
         except (OSError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"{parser.prog}: error: {err}", file=sys.stderr)
             return 2
         losses, grads = run_internals(lm, args.split, args.state, args.grad_definition, args.mode)
         write_rows(losses, RunDir(run_dir).timestep_loss)

@@ -94,8 +94,29 @@ def test_a_search_space_that_does_not_parse_is_one_line(tmp_path):
     assert "the interval is empty" in line, line
 
 
-def test_a_malformed_override_is_left_to_hydra_without_a_traceback(tmp_path):
-    done = _train(["optim.lr=interval(0.1)", f"hydra.run.dir={tmp_path}/run"])
-    assert done.returncode == 1, done.stderr
-    assert "Error parsing override 'optim.lr=interval(0.1)'" in done.stderr
-    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        (["optim.lr=interval(0.1)"], "optim.lr=interval(0.1): "),
+        (["optim.lr=[1"], "optim.lr=[1: no viable alternative at input '[1' (quote a value"),
+        (["model.hiden_size=4"], "unknown key model.hiden_size; did you mean model.hidden_size?"),
+        (["model=gru", "model.gru_varient=x"], "did you mean model.gru_variant?"),
+        (
+            ["trainer.max_epoch=3"],
+            "unknown key trainer.max_epoch; did you mean trainer.max_epochs?",
+        ),
+        (["modle=gru"], "unknown key modle; did you mean model?"),
+        (["model=grux"], "model=grux is not an option of model; did you mean model=gru? Options: "),
+        (["optim=adamw"], "did you mean optim=adam?"),
+        (["optim.lr=abc"], "optim.lr=abc: Value 'abc' of type 'str' could not be converted"),
+    ],
+)
+def test_what_hydra_refuses_is_one_line_with_the_nearest_known_name(tmp_path, overrides, says):
+    """Typos, unknown options, wrong types and overrides that do not parse: exit 2 as for any
+    usage error, one line naming the nearest key or option, never Hydra's `+key` hint."""
+    done = _train([*overrides, f"hydra.run.dir={tmp_path}/run"])
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("lmexp: invalid config: ") and says in line, line
+    assert "+model" not in line and "To append" not in line
+    assert not (tmp_path / "run").exists()

@@ -86,7 +86,7 @@ def test_a_damaged_file_is_one_line_and_runs_nothing(trained_runs, tmp_path, cas
     )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-3000:]
-    assert lines[0].startswith("error: ") and "Traceback" not in done.stderr
+    assert lines[0].startswith("lmexp-evaluate: error: ") and "Traceback" not in done.stderr
     assert not marker.exists()  # nothing in the run directory ran
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
