@@ -25,7 +25,7 @@ from .internals import internals_figures, sample_files
 from .page import Content, render_html, render_markdown
 from .stats import ALPHA, SCALES, TESTS
 from .studies import batch_time_table, study_figures
-from .tables import commands_table, results_table, status_table
+from .tables import SORTS, commands_table, results_table, status_table
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="output directory (created if missing; files in it are replaced)",
     )
     parser.add_argument("--title", default="lmexp results", help="report title")
+    parser.add_argument(
+        "--sort",
+        choices=SORTS,
+        default="arch",
+        help="results table order: arch (architecture, optimizer, hyper-parameters; default) or "
+        "a metric, best first, with the best configurations named",
+    )
     repeats = parser.add_argument_group(
         "cells (jobs that differ only in their seed), compared when a sweep has repeats"
     )
@@ -141,6 +148,7 @@ def build_report(
     out_dir: Path,
     title: str = "lmexp results",
     comparison: Comparison | None = None,
+    sort: str = "arch",
 ) -> list[Path]:
     """Collect the jobs under `paths` and write tables, figures and both report pages.
 
@@ -148,7 +156,7 @@ def build_report(
     first, compared as `comparison` says. Returns the paths written, report pages first.
     """
     collection = collect(paths)
-    results = results_table(collection.jobs)
+    results = results_table(collection.jobs, sort)
     ordered = results.raw
     tables = [results, commands_table(collection.jobs), status_table(ordered)]
     study = None
@@ -192,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return USAGE_EXIT
     how = Comparison(args.metric, args.alpha, args.test, args.scale)
-    written = build_report(args.paths, args.out, args.title, how)
+    written = build_report(args.paths, args.out, args.title, how, args.sort)
     if not args.quiet:
         figures = [p for p in written if p.parent.name == "figures"]
         for path in written:

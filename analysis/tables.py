@@ -62,17 +62,37 @@ def _key_column(key: keys.Key) -> Column:
 HYPER_COLUMNS = tuple(_key_column(key) for key in keys.columns())
 
 
-def order_jobs(jobs: pd.DataFrame) -> pd.DataFrame:
+SORTS = ("arch", "best_val_ppl", "test_ppl")  # the report's --sort: IFT6135's order, or best first
+SORT_NAMES = {"best_val_ppl": "best validation perplexity", "test_ppl": "test perplexity"}
+
+
+def _metric_key(values: pd.Series) -> pd.Series:
+    """A perplexity to sort by, best first: not-a-number and infinite ones last."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    return numbers.where(numbers.map(math.isfinite), math.inf)
+
+
+def order_jobs(jobs: pd.DataFrame, sort: str = "arch") -> pd.DataFrame:
     """Jobs sorted (architecture, optimizer, hyper-parameters), numbered `exp` 1..N, `best` set.
 
-    `best` marks the single lowest finite validation perplexity of each architecture (the first
-    in table order on a tie), so a diverged, pruned or empty job is never bold.
+    `sort="best_val_ppl"` or `"test_ppl"` orders them by that metric instead, best first, a
+    pruned job after every job that ran its budget (it is not comparable), jobs without a
+    finite value last. `best` marks the
+    single lowest finite validation perplexity of each architecture (the first in table order
+    on a tie), so a diverged, pruned or empty job is never bold.
     """
     frame = jobs.copy()
     frame["_arch"] = list(zip(frame["model_rank"], frame["model"], strict=True))
     frame["_optim"] = list(zip(frame["optim_rank"], frame["optim"], strict=True))
     keys = ["_arch", "_optim", *(k for k in SORT_KEYS if k in frame)]
-    frame = frame.sort_values(keys, na_position="last", kind="stable").drop(columns=keys[:2])
+    helpers = keys[:2]
+    if sort != "arch":
+        frame["_metric"] = _metric_key(frame[sort])
+        frame["_missing"] = ~frame["_metric"].map(math.isfinite)  # failed, diverged: last
+        frame["_pruned"] = frame["status"] == "pruned"
+        keys = ["_missing", "_pruned", "_metric", *keys]
+        helpers = keys[:5]
+    frame = frame.sort_values(keys, na_position="last", kind="stable").drop(columns=helpers)
     frame = frame.reset_index(drop=True)
     frame.insert(0, "exp", range(1, len(frame) + 1))
     finite = frame[
@@ -153,10 +173,15 @@ def result_columns(ordered: pd.DataFrame) -> list[Column]:
     return columns
 
 
-def _caption(columns: list[Column], ordered: pd.DataFrame) -> str:
+def _caption(columns: list[Column], ordered: pd.DataFrame, sort: str = "arch") -> str:
+    order = (
+        "architecture, then optimizer, then hyper-parameters"
+        if sort == "arch"
+        else f"{SORT_NAMES[sort]}, best first (pruned jobs after those that ran their budget)"
+    )
     text = (
         f"Train and validation perplexity of {len(ordered)} experiments, sorted by "
-        "architecture, then optimizer, then hyper-parameters. Bold: the best (lowest) "
+        f"{order}. Bold: the best (lowest) "
         "validation perplexity of each architecture among jobs not stopped early (a pruned "
         "job ran less budget: its perplexity is not comparable). "
     )
@@ -164,12 +189,28 @@ def _caption(columns: list[Column], ordered: pd.DataFrame) -> str:
     notes = ordered.dropna(subset=["optim_note"]).drop_duplicates("optim_label")
     meanings += [f"{r.optim_label}: {r.optim_note}" for r in notes.itertuples()]
     meanings.append(f"{MISSING}: not recorded")
-    return text + "; ".join(meanings) + "."
+    return text + "; ".join(meanings) + "." + _top(ordered, sort)
 
 
-def results_table(jobs: pd.DataFrame) -> Table:
-    """IFT6135 assignment 2's Table 1: one numbered row per job, best per architecture in bold."""
-    ordered = order_jobs(jobs)
+def _top(ordered: pd.DataFrame, sort: str, n: int = 3) -> str:
+    """Sorted by a metric: the best configurations, named by what varies."""
+    if sort == "arch":
+        return ""
+    varying = varying_hyper_columns(ordered)
+    ranked = ordered[
+        _metric_key(ordered[sort]).map(math.isfinite) & (ordered["status"] != "pruned")
+    ]
+    named = [
+        f"{job_label(row, varying)} ({fmt_num(row[sort], '.1f')})"
+        for _, row in ranked.head(n).iterrows()
+    ]
+    return f" Best by {SORT_NAMES[sort]}: {'; '.join(named)}." if named else ""
+
+
+def results_table(jobs: pd.DataFrame, sort: str = "arch") -> Table:
+    """IFT6135 assignment 2's Table 1: one numbered row per job, best per architecture in bold
+    (`sort`: that table's order, or best first by a metric)."""
+    ordered = order_jobs(jobs, sort)
     columns = result_columns(ordered)
     cells = [[c.fmt(row[c.source]) for c in columns] for _, row in ordered.iterrows()]
     val = [c.header for c in columns].index("Val PPL")
@@ -177,7 +218,7 @@ def results_table(jobs: pd.DataFrame) -> Table:
     numeric = [c.numeric for c in columns]
     return Table(
         "results",
-        _caption(columns, ordered),
+        _caption(columns, ordered, sort),
         [c.header for c in columns],
         cells,
         bold,

@@ -129,6 +129,7 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
     from omegaconf.errors import OmegaConfBaseException
 
     from lmexp.api import job_config
+    from lmexp.search.naming import fixed_keys_override
     from lmexp.suggest import parse_line
 
     try:
@@ -139,9 +140,11 @@ def check_command(config_dir: str, config_name: str, overrides: list[str], multi
     with initialize_config_dir(version_base="1.3", config_dir=config_dir):
         overrides = _with_repeats(config_name, overrides, multirun)
         numbered = every_job(overrides, multirun)
+        # the grid sweeper's job directory names (lmexp/search/naming.py), to check them
+        naming = [fixed_keys_override(overrides)] if multirun else []
         for k, job in enumerate(job_overrides(overrides, multirun)):
             try:
-                cfg = compose(config_name, overrides=job, return_hydra_config=True)
+                cfg = compose(config_name, overrides=[*job, *naming], return_hydra_config=True)
             except (HydraException, OmegaConfBaseException) as exc:
                 raise InvalidConfig(_composition_line(config_dir, config_name, job, exc)) from None
             varying = _varying(job, overrides) if multirun else []

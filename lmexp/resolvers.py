@@ -4,7 +4,8 @@
 launcher presets in `conf/launcher/`; `${lmexp.sqlite_url:<path>}` places an Optuna study's
 database (`conf/sweep/`). They read the machine (CPU affinity, visible GPUs, the file
 system), never a job's config. `${lmexp.help_groups:}` and `${lmexp.help_choices:<model>}` fill
-the `--help` text (lmexp/help.py).
+the `--help` text (lmexp/help.py). `${lmexp.job_dir:...}` names a sweep's job directories by
+what varies (lmexp/run/jobname.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from lmexp.run.jobname import job_dir_name
 
 
 def cpu_cores() -> int:
@@ -90,3 +93,4 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("lmexp.parallel_jobs", parallel_jobs, replace=True)
     OmegaConf.register_new_resolver("lmexp.threads_per_job", threads_per_job, replace=True)
     OmegaConf.register_new_resolver("lmexp.sqlite_url", sqlite_url, replace=True)
+    OmegaConf.register_new_resolver("lmexp.job_dir", job_dir_name, replace=True)

@@ -74,11 +74,13 @@ class GridSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         from lmexp.search.grid import sweep_shuffled
+        from lmexp.search.naming import name_jobs_by_what_varies
         from lmexp.search.repeats import seed_axis
 
         assert self.config is not None and self.basic is not None
         seeds = int(self.config.get("seeds") or 1)
         grid = seed_axis(list(arguments), int(self.config.seed), seeds)
+        name_jobs_by_what_varies(self.config, grid)  # 0-rnn-adam-seed=1, not 0-rnn-adam
         if str((self.config.get("prune") or {}).get("name", "none")) == "none":
             return self.basic.sweep(grid)
         # early stopping judges a job against those before it: a seeded random order

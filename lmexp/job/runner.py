@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import math
 import platform
-import subprocess
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ import torch
 from lmexp.atomic import remove_leftovers
 from lmexp.config import TrainConfig
 from lmexp.data import Corpus, load_corpus, make_batches, save_corpus_tokenizer
+from lmexp.job.provenance import record_environment
 from lmexp.job.writer import RunFiles, vocab_digest
 from lmexp.loggers import Trackers
 from lmexp.models import build_model, compile_features
@@ -71,21 +71,6 @@ from lmexp.training.trainer import FitState, Trainer
 from lmexp.validation import usage_line
 
 log = logging.getLogger(__name__)
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def _now() -> str:
@@ -293,7 +278,6 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         **host.at_start(),  # with at_end: the machine's load, beside the job's wall-clock time
-        "git_commit": _git_commit(),
         "best_val_ppl": None,
         "best_epoch": None,
         "final_train_ppl": None,
@@ -310,7 +294,6 @@ def _open_summary(out_dir: Path, plan: JobDirPlan, cfg: TrainConfig, command: st
             **earlier,
             "resumed": int(plan.summary.get("resumed", 0)) + 1,
             "resumed_at": _now(),
-            "git_commit": _git_commit(),
         }
         fields.pop("error_type", None)
         if plan.summary.get("status") == "preempted":  # requeued by the cluster: count them
@@ -390,6 +373,7 @@ def _run_locked(cfg: TrainConfig, rundir: RunDir, launch: Launch) -> float:
         return _objective(float(best) if best is not None else None)
     started = time.monotonic()
     summary = _open_summary(out_dir, plan, cfg, launch.command)
+    summary.update(**record_environment(rundir))  # versions, code, packages, hardware
     trackers = Trackers()  # told how the job ended, whichever way it ends
     try:
         return _run_tracked(cfg, rundir, plan, summary, trackers, started)

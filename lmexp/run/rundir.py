@@ -81,6 +81,16 @@ class RunDir:
         (lmexp/training/pruning.py): a resume replays them."""
         return self.record / "pruning.json"
 
+    @property
+    def environment(self) -> Path:
+        """What each session ran on and with: versions, code, packages, hardware
+        (lmexp/runtime/environment.py); `lmexp-diff` compares two runs by it."""
+        return self.record / "environment.json"
+
+    def code_diff(self, digest: str) -> Path:
+        """The uncommitted changes a session ran with, kept once per content."""
+        return self.record / f"code-{digest}.diff"
+
     def recorded_hydra(self, name: str) -> Path:
         """The first launch's copy of `.hydra/<name>` (one of HYDRA_FILES)."""
         return self.record / "hydra" / name

@@ -13,7 +13,8 @@ nowhere. Imports neither torch nor Hydra.
         optimization_results.yaml          sweep=optuna: the study's best so far
         .lmexp/multirun.yaml               the first launch's multirun.yaml (run/record.py)
         .lmexp/relaunches/<stamp>.yaml     each relaunch's, filed when it ends
-        <n>-<model>-<optim>/               one job directory each (RunDir)
+        <n>-<model>-<optim>[-<k>=<v>,...]/ one job directory each (RunDir), named by what varies
+                                           (run/jobname.py): 3-gru-adam-lr=0.01,seed=2
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from lmexp.config import repeat_seeds
 from lmexp.run.record import next_job_number
 from lmexp.run.sweepdir import SweepDir
+from lmexp.search.naming import name_jobs_by_what_varies
 from lmexp.search.repeats import with_seed
 from lmexp.search.slots import launch_each, out_of_process
 from lmexp.search.space import SearchSpace, search_space
@@ -52,6 +53,9 @@ def run_search(
     space = search_space(settings.get("params") or {}, arguments)
     if not space.distributions:
         log.warning("the search space is empty: every trial runs the same job")
+    # a trial's directory shows its sampled values (and seed, with seeds=K)
+    varying = [*space.distributions, *(["seed"] if int(config.get("seeds") or 1) > 1 else [])]
+    name_jobs_by_what_varies(config, arguments, varying)
     sampler = settings.get("sampler") or {}
     study = open_study(
         name=str(settings.study_name),

@@ -16,7 +16,10 @@ from lmexp.logfmt import SourceFormatter
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
-COMMANDS = ["lmexp-train", "lmexp-evaluate", "lmexp-generate", "lmexp-internals", "lmexp-report"]
+COMMANDS = [
+    "lmexp-train", "lmexp-evaluate", "lmexp-generate", "lmexp-internals", "lmexp-report",
+    "lmexp-status",
+]  # fmt: skip
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess:

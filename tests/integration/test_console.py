@@ -64,7 +64,9 @@ def test_a_sweeps_console_reads_well(small_corpus, tmp_path):
     # the end: status counts and a table of every job, printed and written beside multirun.yaml
     table = (sweep / "results.md").read_text()
     for text in (out, table):
-        assert re.search(r"\| job +\| status +\| +best val ppl \| +test ppl \| +total time \|", text)
+        assert re.search(
+            r"\| job +\| status +\| +best val ppl \| +test ppl \| +total time \|", text
+        )
         assert re.search(
             r"\| 0-gru-adam +\| completed +\| +[\d,.]+ \| +[\d,.]+ \| +\dm \d\ds \|", text
         )

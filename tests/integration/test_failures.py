@@ -25,6 +25,10 @@ TINY = [
 ]
 
 
+# the grid's jobs 1 and 2, named by what varies (lmexp/run/jobname.py)
+J1, J2 = "1-gru-sgd-batch_size=3000,lr=1.0", "2-gru-sgd-batch_size=20,lr=10000.0"
+
+
 def _sweep(args: list[str], data_dir, corpus) -> subprocess.CompletedProcess:
     """A multirun of TINY on `corpus` (the small corpus: the record, not PTB, is under test)."""
     return run_module("lmexp.train", ["-m", f"data.root={corpus}", *args], data_dir)
@@ -46,20 +50,20 @@ def test_a_failing_and_a_diverging_job_leave_the_others_complete(
         if p.is_dir() and (p / "summary.json").is_file()
     }
     assert [s["status"] for s in statuses.values()] == ["completed", "failed", "diverged", "failed"]
-    failed = statuses["1-gru-sgd"]
+    failed = statuses[J1]
     assert failed["error_type"] == "InputError" and "batch_size=3000" in failed["error"]
     assert failed["usage_error"] is True and "traceback" not in failed  # the cause, in one line
     assert "lower data.batch_size" in failed["error"] and "\n" not in failed["error"]
-    log_text = (sweep / "1-gru-sgd" / "train.log").read_text()
+    log_text = (sweep / J1 / "train.log").read_text()
     assert "batch_size=3000" in log_text and "Traceback" not in log_text
-    with (sweep / "2-gru-sgd" / "metrics.csv").open() as f:
+    with (sweep / J2 / "metrics.csv").open() as f:
         diverged_rows = list(csv.DictReader(f))
     assert len(diverged_rows) >= 1  # its metrics are kept
-    assert statuses["2-gru-sgd"]["stop_reason"] == "diverged"
+    assert statuses[J2]["stop_reason"] == "diverged"
     # The end-of-sweep summary names every job that did not complete, not only the first.
     output = proc.stdout + proc.stderr
-    assert "2-gru-sgd: diverged" in output and "1-gru-sgd: failed (InputError" in output
-    assert "3-gru-sgd: failed (InputError" in output
+    assert f"{J2}: diverged" in output and f"{J1}: failed (InputError" in output
+    assert "3-gru-sgd-batch_size=3000,lr=10000.0: failed (InputError" in output
     assert "Traceback" not in output
 
 
@@ -77,7 +81,7 @@ def test_fail_on_error_can_be_turned_off_for_studies(tmp_path, data_dir, small_c
         small_corpus,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "1-gru-sgd: failed" in proc.stdout + proc.stderr
+    assert "1-gru-sgd-batch_size=3000: failed" in proc.stdout + proc.stderr
 
 
 def test_perplexity_ceiling_ends_the_run_as_diverged(tmp_path, data_dir, small_corpus) -> None:

@@ -261,7 +261,7 @@ def test_a_read_only_finished_job_of_a_sweep_is_skipped_while_the_others_run(tmp
     sweep = tmp_path / "sweep"
     args = ["-m", *TINY, f"data.root={corpus}", "seed=1,2", f"hydra.sweep.dir={sweep}"]
     assert _train(args).returncode == 0
-    first, second = sweep / "0-gru-sgd", sweep / "1-gru-sgd"
+    first, second = sweep / "0-gru-sgd-seed=1", sweep / "1-gru-sgd-seed=2"
     before = _files(first)
     shutil.rmtree(second)  # lost: the relaunch trains it again
     done = _mounted(_read_only(first), [*args, "resume=true"])
@@ -278,8 +278,9 @@ def test_a_relaunch_into_a_sweep_that_holds_runs_is_refused_before_any_job(tmp_p
     assert _train(args).returncode == 0
     before = _files(sweep)
     again = _one_line(_train(args))
-    assert f"{sweep / '0-gru-sgd'} already holds a run" in again and "resume=true" in again
+    first = sweep / "0-gru-sgd-seed=1"
+    assert f"{first} already holds a run" in again and "resume=true" in again
     changed = _one_line(_train([*args, "optim.lr=3", "resume=true"]))
-    assert changed.startswith(f"lmexp: {sweep / '0-gru-sgd'}: this job directory's run"), changed
+    assert changed.startswith(f"lmexp: {first}: this job directory's run"), changed
     assert "optim.lr: 5.0 -> 3.0" in changed and changed.endswith("(the job seed=1)"), changed
     assert _files(sweep) == before

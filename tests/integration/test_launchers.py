@@ -89,10 +89,12 @@ def test_submitit_local_failed_job_is_failed_though_submitit_says_completed(
     # failure and makes the command exit 2, the exit of input refused, as the failure was a
     # corrupt corpus (hydra.callbacks.sweep_summary.fail_on_error).
     assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "1-rnn-adam: failed (DataError" in proc.stderr + proc.stdout
+    assert "1-rnn-adam-root=corrupt-ptb: failed (DataError" in proc.stderr + proc.stdout
     summaries = _summaries(sweep)
-    assert summaries["0-rnn-adam"]["status"] == "completed", summaries["0-rnn-adam"]
-    failed = summaries["1-rnn-adam"]
+    assert summaries["0-rnn-adam-root=ptb"]["status"] == "completed", summaries[
+        "0-rnn-adam-root=ptb"
+    ]
+    failed = summaries["1-rnn-adam-root=corrupt-ptb"]
     assert failed["status"] == "failed" and failed["error_type"] == "DataError", failed
     assert "failed its checksum" in failed["error"] and failed["usage_error"] is True
     assert not (sweep / "1-rnn-adam" / "metrics.csv").exists()
@@ -142,7 +144,8 @@ def test_optuna_study_survives_divergence_an_interruption_and_resumes(tmp_path, 
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     statuses = {name: s["status"] for name, s in _summaries(first).items()}
-    assert statuses == {"0-gru-adam": "diverged", "1-gru-adam": "completed"}, statuses
+    # named by the sampled value (TPE's random start: 1e4, then 1e-3)
+    assert statuses == {"0-gru-adam-lr=10000.0": "diverged", "1-gru-adam-lr=0.001": "completed"}
     assert (first / "optimization_results.yaml").exists() and (first / "multirun.yaml").exists()
 
     trials = optuna.load_study(study_name="tiny", storage=storage).trials
@@ -162,7 +165,7 @@ def test_optuna_study_survives_divergence_an_interruption_and_resumes(tmp_path, 
     args = [*_optuna_args(storage, 2), *long, f"hydra.sweep.dir={second}"]
     proc = _search(args, tmp_path, data_dir)
     deadline = time.monotonic() + 120
-    while not (second / "0-gru-adam" / "checkpoints" / "last.pt").exists():
+    while not any(second.glob("0-gru-adam-lr=*/checkpoints/last.pt")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -183,10 +186,9 @@ def test_optuna_study_survives_divergence_an_interruption_and_resumes(tmp_path, 
     retried = trials[3]
     assert retried.user_attrs["lmexp_retry_of"] == 2 and retried.params == interrupted.params
     assert retried.state == trials[4].state == TrialState.COMPLETE
-    assert sorted(p.parent.name for p in third.glob("*/summary.json")) == [
-        "0-gru-adam",
-        "1-gru-adam",
-    ]
+    names = sorted(p.parent.name for p in third.glob("*/summary.json"))
+    assert [name.partition("-lr=")[0] for name in names] == ["0-gru-adam", "1-gru-adam"]
+    assert names[0] == f"0-gru-adam-lr={interrupted.params['optim.lr']}"  # the retried trial
 
 
 def test_a_search_relaunched_into_its_own_sweep_dir_numbers_its_jobs_on(tmp_path, data_dir):
@@ -201,10 +203,8 @@ def test_a_search_relaunched_into_its_own_sweep_dir_numbers_its_jobs_on(tmp_path
         proc = _search([*_optuna_args(storage, 1), f"hydra.sweep.dir={fixed}"], tmp_path, data_dir)
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
-    assert sorted(_summaries(fixed)) == ["0-gru-adam", "1-gru-adam"]
+    names = sorted(_summaries(fixed))  # each named by its sampled lr too
+    assert [name.partition("-lr=")[0] for name in names] == ["0-gru-adam", "1-gru-adam"]
     trials = optuna.load_study(study_name="tiny", storage=storage).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
-    assert [Path(t.user_attrs["lmexp_job_dir"]).name for t in trials] == [
-        "0-gru-adam",
-        "1-gru-adam",
-    ]
+    assert [Path(t.user_attrs["lmexp_job_dir"]).name for t in trials] == names

@@ -169,22 +169,23 @@ def test_a_killed_sweep_resumed_takes_the_same_decisions(tmp_path, data_dir, sma
     cmd = [sys.executable, "-m", "lmexp.train", *args, f"hydra.sweep.dir={killed}"]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, **quiet)
-    judged = killed / "1-gru-sgd" / ".lmexp" / "pruning.json"
-    saved = killed / "1-gru-sgd" / "checkpoints" / "last.pt"  # written just after the judging
+    second = "1-gru-sgd-lr=5,checkpoint_every=20"  # named by what varies
+    judged = killed / second / ".lmexp" / "pruning.json"
+    saved = killed / second / "checkpoints" / "last.pt"  # written just after the judging
     deadline = time.monotonic() + 120
     while not (judged.is_file() and saved.is_file()):
         assert proc.poll() is None and time.monotonic() < deadline, "the sweep ended first"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    first = killed / "0-gru-sgd"
+    first = killed / "0-gru-sgd-lr=5,checkpoint_every=10"
     before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
     again = run_module("lmexp.train", [*args, f"hydra.sweep.dir={killed}", "resume=true"], data_dir)
     assert again.returncode == 0, again.stderr[-3000:]
     want, got = _statuses(reference), _statuses(killed)
     assert {n: j["status"] for n, j in got.items()} == {n: j["status"] for n, j in want.items()}
     assert [j["status"] for j in got.values()] == ["completed", "completed", "pruned", "pruned"]
-    assert got["1-gru-sgd"]["resumed"] == 1
+    assert got[second]["resumed"] == 1
     assert _decisions(killed) == _decisions(reference)
     assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before
 

@@ -32,9 +32,13 @@ def test_seeds_repeats_each_cell_of_a_grid_with_distinct_recorded_seeds(
     jobs = _summaries(sweep)
     # the seed axis takes the place of seed=7 and varies fastest: Hydra's numbering
     assert [(name, job["seed"]) for name, job in jobs.items()] == [
-        ("0-gru-sgd", 7), ("1-gru-sgd", 8), ("2-gru-sgd", 9),
-        ("3-gru-adam", 7), ("4-gru-adam", 8), ("5-gru-adam", 9),
-    ]  # fmt: skip
+        ("0-gru-sgd-seed=7", 7),
+        ("1-gru-sgd-seed=8", 8),
+        ("2-gru-sgd-seed=9", 9),
+        ("3-gru-adam-seed=7", 7),
+        ("4-gru-adam-seed=8", 8),
+        ("5-gru-adam-seed=9", 9),
+    ]  # fmt: skip  (named by what varies: the seed; model and optim lead every name)
     cells = [job["cell_id"] for job in jobs.values()]
     assert len(set(cells[:3])) == 1 and len(set(cells[3:])) == 1 and cells[0] != cells[3]
     # the same cell whether its seeds came from seeds=K or from a seed grid
@@ -52,7 +56,8 @@ def test_seeds_repeats_each_cell_of_a_grid_with_distinct_recorded_seeds(
     assert table.attrs["sentence"].startswith("GRU SGD IL=5 has the lowest mean Test PPL")
     # a relaunch is checked job by job in that numbering: refused, naming the first directory
     again = run_module("lmexp.train", [*args, f"hydra.sweep.dir={sweep}"], data_dir)
-    assert again.returncode == 2 and f"{sweep / '0-gru-sgd'} already holds a run" in again.stderr
+    first = sweep / "0-gru-sgd-seed=7"
+    assert again.returncode == 2 and f"{first} already holds a run" in again.stderr
 
 
 def test_seeds_and_a_seed_sweep_together_are_refused(tmp_path, data_dir, small_corpus) -> None:

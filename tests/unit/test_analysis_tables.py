@@ -31,6 +31,21 @@ def test_sorted_by_architecture_then_optimizer_and_numbered(jobs) -> None:
     assert ordered["exp"].tolist() == list(range(1, 11))
 
 
+def test_sorted_by_a_metric_best_first_pruned_after_and_the_best_named(tmp_path) -> None:
+    sweep = tmp_path / "s"
+    job(sweep, 0, "gru", "sgd", [300], optim={"lr": 20.0})
+    job(sweep, 1, "lstm", "sgd", [250], optim={"lr": 1.0})
+    job(sweep, 2, "gru", "sgd", [200], optim={"lr": 5.0}, summary_fields={"status": "pruned"})
+    job(sweep, 3, "rnn", "adam", [math.inf])
+    table = results_table(collect([sweep]).jobs, sort="best_val_ppl")
+    names = table.raw["job_id"].str.split("/").str[1].tolist()
+    assert names == ["1-lstm-sgd", "0-gru-sgd", "2-gru-sgd", "3-rnn-adam"]
+    assert "sorted by best validation perplexity, best first" in table.caption
+    assert table.caption.endswith(
+        "Best by best validation perplexity: #1 LSTM SGD IL=1 (250.0); #2 GRU SGD IL=20 (300.0)."
+    )
+
+
 def test_other_hyperparameters_break_ties_and_unknown_names_go_last(tmp_path) -> None:
     sweep = tmp_path / "s"
     job(sweep, 0, "gru", "sgd", [300], optim={"lr": 20.0})

@@ -51,7 +51,7 @@ def test_the_end_of_sweep_table_lists_every_job_in_launch_order(tmp_path):
         " status    ",
         "   best val ppl ",
         "   test ppl ",
-        "   time ",
+        "   total time ",
     ]
     assert [line.split("|")[1].strip() for line in lines[2:]] == [
         "1-rnn-adam",
