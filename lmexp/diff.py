@@ -98,22 +98,11 @@ def _constant_keys(sweep: SweepDir) -> dict[str, Any]:
     return {k: v for k, v in first.items() if all(c.get(k) == v for c in configs[1:])}
 
 
-def _command(sweep: SweepDir) -> list[str]:
-    import yaml
-
-    path = sweep.recorded_multirun if sweep.recorded_multirun.is_file() else sweep.multirun
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return []
-    return list(((data.get("hydra") or {}).get("overrides") or {}).get("task") or [])
-
-
 def diff_sweeps(a: Path, b: Path) -> list[str]:
     """The differences of two sweeps: command, constant config, first jobs' environment."""
     sweep_a, sweep_b = SweepDir(a), SweepDir(b)
     lines = []
-    command_a, command_b = _command(sweep_a), _command(sweep_b)
+    command_a, command_b = sweep_a.task_overrides() or [], sweep_b.task_overrides() or []
     if command_a != command_b:
         lines += [
             "command",

@@ -18,7 +18,7 @@ from lmexp.run.rundir import RunDir
 log = logging.getLogger(__name__)
 
 # What `pip install` adds each tracker (the `trackers` extra installs both).
-PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow-skinny"}
+PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
 
 
 class Tracker(Protocol):

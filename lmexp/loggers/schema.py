@@ -15,8 +15,21 @@ from dataclasses import dataclass
 class TensorBoardConfig:
     """Event files in the job directory: `tensorboard --logdir <sweep dir>` compares the jobs."""
 
-    dir: str = "tensorboard"  # inside the job directory
+    # inside the job directory; ".": the job directory itself, so TensorBoard names each run
+    # after its job (a folder would add "/<dir>" to every run's name)
+    dir: str = "."
     hparams: bool = True  # the config and final metrics, for TensorBoard's HParams view
+    # varying: in a sweep, the keys it varies (and model.name, optim.name, status): TensorBoard
+    # lists hyper-parameters alphabetically and checks the first few, so constant ones (data.*)
+    # would hide what differs; all: every key that changes what a job computes
+    hparams_keys: str = "varying"
+
+    def __post_init__(self) -> None:
+        if self.hparams_keys not in ("varying", "all"):
+            raise ValueError(
+                f"logger.tensorboard.hparams_keys={self.hparams_keys!r} unknown; choose varying "
+                "or all"
+            )
 
 
 @dataclass

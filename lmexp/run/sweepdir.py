@@ -76,6 +76,19 @@ class SweepDir:
         sweep = cls(job.root.parent)
         return sweep if sweep.is_sweep() else None
 
+    def task_overrides(self) -> list[str] | None:
+        """The sweep command's overrides (the first launch's; not hydra.* ones), or None when
+        its multirun.yaml is missing or unreadable."""
+        import yaml
+
+        path = self.recorded_multirun if self.recorded_multirun.is_file() else self.multirun
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            return None
+        task = ((data.get("hydra") or {}).get("overrides") or {}).get("task")
+        return [str(o) for o in task] if isinstance(task, list) else None
+
     def jobs(self) -> list[RunDir]:
         """The job directories Hydra made directly inside this sweep, by name."""
         found = self.root.glob("*/.hydra/config.yaml")

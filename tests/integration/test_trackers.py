@@ -24,9 +24,18 @@ def _csv(job: Path) -> list[dict[str, str]]:
 
 
 def _tensorboard(job: Path) -> EventAccumulator:
-    events = EventAccumulator(str(job / "tensorboard"))
+    events = EventAccumulator(str(job))  # the job directory is the TensorBoard run
     events.Reload()
     return events
+
+
+def _hparam_names(events: EventAccumulator) -> list[str]:
+    """The HParams columns in the order the experiment summary gives TensorBoard."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = events.PluginTagToContent("hparams")["_hparams_/experiment"]
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+    return [info.name for info in experiment.hparam_infos]
 
 
 def _val_curve(rows: list[dict[str, str]]) -> list[tuple[int, float]]:
@@ -49,9 +58,18 @@ def test_a_sweep_logs_every_job_to_tensorboard_and_mlflow(small_corpus, tmp_path
     jobs = sorted(p for p in sweep.iterdir() if (p / "metrics.csv").is_file())
     assert [j.name for j in jobs] == ["0-gru-adam", "1-rnn-adam"]
 
+    # TensorBoard on the sweep: one run per job, named as the job (no "/tensorboard" suffix)
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(sweep))
+    multiplexer.Reload()
+    assert sorted(multiplexer.Runs()) == ["0-gru-adam", "1-rnn-adam"]
+
     client = mlflow_tracking.MlflowClient(tracking_uri=store)
-    experiment = client.get_experiment_by_name("sweep")  # the sweep directory's name
-    assert experiment is not None
+    (experiment,) = client.search_experiments()[:1]  # named after the sweep's command
+    assert experiment.name.startswith("lmexp-train -m ") and "model=gru,rnn" in experiment.name
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
     assert sorted(runs) == ["0-gru-adam", "1-rnn-adam"]
     for job in jobs:
@@ -64,10 +82,15 @@ def test_a_sweep_logs_every_job_to_tensorboard_and_mlflow(small_corpus, tmp_path
         assert [(s.step, pytest.approx(s.value, rel=1e-6)) for s in events.Scalars("ppl/val")] == [
             (step, pytest.approx(v, rel=1e-6)) for step, v in curve
         ]
-        assert events.Scalars("final/test_ppl")[-1].value == pytest.approx(summary["test_ppl"])
+        assert events.Scalars("summary/test_ppl")[-1].value == pytest.approx(summary["test_ppl"])
         assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(
             events.PluginTagToContent("hparams")
         )
+        # what varies across the sweep (and names the job), not the constant data.* keys
+        assert _hparam_names(events) == ["model.name", "optim.name", "status"]
+        # the curves against the epoch too, in hundredths of an epoch
+        epochs = [round(float(r["epoch"]) * 100) for r in rows]
+        assert [s.step for s in events.Scalars("by_epoch/val_ppl")] == epochs
 
         # MLflow: one finished run per job, its params, its metric history and its files
         run = runs[job.name]
@@ -77,12 +100,16 @@ def test_a_sweep_logs_every_job_to_tensorboard_and_mlflow(small_corpus, tmp_path
         assert run.data.params["model.name"] == job.name.split("-")[1]
         assert run.data.params["trainer.max_steps"] == "40"
         assert run.data.metrics["test_ppl"] == pytest.approx(summary["test_ppl"])
+        assert run.data.tags["lmexp.sweep"] == "sweep"
+        # one name, one definition: the curve's history has no extra final point
+        wall = client.get_metric_history(run.info.run_id, "wall_time_s")
+        assert sorted(m.step for m in wall) == [step for step, _ in curve]
         history = client.get_metric_history(run.info.run_id, "val_ppl")
         assert sorted((m.step, m.value) for m in history) == [
             (step, pytest.approx(v, rel=1e-9)) for step, v in curve
         ]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"metrics.csv", "summary.json", ".hydra", "tensorboard"} <= artifacts
+        assert {"metrics.csv", "summary.json", ".hydra"} <= artifacts
         assert "checkpoints" not in artifacts  # large: only with logger.mlflow.checkpoints=true
 
 
@@ -115,3 +142,91 @@ def test_a_resumed_run_goes_on_in_the_same_tracker_runs(small_corpus, tmp_path):
     assert history == [(step, pytest.approx(v, rel=1e-9)) for step, v in curve]
     events = _tensorboard(run_dir)
     assert [s.step for s in events.Scalars("ppl/val")] == steps
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_documented_mlflow_ui_command_serves_the_sweeps_runs(small_corpus, tmp_path):
+    """docs/trackers.md's `mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db`, run in
+    the folder a sweep with the default store trained in: its REST API lists the jobs."""
+    import json as json_module
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    sweep = tmp_path / "outputs" / "multirun" / "s"
+    args = ["-m", *small_run_args(small_corpus), "seed=1,2", "trainer.max_steps=24"]
+    args += ["logger=mlflow", f"hydra.sweep.dir={sweep}"]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "lmexp.train", *args],
+        cwd=tmp_path,
+        env={**env, "LMEXP_DATA_DIR": str(require_data_dir())},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "outputs" / "mlflow.db").is_file()
+    mlflow = shutil.which("mlflow", path=str(Path(sys.executable).parent))
+    assert mlflow, "the trackers extra installs the full mlflow, with its server"
+    port = _free_port()
+    ui = subprocess.Popen(
+        [mlflow, "ui", "--backend-store-uri", "sqlite:///outputs/mlflow.db"]
+        + ["--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its workers with it: the whole group is stopped below
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def post(path: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            base + path,
+            data=json_module.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json_module.loads(response.read())
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=5):
+                    break
+            except OSError:
+                assert ui.poll() is None, "mlflow ui exited"
+                assert time.monotonic() < deadline, "mlflow ui did not answer in 120 s"
+                time.sleep(0.5)
+        experiments = post("/api/2.0/mlflow/experiments/search", {"max_results": 100})
+        (experiment,) = [
+            e for e in experiments["experiments"] if e["name"].startswith("lmexp-train -m")
+        ]
+        tags = {t["key"]: t["value"] for t in experiment.get("tags", [])}
+        assert tags["mlflow.experimentKind"] == "custom_model_development"
+        runs = post(
+            "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]}
+        )["runs"]
+        names = sorted(r["info"]["run_name"] for r in runs)
+        assert names == ["0-gru-adam-seed=1", "1-gru-adam-seed=2"]
+        assert all(r["info"]["status"] == "FINISHED" for r in runs)
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        try:
+            ui.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(ui.pid, signal.SIGKILL)
+            ui.wait(timeout=30)

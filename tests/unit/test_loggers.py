@@ -42,7 +42,7 @@ def test_a_tracker_that_fails_is_dropped_and_the_others_go_on(caplog):
 
 
 def test_a_missing_tracker_package_says_how_to_install_it():
-    with pytest.raises(MissingTrackerPackage, match=r"logger=mlflow needs the mlflow-skinny"):
+    with pytest.raises(MissingTrackerPackage, match=r"logger=mlflow needs the mlflow package"):
         require_package("mlflow", "lmexp_no_such_module")
 
 
