@@ -40,6 +40,7 @@ window.addEventListener("load", () => {
   const images = Array.from(document.images);
   const ok = images.filter((img) => img.complete && img.naturalWidth > 0).length;
   document.body.dataset.imagesLoaded = ok + "/" + images.length;
+  document.body.dataset.loadMs = String(Math.round(performance.now()));  // navigation to load
 });
 </script>"""
 
@@ -62,6 +63,7 @@ class Content:
     figures: list[FigureFile]
     jobs: pd.DataFrame  # ordered, numbered (tables.order_jobs)
     samples: list[SampleFile] = field(default_factory=list)  # lmexp.inspect.generate's files
+    explore: str = ""  # the interactive hyper-parameter view (analysis.explore), HTML only
 
 
 def _status_counts(jobs: pd.DataFrame) -> str:
@@ -90,6 +92,23 @@ def _numbered(content: Content) -> list[tuple[int, FigureFile]]:
     return list(enumerate(ordered, start=1))
 
 
+def compact_png(path: Path) -> bytes:
+    """The figure as inlined in the page: 256 colours, no dithering (line plots on white lose
+    nothing visible), about a third of the bytes, so a 500-job report stays under 10 MB. The
+    PNG and PDF files keep full colour."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as image:
+        reduced = image.convert("RGB").quantize(
+            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+        out = io.BytesIO()
+        reduced.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
 def render_html(content: Content) -> str:
     """A single HTML file: images inlined as base64 data URIs so it can be mailed or archived."""
     esc = html.escape
@@ -100,6 +119,8 @@ def render_html(content: Content) -> str:
     ]
     for number, table in enumerate(content.tables, start=1):
         parts.append(to_html(table, number))
+    if content.explore:
+        parts.append(content.explore)
     missing = _not_plotted(content)
     if missing:
         parts.append("<p>Not plotted (no metrics rows): " + esc("; ".join(missing)) + ".</p>")
@@ -107,7 +128,7 @@ def render_html(content: Content) -> str:
     for kind, heading in _sections(content):
         parts.append(f"<h2>{esc(heading)}</h2>")
         for number, fig in (nf for nf in numbered if nf[1].kind == kind):
-            data = base64.b64encode(fig.png.read_bytes()).decode("ascii")
+            data = base64.b64encode(compact_png(fig.png)).decode("ascii")
             parts.append(
                 f'<figure id="{esc(fig.name)}"><img src="data:image/png;base64,{data}" '
                 f'alt="{esc(fig.title)}"><figcaption><b>Figure {number}.</b> '

@@ -17,15 +17,16 @@ from lmexp.validation import USAGE_EXIT, InputError, check_writable_dir
 from lmexp.version import add_version_flag
 
 from .cell_figures import cell_figures
-from .cells import COMPARED, cell_table, compare_cells, has_repeats, pairs_table
+from .cells import COMPARED, cell_table, compare_cells, has_repeats, pairs_table, pick_metric
 from .collect import NoJobsError, collect, find_job_dirs
+from .explore import explore_html
 from .figures import make_figures
 from .formats import write_table
 from .internals import internals_figures, sample_files
 from .page import Content, render_html, render_markdown
 from .stats import ALPHA, SCALES, TESTS
 from .studies import batch_time_table, study_figures
-from .tables import SORTS, commands_table, results_table, status_table
+from .tables import SORT_NAMES, SORTS, commands_table, results_table, status_table
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,10 @@ def build_report(
     figures += study_figures(ordered, collection.curves, out_dir / "figures")
     figures += internals_figures(ordered, out_dir / "figures")
     samples = sample_files(ordered)
+    metric = sort if sort != "arch" else pick_metric(ordered, (comparison or Comparison()).metric)
+    metric = metric if metric in SORT_NAMES else "best_val_ppl"  # a perplexity on its axis
     content = Content(title, [str(p) for p in paths], tables, figures, ordered, samples)
+    content.explore = explore_html(ordered, metric)  # interactive, in report.html only
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(render_html(content), encoding="utf-8")
     md_path.write_text(render_markdown(content, out_dir), encoding="utf-8")

@@ -9,6 +9,7 @@ directory, logs one line per job that did not complete, and exits non-zero when 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -163,7 +164,27 @@ def write_results(sweep_dir: Path, statuses: dict[str, dict[str, Any]]) -> Path:
 def report_sweep(sweep_dir: Path, statuses: dict[str, dict[str, Any]]) -> list[str]:
     """The end of a sweep's console: status counts, jobs that did not complete, the table."""
     path = write_results(sweep_dir, statuses)
-    return [*summary_lines(statuses), "", sweep_table(statuses), f"(also in {path})"]
+    lines = [*summary_lines(statuses), "", sweep_table(statuses), f"(also in {path})"]
+    best = best_job(statuses)
+    if best is not None:
+        lines.append(f"best: {best} (lmexp-status {sweep_dir} --sort best_val_ppl ranks them)")
+    return lines
+
+
+def best_job(statuses: dict[str, dict[str, Any]]) -> str | None:
+    """`<job> (best val ppl 123.45)` of the completed job with the lowest one, if any."""
+    scored = []
+    for name, summary in statuses.items():
+        try:
+            value = float(summary.get("best_val_ppl"))
+        except (TypeError, ValueError):
+            continue
+        if summary.get("status") == "completed" and math.isfinite(value):
+            scored.append((value, name))
+    if len(scored) < 2:
+        return None  # one job is not a ranking
+    value, name = min(scored)
+    return f"{name} (best val ppl {value:,.2f})"
 
 
 # Launcher settings that must be positive integers when set: the launchers themselves fail on

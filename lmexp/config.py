@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from lmexp.data.schema import DataConfig
+from lmexp.layout import conf_dir  # noqa: F401  (its home; lmexp.config kept it)
 from lmexp.loggers.schema import LoggerConfig
 from lmexp.models.registry import architecture, model_config_from_dict
 from lmexp.models.schema import ArchConfig
@@ -121,12 +121,6 @@ def to_train_config(cfg: DictConfig) -> TrainConfig:
     if not isinstance(config, TrainConfig):
         raise TypeError(f"expected a TrainConfig, got {type(config).__name__}")
     return config
-
-
-def conf_dir() -> Path:
-    """The YAML tree: inside the package in a wheel (lmexp/conf), else the checkout's conf/."""
-    packaged = Path(__file__).resolve().parent / "conf"
-    return packaged if (packaged / "train.yaml").is_file() else packaged.parent.parent / "conf"
 
 
 def register_configs() -> None:

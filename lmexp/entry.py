@@ -20,12 +20,32 @@ def _run(module: str) -> None:
     if sys.argv[1:] == ["--version"]:  # answered before torch and Hydra are imported
         print(version_line(os.path.basename(sys.argv[0])))
         sys.exit(0)
+    if module == "lmexp.train":
+        complete_quickly(sys.argv[1:])
     # the handler exits at once: a KeyboardInterrupt raised inside an import can be swallowed
     # by a library's bare `except:` around an optional import, and the command would go on
     signal.signal(signal.SIGINT, stop_while_starting)
     command = importlib.import_module(module).cli
     signal.signal(signal.SIGINT, signal.default_int_handler)  # started: Ctrl-C as usual again
     command()
+
+
+def complete_quickly(argv: list[str]) -> None:
+    """A TAB (`-sc query=<shell>`, as Hydra's hook sends it): answered from lmexp's cache
+    without torch (lmexp/completion.py) where it can be; else Hydra answers, as before."""
+    if "-sc" not in argv and "--shell-completion" not in argv:
+        return
+    shell = next((a.partition("=")[2] for a in argv if a.startswith("query=")), None)
+    line = os.environ.get("COMP_LINE")
+    if shell is None or line is None:
+        return
+    from lmexp.completion import answer
+
+    point = os.environ.get("COMP_POINT")
+    found = answer(line[: int(point)] if point and point.isdigit() else line)
+    if found is not None:
+        print(("\n" if shell == "fish" else " ").join(found))
+        sys.exit(0)
 
 
 def train() -> None:

@@ -29,8 +29,10 @@ def _keys(overrides: Iterable[str]) -> list[tuple[str, bool]]:
 def fixed_keys(overrides: Iterable[str], varying: Iterable[str] = ()) -> list[str]:
     """The keys the command gives one value (not swept, not among `varying`, e.g. a search's
     sampled keys)."""
+    keys = _keys(overrides)
     swept = {k.lstrip("+~") for k in varying}  # a search's keys keep their `+`
-    return sorted({k for k, is_sweep in _keys(overrides) if not is_sweep and k not in swept})
+    swept |= {k for k, is_sweep in keys if is_sweep}  # `seed=5 seed=1,2`: the last one sweeps
+    return sorted({k for k, _ in keys if k not in swept})
 
 
 def fixed_keys_override(overrides: Iterable[str], varying: Iterable[str] = ()) -> str:

@@ -117,7 +117,11 @@ def _check_report(sweep: Path, tmp_path: Path) -> None:
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert len(figures) == 4 + 2 + 2 + 1 and "overview.png" in figures
     assert len(list((out / "figures").glob("*.pdf"))) == len(figures)
-    _assert_page_rendered(out, tmp_path)
+    dom = _assert_page_rendered(out, tmp_path)
+    # the interactive view ran in the browser: one line per job, its axes, no network needed
+    assert 'data-parcoords="4"' in dom and dom.count('class="job"') == 4
+    assert "Hyper-parameters against" in dom and "4 of 4 jobs shown" in dom
+    assert "http://" not in (out / "report.html").read_text().replace("http://www.w3.org", "")
 
 
 def _break_jobs(sweep: Path, into: Path) -> Path:

@@ -242,23 +242,22 @@ def test_rerunning_a_sweep_with_resume_skips_finished_jobs_and_keeps_numbering(
     tmp_path, data_dir, tiny
 ) -> None:
     sweep = tmp_path / "sweep"
+    FIRST, SECOND = "0-gru-adam-seed=1", "1-gru-adam-seed=2"  # named by what varies
     args = ["-m", *tiny, "seed=1,2", "trainer.max_steps=12", f"hydra.sweep.dir={sweep}"]
     # Kill the sweep while its second job runs: the first is finished, the second is not.
-    _kill_when(
-        sweep, args, data_dir, lambda d: (d / "1-gru-adam" / "checkpoints" / "last.pt").exists()
-    )
-    first = (sweep / "0-gru-adam" / "metrics.csv").read_text()
+    _kill_when(sweep, args, data_dir, lambda d: (d / SECOND / "checkpoints" / "last.pt").exists())
+    first = (sweep / FIRST / "metrics.csv").read_text()
     launched = (sweep / "multirun.yaml").read_bytes()
     rerun = _train([*args, "resume=true"], data_dir)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
-    assert jobs == ["0-gru-adam", "1-gru-adam"]
+    assert jobs == [FIRST, SECOND]
     # the sweep's record is its first launch; the relaunch's is filed beside it
     assert (sweep / "multirun.yaml").read_bytes() == launched
     (relaunch,) = (sweep / ".lmexp" / "relaunches").glob("*.yaml")
     assert "resume=true" in relaunch.read_text()
-    assert (sweep / "0-gru-adam" / "metrics.csv").read_text() == first  # skipped, untouched
-    for job in ("0-gru-adam", "1-gru-adam"):
+    assert (sweep / FIRST / "metrics.csv").read_text() == first  # skipped, untouched
+    for job in (FIRST, SECOND):
         assert json.loads((sweep / job / "summary.json").read_text())["status"] == "completed"
         steps = [int(r["step"]) for r in _rows(sweep / job)]
         assert steps == sorted(set(steps)) and steps[-1] == 12

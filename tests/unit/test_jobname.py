@@ -37,6 +37,7 @@ def test_the_fixed_keys_are_those_given_one_value():
     overrides = ["model=gru,lstm", "optim.lr=0.1", "+model.extra=1", "seed=1,2", "threads=1"]
     assert fixed_keys(overrides) == ["model.extra", "optim.lr", "threads"]
     assert fixed_keys(overrides, varying=["+model.extra"]) == ["optim.lr", "threads"]
+    assert fixed_keys(["seed=5", "seed=1,2"]) == []  # given twice, swept once: it varies
     assert fixed_keys_override(["a.b=1"]) == (
         "hydra.job.config.override_dirname.exclude_keys=[a.b]"
     )

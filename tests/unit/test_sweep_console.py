@@ -86,3 +86,16 @@ def test_batch_bars_count_in_whole_numbers_and_token_bars_in_millions():
     with make_progress(5_300_000, "on", "train") as bar:
         bar.update(1_200_000)
         assert "1.20M/5.30M" in str(bar)
+
+
+def test_the_end_of_a_sweep_names_its_best_completed_job():
+    from lmexp.callbacks import best_job
+
+    statuses = {
+        "0-gru-sgd-lr=1": {"status": "completed", "best_val_ppl": 300.0},
+        "1-gru-sgd-lr=5": {"status": "completed", "best_val_ppl": 250.5},
+        "2-gru-sgd-lr=50": {"status": "pruned", "best_val_ppl": 100.0},  # less budget
+        "3-gru-sgd-lr=500": {"status": "diverged", "best_val_ppl": "inf"},
+    }
+    assert best_job(statuses) == "1-gru-sgd-lr=5 (best val ppl 250.50)"
+    assert best_job({"0-gru-sgd": {"status": "completed", "best_val_ppl": 1.0}}) is None
