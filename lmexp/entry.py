@@ -35,17 +35,10 @@ def complete_quickly(argv: list[str]) -> None:
     without torch (lmexp/completion.py) where it can be; else Hydra answers, as before."""
     if "-sc" not in argv and "--shell-completion" not in argv:
         return
-    shell = next((a.partition("=")[2] for a in argv if a.startswith("query=")), None)
-    line = os.environ.get("COMP_LINE")
-    if shell is None or line is None:
-        return
     from lmexp.completion import answer
+    from lmexp.help import respond_to_completion
 
-    point = os.environ.get("COMP_POINT")
-    found = answer(line[: int(point)] if point and point.isdigit() else line)
-    if found is not None:
-        print(("\n" if shell == "fish" else " ").join(found))
-        sys.exit(0)
+    respond_to_completion(argv, answer)
 
 
 def train() -> None:

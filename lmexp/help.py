@@ -8,6 +8,7 @@ overlays (`scale/model`, `scale/experiment`, `sweep/space`) or presets' private 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 HIDDEN_GROUPS = ("schema", "scale/model", "scale/experiment", "sweep/space", "hydra")
@@ -82,3 +83,23 @@ def _default_model() -> str:
 
     defaults = yaml.safe_load((conf_dir() / "train.yaml").read_text(encoding="utf-8"))["defaults"]
     return next(d["model"] for d in defaults if isinstance(d, dict) and "model" in d)
+
+
+def respond_to_completion(argv: list[str], answer: Callable[[str], list[str] | None]) -> None:
+    """A TAB, as Hydra's hook asks it (`-sc query=<shell>`, the line in $COMP_LINE): print what
+    `answer` gives for the line up to the cursor and exit; return when it is not a completion
+    query or `answer` leaves it to Hydra (None)."""
+    import os
+    import sys
+
+    if "-sc" not in argv and "--shell-completion" not in argv:
+        return
+    shell = next((a.partition("=")[2] for a in argv if a.startswith("query=")), None)
+    line = os.environ.get("COMP_LINE")
+    if shell is None or line is None:
+        return
+    point = os.environ.get("COMP_POINT")
+    found = answer(line[: int(point)] if point and point.isdigit() else line)
+    if found is not None:
+        print(("\n" if shell == "fish" else " ").join(found))
+        sys.exit(0)

@@ -35,7 +35,7 @@ from lmexp.callbacks import (
     sweep_statuses,
 )
 from lmexp.config import conf_dir, to_train_config
-from lmexp.help import complete
+from lmexp.help import complete, respond_to_completion
 from lmexp.job.runner import run_guarded
 from lmexp.preflight import InvalidConfig, check_command
 from lmexp.run.record import Launch
@@ -178,19 +178,10 @@ def _complete(argv: list[str]) -> None:
     """`-sc query=<shell>` (the hook `-sc install=bash` installs): answer for choice keys.
 
     Hydra completes groups, keys and a key's current value; for a choice key (precision=,
-    model.impl=, ...) this lists its values (lmexp/help.py) and exits.
+    model.impl=, ...) this lists its values (lmexp/help.py) and exits. (`lmexp-train` answers
+    most queries before this, from a cache: lmexp/completion.py.)
     """
-    if "-sc" not in argv and "--shell-completion" not in argv:
-        return
-    shell = next((a.partition("=")[2] for a in argv if a.startswith("query=")), None)
-    line = os.environ.get("COMP_LINE")
-    if shell is None or line is None:
-        return
-    point = os.environ.get("COMP_POINT")
-    found = complete(line[: int(point)] if point and point.isdigit() else line)
-    if found is not None:
-        print(("\n" if shell == "fish" else " ").join(found))
-        sys.exit(0)
+    respond_to_completion(argv, complete)
 
 
 def cli() -> None:

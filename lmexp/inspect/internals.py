@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lmexp-internals",
         description="Per-time-step loss and gradient flow through time of trained runs "
-        "(IFT6135 assignment 2 §5.1-5.2): CSVs in each run dir, comparison plots with --out.",
+        "(IFT6135 assignment 2 §5.1-5.2): CSVs in each run dir; lmexp-report draws the "
+        "comparison plots from them.",
     )
     parser.add_argument("run_dirs", type=Path, nargs="+", help="job directories of lmexp.train")
     parser.add_argument("--split", choices=("valid", "test"), default="valid")

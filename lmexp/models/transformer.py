@@ -31,11 +31,16 @@ class TransformerConfig(ArchConfig):
     attn_impl: str = "scratch"  # scratch (the assignment's masked softmax) | sdpa (fused kernel)
     norm: str = "pre"  # pre: x + f(norm(x)) (IFT6135's scaffold) | post: norm(x + f(x))
     positions: str = "sinusoidal"  # sinusoidal (fixed) | learned (a position embedding)
+    # xavier: IFT6135's scaffold (make_model re-initialises every matrix Xavier-uniform, the
+    # attention's included); uniform: its attention code alone, every weight and bias of the
+    # four attention projections U(-1/sqrt(H), 1/sqrt(H)) (other matrices stay Xavier)
+    attn_init: str = "xavier"
 
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "attn_impl": ("scratch", "sdpa"),
         "norm": ("pre", "post"),
         "positions": ("sinusoidal", "learned"),
+        "attn_init": ("xavier", "uniform"),
     }
 
     def check(self) -> None:
@@ -119,7 +124,7 @@ class TransformerLM(LanguageModel):
     def __init__(self, cfg: TransformerConfig, vocab_size: int) -> None:
         super().__init__()
         self.d_model = cfg.hidden_size
-        self.attn_impl = cfg.attn_impl
+        self.attn_impl, self.attn_init = cfg.attn_impl, cfg.attn_init
         self.embedding = nn.Embedding(vocab_size, cfg.hidden_size)
         self.learned_positions = cfg.positions == "learned"
         if self.learned_positions:  # one trained vector per position, added to the token's
@@ -139,7 +144,8 @@ class TransformerLM(LanguageModel):
             self.output.weight = self.embedding.weight
 
     def reset_parameters(self) -> None:
-        """Xavier-uniform on every matrix, as the scaffold's make_model.
+        """Xavier-uniform on every matrix, as the scaffold's make_model (`attn_init=uniform`:
+        the attention projections' weights U(±1/√H) instead, as the attention code alone).
 
         The course code holds W_Q, W_K and W_V as three (H, H) matrices; here they are one
         fused (3H, H) `Linear` for speed, so each third is initialised on its own: Xavier over
@@ -154,7 +160,9 @@ class TransformerLM(LanguageModel):
         for name, param in self.named_parameters():
             if param.dim() < 2:
                 continue
-            if name.endswith("attention.qkv.weight"):
+            if self.attn_init == "uniform" and ".attention." in name:
+                nn.init.uniform_(param, -bound, bound)  # the attention code's own: U(±1/√H)
+            elif name.endswith("attention.qkv.weight"):
                 for matrix in param.data.chunk(3, dim=0):  # W_Q, W_K, W_V: (H, H) each
                     nn.init.xavier_uniform_(matrix)
             else:

@@ -23,7 +23,7 @@ class ScheduleConfig:
 
     name: str = "constant"  # one of SCHEDULES: constant | decay
     decay: float = 1.15  # decay: lr is divided by this after each epoch
-    flat_epochs: int = 0  # decay: epochs at the initial lr before the decay starts
+    flat_epochs: int = 0  # decay: the last epoch (from 0) at the initial lr; decay from the next
     compounding: bool = False  # decay: the course scaffold's lr *= (1/decay)**(epoch - flat)
 
     def __post_init__(self) -> None:

@@ -192,6 +192,21 @@ def test_transformer_query_key_value_are_xavier_per_matrix_as_the_course_code() 
             assert matrix.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
 
 
+def test_transformer_attention_can_start_as_the_attention_code_says() -> None:
+    """model.attn_init=uniform: the four attention projections U(±1/√H), weights and biases
+    (IFT6135 A2's attention class, before make_model's Xavier); the rest stays Xavier."""
+    model = make("transformer", hidden_size=64, ff_size=64, num_heads=4, attn_init="uniform")
+    bound = 1 / math.sqrt(64)  # 0.125, below Xavier's 0.2165 for a (64, 64) matrix
+    for block in model.blocks:
+        for param in (block.attention.qkv.weight, block.attention.out.weight):
+            assert bound * 0.95 < param.abs().max() <= bound
+            assert param.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.05)
+    square = [  # the feed-forward's (64, 64) matrices: still Xavier, whose bound is wider
+        p for n, p in model.named_parameters() if ".attention." not in n and p.shape == (64, 64)
+    ]
+    assert square and all(p.abs().max() > bound for p in square)
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_dropout_is_identity_in_eval_mode(name: str) -> None:
     model = make(name, dropout=0.5).eval()
