@@ -132,10 +132,24 @@ IFT6135 = _presets("ift6135_a2")
 
 
 def test_the_assignment_has_its_eighteen_runs() -> None:
-    # Table 1 (3 architectures x 3 optimizers) and Table 2 (3 x 3), and the 4 runs of
-    # SGD_LR_SCHEDULE again as the assignment's text reads it (the others follow its code)
-    assert len(IFT6135) == 18 + 4
+    # Table 1 (3 architectures x 3 optimizers) and Table 2 (3 x 3), the 4 runs of
+    # SGD_LR_SCHEDULE again as the assignment's text reads it (the others follow its code), and
+    # Table 2's third RNN as its command line gives it (its table row disagrees)
+    assert len(IFT6135) == 18 + 4 + 1
     assert len([name for name in IFT6135 if name.endswith("_sgd_schedule_text")]) == 4
+
+
+def test_table_2s_third_rnn_is_offered_as_its_row_and_as_its_command(compose) -> None:
+    row = to_train_config(compose(["experiment=ift6135_a2/table2_rnn_3"]))
+    command = to_train_config(compose(["experiment=ift6135_a2/table2_rnn_3_command"]))
+    assert (row.optim.lr, row.data.batch_size, row.model.num_layers, row.model.dropout) == (
+        0.0001,
+        128,
+        3,
+        0.5,
+    )
+    assert (command.optim.lr, command.data.batch_size, command.model.num_layers) == (0.00001, 20, 2)
+    assert command.model.dropout == pytest.approx(0.65) and command.model.hidden_size == 2000
 
 
 @pytest.mark.parametrize("name", IFT6135)
