@@ -147,9 +147,6 @@ def sample_seed(seed: int, length: int, sampling: Sampling, tag: str = "") -> in
     return int.from_bytes(digest[:8], "big") >> 1  # torch seeds are < 2**63
 
 
-TRAINING_SAMPLES = 5  # samples per file written during training (trainer.sample_every)
-
-
 def sample_during_training(
     model: LanguageModel,
     vocab: Vocab,
@@ -157,10 +154,12 @@ def sample_during_training(
     device: torch.device,
     run_dir: Path,
     epoch: float,
+    source: str = "current",
 ) -> Path:
-    """LING 574's text every N epochs: TRAINING_SAMPLES samples of seq_len tokens at τ = 1
-    from the model as it is, to `samples/during_epoch<E>.txt`. Draws from its own generator
-    and puts the model back in training mode, so training goes on exactly as without it."""
+    """LING 574's text every N epochs: `trainer.sample_count` samples of seq_len tokens at
+    `trainer.sample_temperature` from `model` (`source` says which weights: the best so far or
+    the current ones), to `samples/during_epoch<E>.txt`. Draws from its own generator and puts
+    the model back in training mode, so training goes on exactly as without it."""
     info = read_corpus_info(run_dir)
     bpe = load_bpe(RunDir(run_dir).tokenizer) if info["tokenizer"] == "bpe" else None
     was_training = model.training
@@ -176,15 +175,18 @@ def sample_during_training(
             mode=info.get("mode", "stream"),
             bpe=bpe,
         )
-        sampling, length = Sampling(1.0), lm.seq_len
+        sampling, length = Sampling(config.trainer.sample_temperature), lm.seq_len
         stream = sample_seed(config.seed, length, sampling, tag=f"epoch{epoch:g}")
         generator = torch.Generator().manual_seed(stream)
-        prompts = start_prompts(lm, None, "boundary", TRAINING_SAMPLES, generator)
+        prompts = start_prompts(lm, None, "boundary", config.trainer.sample_count, generator)
         continuations = generate(lm, prompts, length, sampling, generator)
     finally:
         model.train(was_training)
     out = RunDir(run_dir).samples / f"during_epoch{epoch:g}.txt"
-    header = f"during training, epoch {epoch:g}: {sampling} length={length} (stream {stream})"
+    header = (
+        f"during training, epoch {epoch:g}, {source} weights: {sampling} length={length} "
+        f"(stream {stream})"
+    )
     write_samples(lm, out, list(zip(prompts, continuations, strict=True)), header)
     return out
 

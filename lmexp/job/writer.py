@@ -8,6 +8,7 @@ numbers so far.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import logging
@@ -22,7 +23,7 @@ from lmexp.data import Vocab
 from lmexp.loggers import Trackers
 from lmexp.models.base import LanguageModel
 from lmexp.run import signals
-from lmexp.run.checkpoint import save_checkpoint
+from lmexp.run.checkpoint import load_checkpoint, load_state, save_checkpoint
 from lmexp.run.rundir import RunDir
 from lmexp.run.summary import Summary
 from lmexp.run.timings import Phases
@@ -73,7 +74,6 @@ class RunFiles:
 
     def on_eval(self, point: EvalPoint) -> None:
         row = point.row
-        self._maybe_sample(float(row["epoch"]))
         self.phases.add("eval_s", float(row["eval_time_s"]))
         self.metrics.write(row)
         self.trackers.log_eval(row)
@@ -81,6 +81,7 @@ class RunFiles:
             best = self._payload(epoch=row["epoch"], step=row["step"], val_ppl=row["val_ppl"])
             with self.phases.phase("checkpoint_s"):
                 save_checkpoint(best, self.run.best)
+        self._maybe_sample(float(row["epoch"]))  # after best.pt: "best so far" includes this one
         log.info(
             "epoch %.2f step %d | lr %.4g | train ppl %.2f | val ppl %.2f | %.0f tok/s",
             row["epoch"],
@@ -107,11 +108,22 @@ class RunFiles:
             return
         from lmexp.inspect.generate import sample_during_training  # inspect builds on run
 
+        model, source = self._sampling_model()
         path = sample_during_training(
-            self.model, self.vocab, self.train_config, self.device, self.run.root, epoch
+            model, self.vocab, self.train_config, self.device, self.run.root, epoch, source
         )
         log.info("samples at epoch %g (%s):\n%s", epoch, path, path.read_text(encoding="utf-8"))
         self._next_sample = (math.floor(epoch / every + 1e-9) + 1) * every
+
+    def _sampling_model(self) -> tuple[LanguageModel, str]:
+        """The weights to sample from: best.pt's (a copy: training goes on with its own), or
+        the current ones (`trainer.sample_from=current`, or no best checkpoint yet)."""
+        if self.train_config.trainer.sample_from != "best" or not self.run.best.exists():
+            return self.model, "current"
+        best = copy.deepcopy(self.model)
+        payload = load_checkpoint(self.run.best, map_location=self.device)
+        load_state(best, payload, "model", self.run.best)
+        return best, f"best (epoch {float(payload.get('epoch', 0)):g})"
 
     def on_checkpoint(self, trainer: Trainer) -> None:
         """The last checkpoint: the trainer's exact position and every RNG state, atomically."""

@@ -161,6 +161,9 @@ KEYS = (
     Key("trainer.progress", EXECUTION),
     Key("trainer.checkpoint_every", EXECUTION),
     Key("trainer.sample_every", EXECUTION),  # text on the side, from its own random stream
+    Key("trainer.sample_from", EXECUTION),
+    Key("trainer.sample_count", EXECUTION),
+    Key("trainer.sample_temperature", EXECUTION),
     Key("logger.*", EXECUTION),  # trackers watch a run; they never change it
     Key("data.root", PLUMBING),
     Key("data.download", PLUMBING),

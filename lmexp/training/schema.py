@@ -32,13 +32,23 @@ class TrainerConfig:
     divergence_ppl: float | None = 1.0e5  # a train/val perplexity above it ends the run: diverged
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
     sample_every: float | None = None  # epochs between samples written during training
+    # LING 574 HW7 prints them from the best model so far, 10 of them, at a temperature;
+    # sample_from=current sample_count=5 is lmexp's earlier behaviour
+    sample_from: str = "best"  # best (best.pt so far) | current (the weights as they are)
+    sample_count: int = 10  # samples per file
+    sample_temperature: float = 1.0  # softmax temperature; lower is more conservative
 
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"progress": PROGRESS_MODES}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "progress": PROGRESS_MODES,
+        "sample_from": ("best", "current"),
+    }
 
     def __post_init__(self) -> None:
         require_positive(
             "trainer",
             sample_every=self.sample_every,
+            sample_count=self.sample_count,
+            sample_temperature=self.sample_temperature,
             max_epochs=self.max_epochs,
             max_steps=self.max_steps,
             max_tokens=self.max_tokens,

@@ -163,7 +163,18 @@ def test_samples_during_training_leave_the_training_itself_unchanged(
     written = sorted(p.name for p in (run_dir / "samples").glob("during_epoch*.txt"))
     assert written == [f"during_epoch{e}.txt" for e in ("0.2526", "0.5053", "0.8421")]
     lines = (run_dir / "samples" / "during_epoch0.5053.txt").read_text().splitlines()
-    assert lines[0].startswith("# during training, epoch 0.5053") and len(lines) == 6
+    # LING 574's: 10 samples from the best model so far (here the newest evaluation's, 0.5053)
+    assert lines[0].startswith("# during training, epoch 0.5053, best (epoch 0.5053) weights")
+    assert len(lines) == 1 + 10 and "temperature=1.0" in lines[0]
     assert "samples at epoch 0.5053" in (run_dir / "train.log").read_text()
-    # drawn from their own generator: the run is the one without them, to the last digit
+    # drawn from their own generator and a copy of the model: the run is the one without them
     assert _ppl_columns(run_dir) == _ppl_columns(small_reference)
+    # the earlier behaviour, and a temperature: 5 from the current weights at 0.7
+    other = tmp_path / "current"
+    args = [*args[:-1], "trainer.sample_from=current", "trainer.sample_count=5"]
+    args += ["trainer.sample_temperature=0.7", f"hydra.run.dir={other}"]
+    done = run_module("lmexp.train", args, data_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = (other / "samples" / "during_epoch0.5053.txt").read_text().splitlines()
+    assert lines[0].startswith("# during training, epoch 0.5053, current weights")
+    assert "temperature=0.7" in lines[0] and len(lines) == 1 + 5
