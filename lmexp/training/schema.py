@@ -26,11 +26,16 @@ class TrainerConfig:
     max_sequences: int | None = None  # training windows (batch_size a step): CMU 10-601 HW7
     max_minutes: float | None = None  # wall-clock budget per job, evaluation included
     clip_norm: float | None = 0.25  # global gradient-norm clip; null turns clipping off
-    eval_every: float = 0.25  # fraction of an epoch between evaluations (1.0: once per epoch)
+    # fraction of an epoch between evaluations (1.0: once per epoch); null: none by epoch, only
+    # every eval_every_budget of the step budget (CMU 10-601 HW7: ten in all) and at the end
+    eval_every: float | None = 0.25
     eval_every_budget: float | None = None  # also every this fraction of the step budget (0.1)
     checkpoint_every: int | None = 500  # steps between checkpoints/last.pt (also after each eval)
     divergence_ppl: float | None = 1.0e5  # a train/val perplexity above it ends the run: diverged
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
+    # the training loss's average: token (every real target weighs the same) | sequence (each
+    # row's mean, then their mean: CMU 10-601 HW7's, for sentence batches of unequal length)
+    loss_average: str = "token"
     sample_every: float | None = None  # epochs between samples written during training
     # LING 574 HW7 prints them from the best model so far, 10 of them, at a temperature;
     # sample_from=current sample_count=5 is lmexp's earlier behaviour
@@ -41,6 +46,7 @@ class TrainerConfig:
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "progress": PROGRESS_MODES,
         "sample_from": ("best", "current"),
+        "loss_average": ("token", "sequence"),
     }
 
     def __post_init__(self) -> None:
@@ -69,7 +75,12 @@ class TrainerConfig:
                 f"trainer.eval_every_budget={self.eval_every_budget} must be in (0, 1]: "
                 "a fraction of the step budget (0.1: every 10 %)"
             )
-        if not 0.0 < self.eval_every <= 1.0:
+        if self.eval_every is None and self.eval_every_budget is None:
+            raise ValueError(
+                "trainer.eval_every=null needs trainer.eval_every_budget (e.g. 0.1): with "
+                "neither, the run would be evaluated only once, at its end"
+            )
+        if self.eval_every is not None and not 0.0 < self.eval_every <= 1.0:
             raise ValueError(
                 f"trainer.eval_every={self.eval_every} must be in (0, 1]: a fraction of an epoch"
             )

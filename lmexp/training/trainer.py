@@ -134,7 +134,8 @@ class Trainer:
         self.precision = precision
         # fp32 fuses the output layer into the loss; under autocast the two-step path keeps
         # autocast's per-op precision choices (bf16 matmul, fp32 softmax).
-        self.fused_loss = precision == "fp32" and model.has_features
+        # (a per-sequence average needs each token's loss: the two-step path)
+        self.fused_loss = precision == "fp32" and model.has_features and cfg.loss_average == "token"
         # stream tensors (B, n) are read in seq_len windows; batches are read as they come
         self.train_data = as_batches(train_data, seq_len)
         self.valid_data = as_batches(valid_data, seq_len)
@@ -143,7 +144,7 @@ class Trainer:
         self.device = self.train_data.device
         self.steps_per_epoch = len(self.train_data)
         self.budget = Budget.from_config(cfg, self.steps_per_epoch, self.train_data.batch_size)
-        self.points = eval_points(self.steps_per_epoch, cfg.eval_every)
+        self.points = eval_points(self.steps_per_epoch, cfg.eval_every) if cfg.eval_every else set()
         self.global_points = budget_points(self.budget.max_steps, cfg.eval_every_budget)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.state, self.progress = FitState(), EpochProgress()
@@ -316,16 +317,21 @@ class Trainer:
                 rows, wanted = rows.index_select(0, keep), wanted.index_select(0, keep)
             out = self.model.output
             loss = linear_cross_entropy(rows, out.weight, out.bias, wanted)
+            objective = loss
         else:
             with autocast(self.device, self.precision):
                 logits, hidden = self.model(inputs, hidden)  # (B, T, V)
-            loss = F.cross_entropy(
-                logits.flatten(0, 1).float(),
-                ignore_padding(targets, mask).flatten(),
-                ignore_index=IGNORE,
-            )
+            if self.cfg.loss_average == "sequence" and mask is not None:
+                objective, loss = sequence_averaged(logits, targets, mask, num_tokens)
+            else:
+                loss = F.cross_entropy(
+                    logits.flatten(0, 1).float(),
+                    ignore_padding(targets, mask).flatten(),
+                    ignore_index=IGNORE,
+                )
+                objective = loss
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         if self.cfg.clip_norm is not None:
             # Recurrent nets have exploding gradients; IFT6135 A2 clips the global norm at 0.25.
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)
@@ -401,3 +407,21 @@ class Trainer:
         point = EvalPoint(row=row, improved=improved, stop_reason=reason)
         self.on_eval(point)
         return point
+
+
+def sequence_averaged(
+    logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, num_tokens: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(objective, reported loss) of a padded batch: the objective is each row's mean NLL over
+    its real targets, averaged over the rows that have any (CMU 10-601 HW7); the reported loss
+    stays the mean over real targets, so train perplexity keeps its per-token meaning."""
+    nll = F.cross_entropy(
+        logits.flatten(0, 1).float(),
+        ignore_padding(targets, mask).flatten(),
+        ignore_index=IGNORE,
+        reduction="none",
+    ).view_as(targets)  # (B, T); 0 where padded
+    lengths = mask.sum(dim=1)  # (B,)
+    rows = lengths > 0
+    per_row = nll.sum(dim=1)[rows] / lengths[rows]
+    return per_row.mean(), nll.sum() / num_tokens

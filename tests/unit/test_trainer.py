@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from lmexp.data import batchify
@@ -59,6 +60,40 @@ def test_evaluation_every_tenth_of_a_sequence_budget_across_epochs() -> None:
     assert [r["step"] for r in rows] == [7, 14, 21, 28, 35, 42, 49, 56, 63, 70]
     assert [r["sequences"] for r in rows] == [4 * r["step"] for r in rows]
     assert rows[-1]["sequences"] == 280
+
+
+def test_cmu_hw7_validates_ten_times_in_all_not_also_at_epoch_ends() -> None:
+    # 240 sequences = 60 steps; an epoch is 35: with epoch-end evaluations an 11th at step 35
+    every_epoch = TrainerConfig(
+        max_epochs=None, max_sequences=240, eval_every=1.0, eval_every_budget=0.1, progress="off"
+    )
+    assert 35 in [r["step"] for r in _fit(0, every_epoch)]
+    budget_only = TrainerConfig(
+        max_epochs=None, max_sequences=240, eval_every=None, eval_every_budget=0.1, progress="off"
+    )
+    assert [r["step"] for r in _fit(0, budget_only)] == list(range(6, 61, 6))
+    with pytest.raises(ValueError, match="eval_every=null needs trainer.eval_every_budget"):
+        TrainerConfig(max_steps=10, eval_every=None)
+
+
+def test_the_sequence_average_weighs_each_row_once_whatever_its_length() -> None:
+    from lmexp.training.trainer import sequence_averaged
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 5)
+    targets = torch.tensor([[1, 2, 3, 4], [0, 1, 0, 0]])
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    nll = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), reduction="none"
+    )
+    nll = nll.view(2, 4)
+    row0, row1 = nll[0].mean(), nll[1, :2].mean()
+    objective, reported = sequence_averaged(logits, targets, mask, num_tokens=6)
+    assert objective.item() == pytest.approx(((row0 + row1) / 2).item())
+    assert reported.item() == pytest.approx(((nll[0].sum() + nll[1, :2].sum()) / 6).item())
+    same = torch.ones(2, 4, dtype=torch.bool)  # equal lengths: both averages agree
+    objective, reported = sequence_averaged(logits, targets, same, num_tokens=8)
+    assert objective.item() == pytest.approx(reported.item())
 
 
 def _fit(seed: int, cfg: TrainerConfig, model_name: str = "gru") -> list[dict]:

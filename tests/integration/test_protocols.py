@@ -1,0 +1,41 @@
+"""The studies' own protocols, in real runs: what their documents specify, as lmexp runs it."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from tests.conftest import TINY_TEXT_GRU, run_module
+
+pytestmark = pytest.mark.slow
+
+
+def _train(run_dir, corpus, data_dir, *extra: str) -> None:
+    args = [*TINY_TEXT_GRU, "trainer.max_epochs=null", f"data.root={corpus}"]
+    done = run_module("lmexp.train", [*args, f"hydra.run.dir={run_dir}", *extra], data_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_cmu_hw7s_protocol_ten_validations_and_a_per_sequence_loss(
+    tmp_path, data_dir, small_corpus
+):
+    """Sentence batches, validated only at each tenth of the step budget (no epoch-end
+    evaluation), trained on each sentence's mean loss: a real run, its metrics.csv read back."""
+    run = tmp_path / "run"
+    _train(
+        run,
+        small_corpus,
+        data_dir,
+        "data.mode=sentences",
+        "trainer.max_steps=20",
+        "trainer.eval_every=null",
+        "trainer.eval_every_budget=0.1",
+        "trainer.loss_average=sequence",
+    )
+    with (run / "metrics.csv").open() as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f)]
+    assert steps == list(range(2, 21, 2))  # ten, at 10 %, 20 %, ... of 20 steps
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["stop_reason"] == "max_steps"
