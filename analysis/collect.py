@@ -332,6 +332,8 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
         "status": effective_status(summary) if summary.get("status") else "unknown",
         "params": to_float(summary.get("params")),
         "test_ppl": to_float(summary.get("test_ppl")),
+        # trainer.test_whole: the test split read as one sequence (IFT6135's text)
+        "test_ppl_whole": to_float(summary.get("test_ppl_whole")),
         "epochs": epochs if math.isfinite(epochs) else to_float(last.get("epoch")),
         "wall_time_s": wall if math.isfinite(wall) else to_float(last.get("wall_time_s")),
         "stop_reason": summary.get("stop_reason"),

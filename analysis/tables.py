@@ -146,6 +146,13 @@ def _time_column(ordered: pd.DataFrame) -> Column:
     )
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def result_columns(ordered: pd.DataFrame) -> list[Column]:
     """Columns of the results table, in IFT6135 assignment 2's order, then size, time and status."""
     ppl = lambda v: fmt_num(v, ".1f")  # noqa: E731
@@ -164,6 +171,16 @@ def result_columns(ordered: pd.DataFrame) -> list[Column]:
     ]
     if ordered["test_ppl"].map(lambda v: math.isfinite(float(v))).any():
         columns.append(Column("Test PPL", "test_ppl", "test perplexity of that checkpoint", ppl))
+    if "test_ppl_whole" in ordered and ordered["test_ppl_whole"].map(_finite).any():
+        columns.append(
+            Column(
+                "Test PPL (1 seq)",
+                "test_ppl_whole",
+                "the same checkpoint on the test split read as one sequence, every token "
+                "scored (IFT6135 A2's text; Test PPL reads it as eval_batch_size streams)",
+                ppl,
+            )
+        )
     columns += [
         Column("Params", "params", "trainable parameters (M = millions)", _fmt_params),
         Column("Epochs", "epochs", "epochs run", lambda v: fmt_num(v, ".3g")),

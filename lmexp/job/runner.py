@@ -85,14 +85,31 @@ def _objective(best: float | None) -> float:
 
 def _test_of_best(
     model: LanguageModel, corpus: Corpus, cfg: TrainConfig, out_dir: Path, device: torch.device
-) -> float | None:
-    """Test perplexity of the checkpoint chosen on validation (computed once, at the end)."""
+) -> tuple[float | None, float | None]:
+    """Test perplexity of the checkpoint chosen on validation (computed once, at the end),
+    and with `trainer.test_whole` the same read as one sequence (None otherwise)."""
     best = RunDir(out_dir).best
     if not best.exists():
-        return None
+        return None, None
     load_state(model, load_checkpoint(best, map_location=device), "model", best)
-    test = make_batches(corpus.test, corpus, cfg.data, train=False, device=device)
-    with make_progress(len(test), cfg.trainer.progress, "test", unit="batch") as bar:
+    ppl = _test_pass(model, corpus, cfg.data, cfg, device, "test")
+    whole = None
+    if cfg.trainer.test_whole and corpus.mode == "stream":  # sentences: each is whole already
+        one = dataclasses.replace(cfg.data, eval_batch_size=1)
+        whole = _test_pass(model, corpus, one, cfg, device, "test (one sequence)")
+    return ppl, whole
+
+
+def _test_pass(
+    model: LanguageModel,
+    corpus: Corpus,
+    data: Any,
+    cfg: TrainConfig,
+    device: torch.device,
+    phase: str,
+) -> float:
+    test = make_batches(corpus.test, corpus, data, train=False, device=device)
+    with make_progress(len(test), cfg.trainer.progress, phase, unit="batch") as bar:
         nll, count = evaluate(model, test, precision=cfg.precision, on_batch=bar.update)
     return perplexity(nll, count)
 
@@ -221,7 +238,12 @@ def _fit_on(
     if judge is not None and judge.pruned is not None:
         summary.update(pruned=judge.pruned)  # the rule, the rung and what it compared
     with phases.phase("test_s"):
-        test_ppl = None if stopped else _test_of_best(model, corpus, cfg, out_dir, device)
+        test_ppl, whole = (
+            (None, None) if stopped else _test_of_best(model, corpus, cfg, out_dir, device)
+        )
+    if whole is not None:  # the IFT6135 text's protocol, beside the streams' figure
+        summary.update(test_ppl_whole=whole)
+        log.info("test ppl %.2f as one sequence (%.2f in streams)", whole, test_ppl or math.nan)
     earlier = float(summary.fields.get("total_time_s") or 0.0)  # a resumed job's other sessions
     summary.update(timings=_timings(phases), total_time_s=round(earlier + phases.total_s(), 3))
     return state, test_ppl

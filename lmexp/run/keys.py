@@ -164,6 +164,7 @@ KEYS = (
     Key("trainer.sample_from", EXECUTION),
     Key("trainer.sample_count", EXECUTION),
     Key("trainer.sample_temperature", EXECUTION),
+    Key("trainer.test_whole", EXECUTION),  # a second test pass: training is the same
     Key("logger.*", EXECUTION),  # trackers watch a run; they never change it
     Key("data.root", PLUMBING),
     Key("data.download", PLUMBING),

@@ -36,6 +36,10 @@ class TrainerConfig:
     # the training loss's average: token (every real target weighs the same) | sequence (each
     # row's mean, then their mean: CMU 10-601 HW7's, for sentence batches of unequal length)
     loss_average: str = "token"
+    # the final test pass scored again as the IFT6135 text reads the test set: one sequence
+    # (data.eval_batch_size=1), every token after the first, its state carried throughout;
+    # summary.json's test_ppl_whole beside test_ppl (eval_batch_size streams, tail dropped)
+    test_whole: bool = False
     sample_every: float | None = None  # epochs between samples written during training
     # LING 574 HW7 prints them from the best model so far, 10 of them, at a temperature;
     # sample_from=current sample_count=5 is lmexp's earlier behaviour

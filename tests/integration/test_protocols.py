@@ -39,3 +39,29 @@ def test_cmu_hw7s_protocol_ten_validations_and_a_per_sequence_loss(
     assert steps == list(range(2, 21, 2))  # ten, at 10 %, 20 %, ... of 20 steps
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["stop_reason"] == "max_steps"
+
+
+def test_ift6135s_text_protocol_scores_the_test_set_as_one_sequence(
+    tmp_path, data_dir, small_corpus
+):
+    """trainer.test_whole: the best checkpoint on the test split as one stream (N = 1, every
+    token after the first scored), beside the streams' figure; both in the summary and the
+    report's table."""
+    run = tmp_path / "run"
+    _train(run, small_corpus, data_dir, "trainer.max_steps=30", "trainer.test_whole=true")
+    summary = json.loads((run / "summary.json").read_text())
+    streams, whole = summary["test_ppl"], summary["test_ppl_whole"]
+    assert 1 < whole < 10_000 and whole != streams  # a different reading of the same text
+    from lmexp.analysis.collect import collect
+    from lmexp.analysis.tables import results_table
+
+    table = results_table(collect([run]).jobs)
+    assert "Test PPL (1 seq)" in table.headers
+
+
+def test_the_ift6135_presets_ask_for_the_texts_test_protocol():
+    import lmexp
+
+    for preset in ("table1_gru_adam", "table2_transformer_1"):
+        cfg = lmexp.compose([f"experiment=ift6135_a2/{preset}", "scale=cpu"])
+        assert cfg.trainer.test_whole is True, preset
