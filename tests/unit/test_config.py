@@ -190,6 +190,7 @@ def test_the_character_lm_reports_models_have_presets_at_their_own_sizes(compose
     rnn = to_train_config(compose(["experiment=charlm_text8/rnn"]))
     assert (rnn.data.name, rnn.model.name, rnn.trainer.max_epochs) == ("text8", "lstm", 5)
     assert (rnn.model.hidden_size, rnn.model.emb_size) == (20, 50)
+    assert (rnn.data.batch_size, rnn.optim.lr) == (1, 0.005)  # the report's loop: one stream
     tf = to_train_config(compose(["experiment=charlm_text8/transformer"]))
     assert (tf.model.hidden_size, tf.model.num_layers, tf.data.seq_len) == (50, 2, 20)
     assert (tf.model.norm, tf.model.positions, tf.optim.name, tf.optim.lr) == (
