@@ -145,3 +145,28 @@ def test_the_python_the_docs_show_imports_outside_the_checkout(tmp_path):
         [sys.executable, "-c", code, *ours], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr.strip().splitlines()[-1]
+
+
+COMMIT_REF = re.compile(r"\b(?:at|commit|commits|from)\s+`?([0-9a-f]{7,40})\b")
+
+
+def test_every_commit_a_measurement_names_is_in_this_history():
+    """A measured number says the commit that produced it; that commit must be one this
+    checkout descends from (a typo, or a commit of another branch, would not be)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    shallow = subprocess.run(
+        ["git", "rev-parse", "--is-shallow-repository"], cwd=REPO, capture_output=True, text=True
+    )
+    if shallow.stdout.strip() == "true":
+        pytest.skip("a shallow clone has not the history to check against")
+    named = {m for page in PAGES for m in COMMIT_REF.findall(page.read_text(encoding="utf-8"))}
+    assert named, "no page names a commit"
+    for commit in sorted(named):
+        known = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=REPO, capture_output=True
+        )
+        assert known.returncode == 0, f"{commit} is not an ancestor of HEAD"
