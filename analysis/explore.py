@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from .tables import SORT_NAMES, varying_hyper_columns
+from .tables import SORT_NAMES, finite, varying_hyper_columns
 
 MIN_JOBS = 3  # fewer: nothing to compare along an axis
 LOG_RATIO = 20.0  # a positive axis spanning more than this factor is drawn on a log scale
@@ -40,23 +40,16 @@ class Axis:
     values: list[Any]  # one per job (None: not recorded)
 
 
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _axis(key: str, label: str, column: pd.Series) -> Axis:
     values = [
         None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in column
     ]
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
-        numbers = [float(v) for v in present if _finite(v)]
+        numbers = [float(v) for v in present if finite(v)]
         positive = numbers and min(numbers) > 0
         kind = "log" if positive and max(numbers) / min(numbers) > LOG_RATIO else "linear"
-        return Axis(key, label, kind, [float(v) if _finite(v) else None for v in values])
+        return Axis(key, label, kind, [float(v) if finite(v) else None for v in values])
     return Axis(key, label, "category", [None if v is None else str(v) for v in values])
 
 
@@ -68,7 +61,7 @@ def axes(ordered: pd.DataFrame, metric: str) -> list[Axis]:
     for key, label in (("model", "Model"), ("optim", "Optim")):
         if ordered[key].nunique() > 1 and all(a.key != key for a in found):
             found.insert(0, _axis(key, label, ordered[f"{key}_label"]))
-    metric_values = [float(v) if _finite(v) else None for v in ordered[metric]]
+    metric_values = [float(v) if finite(v) else None for v in ordered[metric]]
     found.append(Axis(metric, SORT_NAMES[metric], "log", metric_values))
     return found
 

@@ -146,7 +146,8 @@ def _time_column(ordered: pd.DataFrame) -> Column:
     )
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
+    """A number that is neither missing, junk, NaN nor infinite."""
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
@@ -171,7 +172,7 @@ def result_columns(ordered: pd.DataFrame) -> list[Column]:
     ]
     if ordered["test_ppl"].map(lambda v: math.isfinite(float(v))).any():
         columns.append(Column("Test PPL", "test_ppl", "test perplexity of that checkpoint", ppl))
-    if "test_ppl_whole" in ordered and ordered["test_ppl_whole"].map(_finite).any():
+    if "test_ppl_whole" in ordered and ordered["test_ppl_whole"].map(finite).any():
         columns.append(
             Column(
                 "Test PPL (1 seq)",

@@ -24,6 +24,7 @@ from lmexp.run.liveness import effective_status
 from lmexp.run.record import hold_sweep_record, read_launch, restore_sweep_record
 from lmexp.run.resume import read_summary
 from lmexp.run.sweepdir import SweepDir
+from lmexp.textfmt import duration
 from lmexp.validation import USAGE_EXIT
 
 log = logging.getLogger("lmexp.sweep")
@@ -115,16 +116,6 @@ def _number(value: Any, digits: int = 2) -> str:
         return "-"
 
 
-def _duration(seconds: Any) -> str:
-    try:
-        total = round(float(seconds))
-    except (TypeError, ValueError):
-        return "-"
-    minutes, secs = divmod(total, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
-
-
 def sweep_table(statuses: dict[str, dict[str, Any]]) -> str:
     """Every job of the sweep in launch order: status, best validation and test perplexity,
     and its time end to end (`total_time_s`; `wall_time_s` for a job without it)."""
@@ -136,7 +127,7 @@ def sweep_table(statuses: dict[str, dict[str, Any]]) -> str:
             summary.get("status", "unknown"),
             _number(summary.get("best_val_ppl")),
             _number(summary.get("test_ppl")),
-            _duration(summary.get("total_time_s") or summary.get("wall_time_s")),
+            duration(summary.get("total_time_s") or summary.get("wall_time_s")),
         ]
         for name, summary in sorted(statuses.items(), key=_launch_order)
     ]

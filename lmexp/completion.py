@@ -21,8 +21,6 @@ from typing import Any
 from lmexp.layout import conf_dir
 from lmexp.version import __version__
 
-HIDDEN = ("schema", "scale/model", "scale/experiment", "sweep/space", "hydra")  # lmexp/help.py
-
 
 def _groups(conf: Path) -> dict[str, list[str]]:
     """Group -> options, as `lmexp-train --help` lists them (lmexp.help.config_groups)."""

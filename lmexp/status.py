@@ -25,6 +25,7 @@ from lmexp.run.record import read_launch, read_recorded_config
 from lmexp.run.resume import read_summary
 from lmexp.run.rundir import RunDir
 from lmexp.run.sweepdir import LATEST, SweepDir
+from lmexp.textfmt import duration
 from lmexp.validation import USAGE_EXIT
 from lmexp.version import add_version_flag
 
@@ -108,15 +109,6 @@ def _number(value: Any) -> float:
     return number if math.isfinite(number) else math.inf
 
 
-def _duration(seconds: Any) -> str:
-    value = _number(seconds)
-    if not math.isfinite(value):
-        return "-"
-    minutes, secs = divmod(int(round(value)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
-
-
 def _ppl(value: Any) -> str:
     number = _number(value)
     return f"{number:,.2f}" if math.isfinite(number) else "-"
@@ -139,8 +131,8 @@ def sweep_lines(sweep: Path, sort: str = "job", top: int | None = None) -> list[
             "-" if j["progress"] is None else f"{100 * j['progress']:.0f}%",
             _ppl(j["best_val_ppl"]),
             _ppl(j["test_ppl"]),
-            _duration(j["wall_time_s"]),
-            _duration(j["eta_s"]) if j["eta_s"] is not None else "",
+            duration(j["wall_time_s"]),
+            duration(j["eta_s"]) if j["eta_s"] is not None else "",
         ]
         for j in shown
     ]

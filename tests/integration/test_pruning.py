@@ -113,6 +113,26 @@ def test_under_joblib_a_pruned_job_frees_its_slot_for_the_next(
     assert _at(jobs[3]["ended_at"]) <= _at(jobs[2]["started_at"]) + 1
 
 
+def _search(corpus: Path) -> list[str]:
+    """An Optuna search with ASHA over a tiny GRU whose learning rate alone is drawn (5.0 or
+    an absurd 1e-5; the space's other keys pinned)."""
+    return [
+        "-m",
+        "sweep=optuna",
+        *TINY_TEXT_GRU,
+        f"data.root={corpus}",
+        "optim=sgd",
+        "trainer.max_epochs=null",
+        "trainer.eval_every=0.1",
+        "prune=asha",
+        "model.num_layers=1",
+        "model.dropout=0.0",
+        "data.seq_len=35",
+        "data.batch_size=20",
+        "optim.lr=choice(5.0,0.00001)",
+    ]
+
+
 def test_an_optuna_search_prunes_trials_as_optuna_knows_them(
     tmp_path, data_dir, small_corpus
 ) -> None:
@@ -122,20 +142,8 @@ def test_an_optuna_search_prunes_trials_as_optuna_knows_them(
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     sweep = tmp_path / "search"
     args = [
-        "-m",
-        "sweep=optuna",
-        *TINY_TEXT_GRU,
-        f"data.root={small_corpus}",
-        "optim=sgd",
-        "trainer.max_epochs=null",
+        *_search(small_corpus),
         "trainer.max_steps=60",
-        "trainer.eval_every=0.1",
-        "prune=asha",
-        "model.num_layers=1",  # the search space's other keys pinned: lr alone is drawn
-        "model.dropout=0.0",
-        "data.seq_len=35",
-        "data.batch_size=20",
-        "optim.lr=choice(5.0,0.00001)",
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.sampler.seed=11",  # proposes 5.0 first, then 1e-5 three times
         f"hydra.sweeper.storage={storage}",
@@ -198,21 +206,9 @@ def test_an_optuna_search_under_joblib_starts_a_trial_where_a_pruned_one_ended(
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     sweep = tmp_path / "search"
     args = [
-        "-m",
-        "sweep=optuna",
-        *TINY_TEXT_GRU,
-        f"data.root={small_corpus}",
-        "optim=sgd",
-        "trainer.max_epochs=null",
-        "trainer.eval_every=0.1",
-        "prune=asha",
+        *_search(small_corpus),
         "prune.min_resource=1",
-        "model.num_layers=1",
-        "model.dropout=0.0",
-        "data.seq_len=35",
-        "data.batch_size=20",
-        "optim.lr=choice(5.0,0.00001)",
-        "trainer.max_steps=choice(60,400)",
+        "trainer.max_steps=choice(60,400)",  # drawn after the learning rate
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.sampler.seed=89",  # (5, 60), (5, 400), then (1e-5, 60), (1e-5, 400)
