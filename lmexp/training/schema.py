@@ -34,7 +34,9 @@ class TrainerConfig:
     divergence_ppl: float | None = 1.0e5  # a train/val perplexity above it ends the run: diverged
     progress: str = "auto"  # auto (a bar only on a terminal) | on | off
     # the training loss's average: token (every real target weighs the same) | sequence (each
-    # row's mean, then their mean: CMU 10-601 HW7's, for sentence batches of unequal length)
+    # row's mean, then their mean: CMU 10-601 HW7's, for sentence batches of unequal length) |
+    # time_sum (each row's sum over its time steps, then the mean over rows: Zaremba et al.
+    # 2014's code and TensorFlow's PTB tutorial, whose lr 1 and clip norm 5 are on this scale)
     loss_average: str = "token"
     # the final test pass scored again as the IFT6135 text reads the test set: one sequence
     # (data.eval_batch_size=1), every token after the first, its state carried throughout;
@@ -50,7 +52,7 @@ class TrainerConfig:
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
         "progress": PROGRESS_MODES,
         "sample_from": ("best", "current"),
-        "loss_average": ("token", "sequence"),
+        "loss_average": ("token", "sequence", "time_sum"),
     }
 
     def __post_init__(self) -> None:

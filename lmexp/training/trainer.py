@@ -135,7 +135,9 @@ class Trainer:
         # fp32 fuses the output layer into the loss; under autocast the two-step path keeps
         # autocast's per-op precision choices (bf16 matmul, fp32 softmax).
         # (a per-sequence average needs each token's loss: the two-step path)
-        self.fused_loss = precision == "fp32" and model.has_features and cfg.loss_average == "token"
+        self.fused_loss = (
+            precision == "fp32" and model.has_features and cfg.loss_average != "sequence"
+        )
         # stream tensors (B, n) are read in seq_len windows; batches are read as they come
         self.train_data = as_batches(train_data, seq_len)
         self.valid_data = as_batches(valid_data, seq_len)
@@ -330,6 +332,9 @@ class Trainer:
                     ignore_index=IGNORE,
                 )
                 objective = loss
+        if self.cfg.loss_average == "time_sum":
+            # each row's summed loss, averaged over rows: the token mean x tokens per row
+            objective = objective * (num_tokens / inputs.shape[0])
         self.optimizer.zero_grad(set_to_none=True)
         objective.backward()
         if self.cfg.clip_norm is not None:

@@ -180,3 +180,41 @@ def test_a_run_resumed_after_its_final_evaluation_does_not_train_further() -> No
     resumed.restore(snaps[-1])
     state = resumed.fit()
     assert again_rows == [] and state.step == 4 and state.last_row["step"] == 4
+
+
+def test_a_time_summed_loss_is_the_token_mean_times_the_window_for_sgd_and_clipping() -> None:
+    """Zaremba et al. (2014) sum each row's loss over its 20 steps: SGD at lr 1 with the norm
+    clipped at 5 on that loss is SGD at lr 20 clipped at 5/20 on the token mean, step for step."""
+    stream = torch.tensor(([0, 1, 2, 3, 4, 5, 6, 7] * 3 + [1, 3, 5, 7]) * 40)
+    window = 8
+
+    def weights(loss_average: str, lr: float, clip: float) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        cfg = model_config(name="lstm", emb_size=8, hidden_size=8, num_layers=2, dropout=0.0)
+        model = build_model(cfg, 8)
+        trainer_cfg = TrainerConfig(
+            max_epochs=None,
+            max_steps=30,  # full windows only: a shorter tail window sums fewer steps
+            eval_every=1.0,
+            clip_norm=clip,
+            loss_average=loss_average,
+            progress="off",
+        )
+        Trainer(
+            model,
+            torch.optim.SGD(model.parameters(), lr=lr),
+            lambda e: lr,
+            batchify(stream, 4),
+            batchify(stream, 2),
+            window,
+            trainer_cfg,
+            lambda point: None,
+        ).fit()
+        return [p.detach().clone() for p in model.parameters()]
+
+    summed = weights("time_sum", lr=1.0, clip=5.0)
+    averaged = weights("token", lr=1.0 * window, clip=5.0 / window)
+    for a, b in zip(summed, averaged, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    plain = weights("token", lr=1.0, clip=5.0)  # the same rate on the mean is another run
+    assert max((a - b).abs().max().item() for a, b in zip(summed, plain, strict=True)) > 1e-3
