@@ -93,7 +93,7 @@ class FusedRecurrentLM(RecurrentShell):
         nn.RNNBase adds b_ih + b_hh; drawing both would widen the bias distribution. The GRU's
         candidate b_hh sits inside r ⊙ (...), a bias of its own, so it is drawn like the rest.
         """
-        bound = 1.0 / math.sqrt(self.hidden_size)
+        bound = self.init_range or 1.0 / math.sqrt(self.hidden_size)
         for name, param in self.recurrent.named_parameters():
             nn.init.uniform_(param, -bound, bound)
             if name.startswith("bias_hh"):

@@ -33,12 +33,15 @@ class RecurrentConfig(ArchConfig):
 
     emb_size: int = 200  # input embedding width
     impl: str = "scratch"  # scratch (the assignment's equations) | fused (nn.RNN/GRU/LSTM)
+    # every weight and bias uniform in ±init_range (Zaremba et al. 2014: 0.1, 0.05, 0.04);
+    # null: IFT6135 A2's scaffold (embedding/output ±0.1, output bias 0, cells ±1/√hidden_size)
+    init_range: float | None = None
 
     GATES: ClassVar[int] = 1  # weight blocks per layer (an RNN has one, a GRU three, an LSTM four)
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"impl": ("scratch", "fused")}
 
     def check(self) -> None:
-        require_positive("model", emb_size=self.emb_size)
+        require_positive("model", emb_size=self.emb_size, init_range=self.init_range)
         self.check_tied(self.emb_size)
 
     def forward_macs_per_token(self, vocab_size: int, seq_len: int) -> float:
@@ -135,6 +138,7 @@ class RecurrentShell(LanguageModel):
         self.cell_name = cfg.name
         self.hidden_size = cfg.hidden_size
         self.num_layers = cfg.num_layers
+        self.init_range = cfg.init_range
         self.embedding = nn.Embedding(vocab_size, cfg.emb_size)
         self.dropout = nn.Dropout(cfg.dropout)
 
@@ -144,10 +148,15 @@ class RecurrentShell(LanguageModel):
             self.output.weight = self.embedding.weight
 
     def _reset_embedding_and_output(self) -> None:
-        """Embedding/output weights in ±0.1, output bias 0, as the assignment's scaffold."""
-        nn.init.uniform_(self.embedding.weight, -INIT_RANGE, INIT_RANGE)
-        nn.init.uniform_(self.output.weight, -INIT_RANGE, INIT_RANGE)
-        nn.init.zeros_(self.output.bias)
+        """Embedding/output weights in ±0.1, output bias 0, as the assignment's scaffold; with
+        `init_range`, all three uniform in ±init_range, as Zaremba et al. (2014)."""
+        bound = self.init_range or INIT_RANGE
+        nn.init.uniform_(self.embedding.weight, -bound, bound)
+        nn.init.uniform_(self.output.weight, -bound, bound)
+        if self.init_range:
+            nn.init.uniform_(self.output.bias, -bound, bound)
+        else:
+            nn.init.zeros_(self.output.bias)
 
     def init_state(self, batch_size: int, device: torch.device) -> State:
         """Zeros of shape (num_layers, B, H); the LSTM's is a tuple (h, c)."""
@@ -175,7 +184,12 @@ class RecurrentLM(RecurrentShell):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Embedding/output weights in ±0.1, output bias 0; cells keep their ±1/√H init."""
+        """Embedding/output weights in ±0.1, output bias 0; cells keep their ±1/√H init (or
+        everything in ±init_range)."""
+        if self.init_range:
+            for cell in self.layers:
+                for param in cell.parameters():
+                    nn.init.uniform_(param, -self.init_range, self.init_range)
         self._reset_embedding_and_output()
 
     def features(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:

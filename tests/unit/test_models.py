@@ -172,6 +172,22 @@ def test_recurrent_init_ranges(name: str) -> None:
             assert param.abs().max() <= bound, param_name
 
 
+@pytest.mark.parametrize("impl", ["scratch", "fused"])
+def test_an_init_range_draws_every_parameter_from_it_as_zaremba_2014(impl: str) -> None:
+    """model.init_range=0.05: each weight and bias U(±0.05), the output bias too; the fused
+    LSTM's duplicate b_hh stays 0 (one bias per gate, as the scratch cells)."""
+    model = make("lstm", hidden_size=64, emb_size=64, impl=impl, init_range=0.05)
+    for param_name, param in model.named_parameters():
+        if param_name.endswith(("bias_hh_l0", "bias_hh_l1")):
+            assert torch.count_nonzero(param) == 0, param_name
+            continue
+        assert param.abs().max() <= 0.05, param_name
+        assert param.abs().max() > 0.045, param_name  # spread over the range, not left at 0
+        assert abs(param.mean().item()) < 0.01, param_name  # centred, as a uniform draw is
+    with pytest.raises(ValueError, match="init_range"):
+        make("lstm", init_range=-0.1)
+
+
 def test_transformer_matrices_are_xavier_uniform() -> None:
     model = make("transformer", hidden_size=16, ff_size=32, num_heads=4)
     for param_name, param in model.named_parameters():
