@@ -26,11 +26,12 @@ from .tables import fmt_num, order_jobs, varying_hyper_columns
 # metric column of the jobs frame -> its header; the first two can be compared
 METRICS = {
     "test_ppl": "Test PPL",
+    "test_ppl_whole": "Test PPL, one sequence",
     "best_val_ppl": "Val PPL",
     "time_to_best_s": "Time to best (s)",
     "tokens_per_s": "Tokens/s",
 }
-COMPARED = ("test_ppl", "best_val_ppl")
+COMPARED = ("test_ppl", "test_ppl_whole", "best_val_ppl")
 COUNTED = "completed"  # the status whose values enter a cell's statistics
 
 
