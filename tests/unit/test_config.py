@@ -222,6 +222,47 @@ def test_ift6135_presets_match_the_assignment_table(compose) -> None:
     assert cfg.model.dropout == pytest.approx(0.1)
 
 
+# Zaremba, Sutskever & Vinyals (2014), §4.1 (TensorFlow's ptb_word_lm.py where the paper is
+# silent): units, dropout, init range, unroll, epochs at lr 1, decay per epoch after, epochs in
+# all, clip norm. Every preset: 2 layers, batch 20, SGD at lr 1.
+ZAREMBA_2014 = {
+    "small": (200, 0.0, 0.1, 20, 4, 2.0, 13, 5.0),
+    "medium": (650, 0.5, 0.05, 35, 6, 1.2, 39, 5.0),
+    "large": (1500, 0.65, 0.04, 35, 14, 1.15, 55, 10.0),
+}
+
+
+@pytest.mark.parametrize("size", sorted(ZAREMBA_2014))
+def test_the_zaremba_2014_presets_compose_to_the_papers_settings(compose, size: str) -> None:
+    from lmexp.training.schedules import lr_at_epoch
+
+    units, dropout, init, unroll, flat, decay, epochs, clip = ZAREMBA_2014[size]
+    cfg = to_train_config(compose([f"experiment=zaremba2014/{size}"]))
+    model, data, trainer = cfg.model, cfg.data, cfg.trainer
+    assert (model.name, model.num_layers, model.hidden_size, model.emb_size) == (
+        "lstm",
+        2,
+        units,
+        units,
+    )
+    assert (model.dropout, model.init_range, model.tie_weights) == (dropout, init, False)
+    assert (data.name, data.batch_size, data.seq_len, data.eval_batch_size) == (
+        "ptb",
+        20,
+        unroll,
+        20,
+    )
+    assert (cfg.optim.name, cfg.optim.lr, cfg.optim.weight_decay) == ("sgd", 1.0, 0.0)
+    rates = [lr_at_epoch(cfg.schedule, 1.0, e) for e in range(epochs)]
+    assert rates == pytest.approx([1.0] * flat + [decay**-k for k in range(1, epochs - flat + 1)])
+    assert (trainer.max_epochs, trainer.clip_norm, trainer.loss_average) == (
+        epochs,
+        clip,
+        "time_sum",
+    )
+    assert trainer.test_whole  # the tutorial's test pass: batch 1, one stream
+
+
 @pytest.mark.parametrize("arch", ["rnn", "gru", "transformer"])
 def test_the_schedule_has_a_preset_for_the_code_and_one_for_the_text(compose, arch) -> None:
     from lmexp.training.schedules import lr_at_epoch
