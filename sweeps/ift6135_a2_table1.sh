@@ -2,9 +2,9 @@
 # IFT6135 assignment 2, the nine runs of Table 1 (every architecture x optimizer), with the
 # assignment's settings (40 epochs; meant for a GPU), then its report.
 #   sweeps/ift6135_a2_table1.sh          the assignment's sizes and budget
-#   sweeps/ift6135_a2_table1.sh --cpu    scale=cpu: the same grid at a tenth of the width
-#       (Transformer: a quarter), at most one epoch or 2.5 minutes per run; about 30 minutes
-#       on a 2-core CPU
+#   sweeps/ift6135_a2_table1.sh --cpu    scale=cpu: the same grid at a tenth of the hidden width
+#       (half the embedding; Transformer: a quarter), at most one epoch or 2.5 minutes per run;
+#       under 30 minutes on a 2-core CPU (9 runs)
 # Further arguments go to Hydra (e.g. device=cuda:1 seed=2).
 source "$(dirname "$0")/_study.sh"
 run_study ift6135_a2-table1 table1_rnn_adam,table1_rnn_sgd,table1_rnn_sgd_schedule,table1_gru_adam,table1_gru_sgd,table1_gru_sgd_schedule,table1_transformer_adam,table1_transformer_sgd,table1_transformer_sgd_schedule "$@"

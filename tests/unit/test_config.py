@@ -271,7 +271,7 @@ def test_the_schedule_has_a_preset_for_the_code_and_one_for_the_text(compose, ar
     text = to_train_config(compose([f"experiment=ift6135_a2/table1_{arch}_sgd_schedule_text"]))
     assert (text.model, text.optim, text.data) == (code.model, code.optim, code.data)
     lr = code.optim.lr
-    # the course code: flat for 14 epochs, then lr * (1/1.15) ** (epoch - 14), compounding
+    # the course code: flat for 15 epochs (0-14), then lr * (1/1.15) ** (epoch - 14), compounding
     assert lr_at_epoch(code.schedule, lr, 14) == lr
     # the text: "divide by 1.15 after each epoch", from the first
     want = [lr, lr / 1.15, lr / 1.15**2, lr / 1.15**3]
