@@ -321,7 +321,9 @@ def _curve_stats(curve: pd.DataFrame, summary: dict[str, Any]) -> dict[str, floa
     return {**best, **dict(zip(names, final, strict=True)), "n_points": float(len(curve))}
 
 
-def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str]) -> dict:
+def _run_facts(
+    summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str], job_dir: Path
+) -> dict:
     last = curve.iloc[-1] if len(curve) else {}
     wall = to_float(summary.get("wall_time_s"))
     epochs = to_float(summary.get("epochs"))
@@ -329,7 +331,7 @@ def _run_facts(summary: dict[str, Any], curve: pd.DataFrame, overrides: list[str
     return {
         # No summary.json (a job writes it in its first second): killed before that, or copied
         # without it. Metrics rows say nothing about whether it still runs, hence "unknown".
-        "status": effective_status(summary) if summary.get("status") else "unknown",
+        "status": effective_status(summary, job_dir) if summary.get("status") else "unknown",
         "params": to_float(summary.get("params")),
         "test_ppl": to_float(summary.get("test_ppl")),
         # trainer.test_whole: the test split read as one sequence (IFT6135's text)
@@ -398,7 +400,7 @@ def _job_row(job_dir: Path, job_id: str) -> tuple[dict[str, Any], pd.DataFrame]:
     commit = summary.get("git_commit")
     row["git_commit"] = commit if isinstance(commit, str) else None
     row.update(_curve_stats(curve, summary))
-    row.update(_run_facts(summary, curve, overrides))
+    row.update(_run_facts(summary, curve, overrides, Path(job_dir)))
     row["duplicate_steps"] = int(curve.attrs.get("duplicate_steps", 0))
     row.update({"overrides": " ".join(overrides), "job_dir": str(job_dir)})
     return row, curve

@@ -41,7 +41,7 @@ def sweep_statuses(sweep_dir: Path) -> dict[str, dict[str, Any]]:
         number = launch.job_num if launch is not None else None
         statuses[job.root.name] = {
             **summary,
-            "status": effective_status(summary),
+            "status": effective_status(summary, job.root),
             "job_num": number,
         }
     return statuses

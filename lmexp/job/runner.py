@@ -32,7 +32,7 @@ from lmexp.models import display as model_display
 from lmexp.models.base import LanguageModel
 from lmexp.run import host, signals
 from lmexp.run.checkpoint import RESUMES_FROM, load_checkpoint, load_state
-from lmexp.run.liveness import JobDirLocked, this_process, writer_lock
+from lmexp.run.liveness import Heartbeat, JobDirLocked, this_process, writer_lock
 from lmexp.run.record import (
     ConfigChanged,
     Launch,
@@ -398,7 +398,8 @@ def _run_locked(cfg: TrainConfig, rundir: RunDir, launch: Launch) -> float:
     summary.update(**record_environment(rundir))  # versions, code, packages, hardware
     trackers = Trackers()  # told how the job ended, whichever way it ends
     try:
-        return _run_tracked(cfg, rundir, plan, summary, trackers, started)
+        with Heartbeat(rundir.heartbeat):  # for readers on other hosts (run/liveness.py)
+            return _run_tracked(cfg, rundir, plan, summary, trackers, started)
     finally:
         trackers.finish(summary.fields)
 

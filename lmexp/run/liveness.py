@@ -5,6 +5,12 @@ says `running` for ever. So a job records which process it is (pid, host, and th
 start time, which a reused pid does not share), and a reader on the same host checks that
 process: gone means `killed`. Imports neither torch nor Hydra (the analysis uses it).
 
+A reader on another host (a login node, another compute node of a cluster sharing the run
+directories) cannot see the process. So a running job also refreshes a heartbeat file in its
+record every `HEARTBEAT_EVERY_S` seconds, from a thread of its own; a reader elsewhere calls a
+`running` job whose heartbeat is older than `STALE_AFTER_S` `killed`. The bound allows four
+missed beats (a stalled filesystem, clocks a minute apart) before a live job is misjudged.
+
 A job also holds an advisory lock on `RunDir.lock` for its whole life (`filelock`, flock on
 POSIX): two resumes of one run at once would both train and write every evaluation row twice.
 The kernel drops the lock when the holder dies, so a killed job never blocks its resume.
@@ -13,8 +19,11 @@ The kernel drops the lock when the holder dies, so a killed job never blocks its
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +31,14 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from lmexp.atomic import replacing
 from lmexp.run.rundir import RunDir
 from lmexp.validation import UsageError
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 30.0  # a running job refreshes its heartbeat this often
+STALE_AFTER_S = 120.0  # a reader on another host calls a silent `running` job killed after this
 
 
 class JobDirLocked(UsageError, RuntimeError):
@@ -47,12 +62,63 @@ def this_process() -> dict[str, Any]:
     }
 
 
-def alive(summary: dict[str, Any]) -> bool | None:
-    """Whether the process a summary names still runs; None where that cannot be checked
-    (another host, no pid recorded, no /proc)."""
-    pid, host = summary.get("pid"), summary.get("host")
-    if not isinstance(pid, int) or host != socket.gethostname():
+class Heartbeat:
+    """Refreshes `path` every `every_s` seconds while the block runs: the job's pid, host and
+    the time, replaced atomically (a reader never sees half of it). A write that fails (a full
+    or vanished filesystem) is logged and the job goes on: liveness is a reader's aid."""
+
+    def __init__(self, path: Path, every_s: float = HEARTBEAT_EVERY_S) -> None:
+        self.path, self.every_s = Path(path), every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lmexp-heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with replacing(self.path, "w", encoding="utf-8") as f:
+                json.dump({**this_process(), "time": time.time()}, f)
+        except OSError as exc:
+            log.warning("could not refresh the heartbeat %s: %s", self.path, exc)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.beat()
+
+    def __enter__(self) -> Heartbeat:
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _heartbeat_alive(summary: dict[str, Any], root: Path) -> bool | None:
+    """From another host: whether the job's heartbeat (same pid and host as the summary) is
+    fresher than STALE_AFTER_S by this host's clock; None without one (an older job)."""
+    path = RunDir(root).heartbeat
+    try:
+        beat = json.loads(path.read_text(encoding="utf-8"))
+        age = time.time() - path.stat().st_mtime
+    except (OSError, ValueError):
         return None
+    if not isinstance(beat, dict):
+        return None
+    if (beat.get("pid"), beat.get("host")) != (summary.get("pid"), summary.get("host")):
+        return None  # an earlier session's beat: this one has not written yet
+    return age <= STALE_AFTER_S
+
+
+def alive(summary: dict[str, Any], root: Path | None = None) -> bool | None:
+    """Whether the process a summary names still runs: on its own host by its pid, elsewhere by
+    the heartbeat in the job directory `root`; None where neither can tell (no pid recorded,
+    no /proc, no heartbeat)."""
+    pid, host = summary.get("pid"), summary.get("host")
+    if not isinstance(pid, int):
+        return None
+    if host != socket.gethostname():
+        return _heartbeat_alive(summary, Path(root)) if root is not None else None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -64,10 +130,11 @@ def alive(summary: dict[str, Any]) -> bool | None:
     return started is None or now is None or now == started
 
 
-def effective_status(summary: dict[str, Any]) -> str:
-    """The summary's status, except `killed` for a `running` job whose process is gone."""
+def effective_status(summary: dict[str, Any], root: Path | None = None) -> str:
+    """The summary's status, except `killed` for a `running` job whose process is gone (or,
+    seen from another host, whose heartbeat in job directory `root` has gone stale)."""
     status = str(summary.get("status", "unknown"))
-    if status == "running" and alive(summary) is False:
+    if status == "running" and alive(summary, root) is False:
         return "killed"
     return status
 

@@ -71,6 +71,11 @@ class RunDir:
         return self.record / "launch.json"
 
     @property
+    def heartbeat(self) -> Path:
+        """Refreshed by the running job, for readers on other hosts (run/liveness.py)."""
+        return self.record / "heartbeat.json"
+
+    @property
     def lock(self) -> Path:
         """Held by the one process writing this job directory (run/liveness.py)."""
         return self.record / "lock"

@@ -30,6 +30,9 @@ def test_a_job_records_versions_code_packages_hardware_and_determinism(
     _train(run, small_corpus, data_dir)
     (session,) = json.loads((run / ".lmexp" / "environment.json").read_text())["sessions"]
     assert session["lmexp"] == lmexp.__version__
+    beat = json.loads((run / ".lmexp" / "heartbeat.json").read_text())  # for other hosts
+    summary = json.loads((run / "summary.json").read_text())
+    assert (beat["pid"], beat["host"]) == (summary["pid"], summary["host"]) and beat["time"] > 0
     assert session["torch"].startswith("2.") and session["python"].count(".") == 2
     git = session["git"]
     if git["commit"] is not None:  # a checkout: the commit, and the diff kept when dirty

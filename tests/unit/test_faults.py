@@ -272,6 +272,59 @@ def test_a_running_job_whose_process_is_gone_reads_as_killed() -> None:
     assert effective_status({"status": "completed", **json.loads(child.stdout)}) == "completed"
 
 
+
+def test_from_another_host_a_job_is_killed_once_its_heartbeat_goes_stale(
+    tmp_path, monkeypatch
+) -> None:
+    """A reader on a login node cannot see a compute node's processes: it reads the heartbeat.
+    A real process beats, is SIGKILLed, and the reader (this process, posing as another host)
+    calls it running until the beat is STALE_AFTER_S old, then killed."""
+    from lmexp.run import liveness
+
+    run = RunDir(tmp_path / "job")
+    code = (
+        "import json, sys, time\n"
+        "from lmexp.run.liveness import Heartbeat, this_process\n"
+        "with Heartbeat(sys.argv[1], every_s=0.05):\n"
+        "    print(json.dumps(this_process()), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(run.heartbeat)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        summary = {"status": "running", **json.loads(child.stdout.readline())}
+        first = run.heartbeat.stat().st_mtime_ns
+        deadline = time.monotonic() + 10
+        while run.heartbeat.stat().st_mtime_ns == first and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert run.heartbeat.stat().st_mtime_ns > first  # it beats again, not only once
+    finally:
+        child.kill()
+        child.wait()
+    assert effective_status(summary, run.root) == "killed"  # on its own host: the pid is gone
+    monkeypatch.setattr(liveness.socket, "gethostname", lambda: "login-node")
+    assert effective_status(summary) == "running"  # no directory to read: cannot tell
+    assert effective_status(summary, run.root) == "running"  # the beat is fresh
+    later = time.time() + liveness.STALE_AFTER_S + 1
+    monkeypatch.setattr(liveness.time, "time", lambda: later)
+    assert effective_status(summary, run.root) == "killed"
+    earlier_session = {**summary, "pid": summary["pid"] + 1}  # the beat is not this session's
+    assert effective_status(earlier_session, run.root) == "running"
+    run.heartbeat.unlink()  # a job of an older lmexp: no heartbeat, no verdict
+    assert effective_status(summary, run.root) == "running"
+
+
+def test_a_heartbeat_that_cannot_be_written_does_not_stop_the_job(tmp_path, caplog) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with caplog.at_level("WARNING"):
+        from lmexp.run.liveness import Heartbeat
+
+        with Heartbeat(blocker / "heartbeat.json", every_s=0.01):  # its folder is a file
+            time.sleep(0.05)
+    assert "could not refresh the heartbeat" in caplog.text
+
 # --- the record ---------------------------------------------------------------------------
 
 
