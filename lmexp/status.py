@@ -79,7 +79,9 @@ def job_status(run: RunDir) -> dict[str, Any]:
     config = read_recorded_config(run) or {}
     launch = read_launch(run)
     row = last_row(run)
-    status = effective_status(summary, run.root) if summary else ("starting" if row == {} else "unknown")
+    status = (
+        effective_status(summary, run.root) if summary else ("starting" if row == {} else "unknown")
+    )
     done = status not in ("running", "starting")
     fraction = 1.0 if status == "completed" else progress(row, config.get("trainer") or {})
     train_s = row.get("wall_time_s", summary.get("wall_time_s"))
