@@ -272,7 +272,6 @@ def test_a_running_job_whose_process_is_gone_reads_as_killed() -> None:
     assert effective_status({"status": "completed", **json.loads(child.stdout)}) == "completed"
 
 
-
 def test_from_another_host_a_job_is_killed_once_its_heartbeat_goes_stale(
     tmp_path, monkeypatch
 ) -> None:
@@ -324,6 +323,7 @@ def test_a_heartbeat_that_cannot_be_written_does_not_stop_the_job(tmp_path, capl
         with Heartbeat(blocker / "heartbeat.json", every_s=0.01):  # its folder is a file
             time.sleep(0.05)
     assert "could not refresh the heartbeat" in caplog.text
+
 
 # --- the record ---------------------------------------------------------------------------
 
