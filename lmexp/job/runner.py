@@ -86,12 +86,15 @@ def _objective(best: float | None) -> float:
 def _test_of_best(
     model: LanguageModel, corpus: Corpus, cfg: TrainConfig, out_dir: Path, device: torch.device
 ) -> tuple[float | None, float | None]:
-    """Test perplexity of the checkpoint chosen on validation (computed once, at the end),
-    and with `trainer.test_whole` the same read as one sequence (None otherwise)."""
-    best = RunDir(out_dir).best
-    if not best.exists():
-        return None, None
-    load_state(model, load_checkpoint(best, map_location=device), "model", best)
+    """Test perplexity of the checkpoint chosen on validation (or, with `trainer.
+    test_checkpoint=last`, of the model as training left it, which `model` holds), computed
+    once, at the end, and with `trainer.test_whole` the same read as one sequence (None
+    otherwise)."""
+    if cfg.trainer.test_checkpoint != "last":
+        best = RunDir(out_dir).best
+        if not best.exists():
+            return None, None
+        load_state(model, load_checkpoint(best, map_location=device), "model", best)
     ppl = _test_pass(model, corpus, cfg.data, cfg, device, "test")
     whole = None
     if cfg.trainer.test_whole and corpus.mode == "stream":  # sentences: each is whole already
@@ -241,6 +244,8 @@ def _fit_on(
         test_ppl, whole = (
             (None, None) if stopped else _test_of_best(model, corpus, cfg, out_dir, device)
         )
+    if test_ppl is not None and cfg.trainer.test_checkpoint != "best":
+        summary.update(test_checkpoint=cfg.trainer.test_checkpoint)  # not the usual best.pt
     if whole is not None:  # the IFT6135 text's protocol, beside the streams' figure
         summary.update(test_ppl_whole=whole)
         log.info("test ppl %.2f as one sequence (%.2f in streams)", whole, test_ppl or math.nan)

@@ -42,6 +42,9 @@ class TrainerConfig:
     # (data.eval_batch_size=1), every token after the first, its state carried throughout;
     # summary.json's test_ppl_whole beside test_ppl (eval_batch_size streams, tail dropped)
     test_whole: bool = False
+    # the checkpoint the final test pass scores: best (lowest validation perplexity, lmexp's and
+    # IFT6135 A2's) | last (the model as training left it: Zaremba et al. 2014's protocol)
+    test_checkpoint: str = "best"
     sample_every: float | None = None  # epochs between samples written during training
     # LING 574 HW7 prints them from the best model so far, 10 of them, at a temperature;
     # sample_from=current sample_count=5 is lmexp's earlier behaviour
@@ -53,6 +56,7 @@ class TrainerConfig:
         "progress": PROGRESS_MODES,
         "sample_from": ("best", "current"),
         "loss_average": ("token", "sequence", "time_sum"),
+        "test_checkpoint": ("best", "last"),
     }
 
     def __post_init__(self) -> None:

@@ -65,3 +65,35 @@ def test_the_ift6135_presets_ask_for_the_texts_test_protocol():
     for preset in ("table1_gru_adam", "table2_transformer_1"):
         cfg = lmexp.compose([f"experiment=ift6135_a2/{preset}", "scale=cpu"])
         assert cfg.trainer.test_whole is True, preset
+
+
+def test_zaremba_2014s_protocol_tests_the_model_as_training_left_it(
+    tmp_path, data_dir, small_corpus
+):
+    """trainer.test_checkpoint=last: the test pass scores the final weights (what last.pt
+    holds, and lmexp-evaluate --checkpoint last scores), not best.pt; the summary says so."""
+    from lmexp.inspect.evaluate import main as evaluate_main
+
+    run = tmp_path / "run"
+    # a high learning rate, so the last evaluation is not the best: the two checkpoints differ
+    _train(
+        run,
+        small_corpus,
+        data_dir,
+        "trainer.max_steps=30",
+        "trainer.eval_every=0.05",
+        "optim=adam",
+        "optim.lr=0.3",
+        "trainer.divergence_ppl=null",
+        "trainer.test_checkpoint=last",
+    )
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_checkpoint"] == "last"
+    scores = {}
+    for checkpoint in ("best", "last"):
+        assert evaluate_main([str(run), "--checkpoint", checkpoint, "--pairs", "1"]) == 0
+        scores[checkpoint] = json.loads(
+            (run / "evaluation" / f"test_{checkpoint}.json").read_text()
+        )["perplexity"]
+    assert summary["test_ppl"] == pytest.approx(scores["last"], rel=1e-6)
+    assert scores["best"] != pytest.approx(scores["last"], rel=1e-6)

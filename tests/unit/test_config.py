@@ -261,6 +261,7 @@ def test_the_zaremba_2014_presets_compose_to_the_papers_settings(compose, size: 
         "time_sum",
     )
     assert trainer.test_whole  # the tutorial's test pass: batch 1, one stream
+    assert trainer.test_checkpoint == "last"  # of the model as training left it
 
 
 @pytest.mark.parametrize("arch", ["rnn", "gru", "transformer"])
