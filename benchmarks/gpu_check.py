@@ -1,6 +1,6 @@
 """The GPU check: every CUDA claim of lmexp measured in one run and printed as one table.
 
-    scripts/gpu_check.sh              # on a machine with a GPU: about 6 minutes
+    scripts/gpu_check.sh              # on a machine with a GPU: about 8 minutes
     scripts/gpu_check.sh --dry-run    # anywhere: the same plumbing at toy sizes on this device
     python -m benchmarks.gpu_check --parts tests,bench   # only some parts
 
@@ -18,6 +18,10 @@ the others still run):
    packed on the GPU (launcher=joblib jobs_per_gpu=9), with the graph and again eagerly:
    epoch time, validation perplexity after one epoch, and the 40-epoch study's projected wall
    time. Targets: <= 30 minutes; graph and eager perplexities within noise of each other.
+5. `zaremba`: one epoch of Zaremba et al. (2014)'s medium and large PTB LSTMs
+   (`experiment=zaremba2014/medium|large`), each alone on the GPU: epoch time, validation
+   perplexity, and the full run's projected time to quality. Target: medium <= 10 minutes a
+   seed (its test perplexity, <= 82.7, needs the full run: `sweeps/zaremba2014.sh medium`).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PARTS = ("tests", "bench", "pack", "table1")
+PARTS = ("tests", "bench", "pack", "table1", "zaremba")
 TABLE1 = [
     f"table1_{arch}_{optim}"
     for arch in ("rnn", "gru", "transformer")
@@ -62,6 +66,8 @@ GPU_VARIANTS = (
     "sdpa+graph",
     "sdpa+graph+bf16",
 )
+# Zaremba et al. (2014)'s regularized LSTMs: preset -> the projected full run's target (minutes)
+ZAREMBA = {"medium": 10.0, "large": None}
 PPL_NOISE = 0.03  # graph vs eager one-epoch perplexity: relative difference counted as noise
 
 
@@ -89,6 +95,7 @@ class Plan:
     pack_steps: int
     presets: list[str]
     table1_overrides: list[str]
+    zaremba_overrides: list[str]
     dry_run: bool
 
 
@@ -111,6 +118,12 @@ def _plan(dry_run: bool) -> Plan:
                 "data.eval_batch_size=20",
                 "threads=1",
             ],
+            zaremba_overrides=[
+                "trainer.max_steps=3",
+                "model.hidden_size=32",
+                "model.emb_size=32",
+                "threads=1",
+            ],
             dry_run=True,
         )
     return Plan(
@@ -123,6 +136,7 @@ def _plan(dry_run: bool) -> Plan:
         pack_steps=300,
         presets=TABLE1,
         table1_overrides=["trainer.max_epochs=1"],
+        zaremba_overrides=[],
         dry_run=False,
     )
 
@@ -329,6 +343,49 @@ def part_table1(plan: Plan, out: Path) -> list[Row]:
     return rows
 
 
+def _preset_epochs(preset: str) -> int:
+    """A preset's own epoch budget (its yaml is the one home of it)."""
+    import yaml
+
+    text = (REPO / "conf" / "experiment" / f"{preset}.yaml").read_text(encoding="utf-8")
+    return int(yaml.safe_load(text)["trainer"]["max_epochs"])
+
+
+def part_zaremba(plan: Plan, out: Path) -> list[Row]:
+    """One epoch of each regularized Zaremba LSTM alone on the device, projected to its full
+    run: epochs x the epoch's time + what a run pays once (startup, data, build, test)."""
+    rows: list[Row] = []
+    for size, target in ZAREMBA.items():
+        run_dir = out / f"zaremba2014_{size}"
+        cmd = [sys.executable, "-m", "lmexp.train", f"experiment=zaremba2014/{size}"]
+        cmd += [f"device={plan.device}", "trainer.progress=off", f"hydra.run.dir={run_dir}"]
+        cmd += [*plan.zaremba_overrides]
+        proc = _run(cmd + ["trainer.max_epochs=1"], 900)
+        summary_path, metrics = run_dir / "summary.json", run_dir / "metrics.csv"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        metric_rows = _bench_rows(metrics) if metrics.exists() else []
+        if proc.returncode != 0 or summary.get("status") != "completed" or not metric_rows:
+            error = _tail(proc) if proc.returncode else f"status {summary.get('status')}"
+            rows.append(Row("zaremba", size, error, "", "FAIL"))
+            continue
+        first = metric_rows[0]
+        epoch_s, ppl = float(first["epoch_time_s"]), float(first["val_ppl"])
+        timings = summary.get("timings", {})
+        fixed = sum(timings.get(k, 0.0) for k in ("startup_s", "data_s", "build_s", "test_s"))
+        epochs = _preset_epochs(f"zaremba2014/{size}")
+        minutes = (epochs * epoch_s + fixed) / 60
+        figure = (
+            f"epoch {epoch_s:.1f} s ({float(first['tokens_per_s']):,.0f} tok/s), "
+            f"val ppl {ppl:.1f} after one; {epochs} epochs projected {minutes:.1f} min"
+        )
+        if "peak_gpu_mem_mb" in summary:
+            figure += f", peak {summary['peak_gpu_mem_mb']:,.0f} MB"
+        verdict = _ok(minutes <= target) if target is not None and not plan.dry_run else ""
+        want = f"<= {target:.0f} min a seed" if target is not None else ""
+        rows.append(Row("zaremba", f"zaremba2014/{size}", figure, want, verdict))
+    return rows
+
+
 def _ok(good: bool) -> str:
     return "PASS" if good else "FAIL"
 
@@ -380,7 +437,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     rows = _environment(plan)
-    steps = {"tests": part_tests, "bench": part_bench, "pack": part_pack, "table1": part_table1}
+    steps = {
+        "tests": part_tests,
+        "bench": part_bench,
+        "pack": part_pack,
+        "table1": part_table1,
+        "zaremba": part_zaremba,
+    }
     for name in parts:
         t0 = time.monotonic()
         try:
@@ -393,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             "total",
             "wall time of the check",
             f"{time.monotonic() - started:.0f} s",
-            "<= 360 s" if not plan.dry_run else "",
+            "<= 480 s" if not plan.dry_run else "",
         )
     )
     print()
