@@ -84,6 +84,11 @@ class TrainConfig:
         if self.resume not in RESUME_CHOICES:
             raise ValueError(f"resume={self.resume!r} unknown; choose false, true or force")
         check_choices("", self, self.CHOICES)
+        if getattr(self.schedule, "name", None) == "plateau" and self.trainer.eval_every is None:
+            raise ValueError(
+                "schedule=plateau decides each epoch's rate from the validation at the end of "
+                "the epoch before: set trainer.eval_every (e.g. 1.0), not null"
+            )
         if isinstance(self.model, dict):  # built from a plain dict (a saved config)
             self.model = model_config_from_dict(self.model)
         if isinstance(self.model, ArchConfig):

@@ -48,6 +48,7 @@ from lmexp.run.resume import (
     JobDirPlan,
     check_compatible,
     check_vocab,
+    epoch_end_val_ppl,
     plan_job_dir,
     read_summary,
     restore_metrics,
@@ -217,7 +218,7 @@ def _fit_on(
     trainer = Trainer(
         model,
         optimizer,
-        lambda e: lr_at_epoch(cfg.schedule, cfg.optim.lr, e),
+        lambda e: lr_at_epoch(cfg.schedule, cfg.optim.lr, e, epoch_end_val_ppl(run.metrics)),
         train,
         valid,
         None,

@@ -191,3 +191,21 @@ def _step(header: list[str], row: list[str]) -> int | None:
         return int(dict(zip(header, row, strict=True))["step"])
     except (KeyError, ValueError):
         return None
+
+
+def epoch_end_val_ppl(path: Path) -> list[float]:
+    """The validation perplexity measured at the end of each epoch so far (epochs 1, 2, ...),
+    from metrics.csv: what `schedule=plateau` decides the next epoch's rate from. A resumed run
+    reads the rows its checkpoint put back, so it decides as the uninterrupted run did."""
+    if not path.exists():
+        return []
+    ends: dict[int, float] = {}
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            try:
+                epoch, ppl = float(row["epoch"]), float(row["val_ppl"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if epoch >= 1 and epoch == round(epoch):
+                ends[int(epoch)] = ppl
+    return [ends[e] for e in sorted(ends)]

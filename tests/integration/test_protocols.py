@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 
@@ -97,3 +98,48 @@ def test_zaremba_2014s_protocol_tests_the_model_as_training_left_it(
         )["perplexity"]
     assert summary["test_ppl"] == pytest.approx(scores["last"], rel=1e-6)
     assert scores["best"] != pytest.approx(scores["last"], rel=1e-6)
+
+
+def test_the_plateau_schedule_divides_after_each_epoch_that_did_not_improve(
+    tmp_path, data_dir, small_corpus
+):
+    """schedule=plateau in a real run (pytorch/examples' rule): each epoch's lr in metrics.csv
+    follows from the epoch-end validation perplexities before it. Adam at 0.02 overfits the
+    small corpus within a few epochs, so some epochs do not improve and the rate falls."""
+    run = tmp_path / "run"
+    args = [
+        *TINY_TEXT_GRU,
+        f"data.root={small_corpus}",
+        "trainer.max_epochs=5",
+        "trainer.max_steps=null",
+        "trainer.eval_every=0.5",
+        "optim=adam",
+        "optim.lr=0.02",
+        "schedule=plateau",
+        f"hydra.run.dir={run}",
+    ]
+    done = run_module("lmexp.train", args, data_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with (run / "metrics.csv").open() as f:
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    ends = [r["val_ppl"] for r in rows if r["epoch"] == round(r["epoch"])]
+    assert len(ends) == 5
+    best, lr, misses = float("inf"), [], 0
+    for ppl in ends:  # the rate of the epoch after each end
+        misses += ppl >= best
+        best = min(best, ppl)
+        lr.append(0.02 / 4**misses)
+    for row in rows:
+        epoch = math.ceil(row["epoch"]) - 1  # the epoch the row's evaluation closes or splits
+        assert row["lr"] == pytest.approx(0.02 if epoch == 0 else lr[epoch - 1]), row
+    assert misses >= 1  # the rule was exercised, not only read
+
+
+def test_plateau_without_epoch_end_evaluations_is_refused_before_training(data_dir) -> None:
+    done = run_module(
+        "lmexp.train",
+        ["schedule=plateau", "trainer.eval_every=null", "trainer.eval_every_budget=0.1"],
+        data_dir,
+    )
+    assert done.returncode == 2
+    assert "schedule=plateau decides each epoch's rate" in done.stderr

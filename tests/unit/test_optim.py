@@ -21,6 +21,15 @@ def test_sgd_schedule_flat_epochs() -> None:
     assert [lr_at_epoch(cfg, 1.0, e) for e in range(6)] == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25]
 
 
+def test_plateau_divides_after_each_epoch_that_did_not_beat_the_best_before_it() -> None:
+    """pytorch/examples' word LM: `if val_loss < best: best = val_loss else: lr /= 4.0`."""
+    cfg = ScheduleConfig(name="plateau", decay=4.0)
+    ends = [300.0, 200.0, 210.0, 190.0, 195.0, 195.0]  # misses after epochs 2, 4, 5 (0-based)
+    rates = [lr_at_epoch(cfg, 20.0, e, ends) for e in range(7)]
+    assert rates == [20.0, 20.0, 20.0, 5.0, 5.0, 1.25, 0.3125]
+    assert lr_at_epoch(cfg, 20.0, 3, ends[:2]) == 20.0  # only the epochs measured so far count
+
+
 def test_compounding_schedule_matches_the_course_scaffold() -> None:
     # The scaffold: at the start of each epoch, lr *= (1/1.15) ** max(epoch - 14, 0).
     cfg = ScheduleConfig(name="decay", decay=1.15, flat_epochs=14, compounding=True)
