@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check: CUDA tests, the speed benchmark at three widths (eager vs CUDA graph, fp32 vs
 # bf16), packed jobs, one epoch of the nine IFT6135 A2 Table 1 runs at full size, and one epoch of
-# Zaremba et al. (2014)'s medium and large LSTMs projected to their full runs, printed as
-# one table (about 8 minutes on one H100/H200-class GPU). docs/gpu.md explains each row.
+# each published PTB LSTM baseline that needs a GPU (Zaremba et al. 2014's medium and large,
+# pytorch/examples' four README rows) projected to its full run, printed as one table (about
+# 10 minutes on one H100/H200-class GPU). docs/gpu.md explains each row.
 #   scripts/gpu_check.sh                    on a GPU machine, after bash scripts/setup.sh
 #   scripts/gpu_check.sh --dry-run          anywhere: the same plumbing at toy sizes on the CPU
 #   scripts/gpu_check.sh --parts tests,bench

@@ -28,11 +28,12 @@ def test_gpu_check_dry_run_prints_one_table_of_every_part(tmp_path, data_dir) ->
     assert table in result.stdout  # printed, and kept beside the CSVs and sweeps
     rows = [line.split(" | ") for line in table.splitlines()[2:]]
     parts = {row[0].strip("| ") for row in rows}
-    assert parts == {"machine", "tests", "bench", "pack", "table1", "zaremba", "total"}
+    assert parts == {"machine", "tests", "bench", "pack", "table1", "baselines", "total"}
     assert not any("FAIL" in row[-1] for row in rows)
     assert "gru 200 scratch" in table and "gru 200 fused" in table
     assert "table1_rnn_sgd" in table and "table1_transformer_adam" in table
     assert "projected 40-epoch study" in table
-    assert "zaremba2014/medium" in table and "zaremba2014/large" in table
+    assert "zaremba2014/medium" in table and "pytorch_examples/lstm1500_tied" in table
     assert "39 epochs projected" in table and "55 epochs projected" in table
+    assert "40 epochs projected" in table
     assert len(list((tmp_path / "table1_graph").glob("*/summary.json"))) == 2

@@ -118,7 +118,8 @@ def test_the_default_optimizer_sets_only_what_the_schema_leaves_open(compose) ->
 def test_groups_hold_the_issue_options() -> None:
     assert {"gru", "lstm", "rnn", "rnn_attn", "transformer"} <= set(_options("model"))
     assert {"adam", "sgd", "sgd_schedule"} <= set(_options("optim"))
-    assert _options("schedule") == ["constant", "decay"] and _options("scale") == ["cpu"]
+    assert _options("schedule") == ["constant", "decay", "plateau"]
+    assert _options("scale") == ["cpu"]
     assert "ptb" in _options("data") and "default" in _options("trainer")
 
 
@@ -262,6 +263,45 @@ def test_the_zaremba_2014_presets_compose_to_the_papers_settings(compose, size: 
     )
     assert trainer.test_whole  # the tutorial's test pass: batch 1, one stream
     assert trainer.test_checkpoint == "last"  # of the model as training left it
+
+
+# pytorch/examples' word_language_model README (its main.py's defaults otherwise): units,
+# dropout, tied; every row: 2 layers, SGD lr 20, clip 0.25, batch 20, bptt 35, 40 epochs,
+# lr / 4 after an epoch without a new best, evaluation on 10 streams, seed 1111.
+PYTORCH_EXAMPLES = {
+    "lstm650": (650, 0.5, False),
+    "lstm650_tied": (650, 0.5, True),
+    "lstm1500": (1500, 0.65, False),
+    "lstm1500_tied": (1500, 0.65, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PYTORCH_EXAMPLES))
+def test_the_pytorch_examples_presets_compose_to_its_readme(compose, name: str) -> None:
+    units, dropout, tied = PYTORCH_EXAMPLES[name]
+    cfg = to_train_config(compose([f"experiment=pytorch_examples/{name}"]))
+    model, data, trainer = cfg.model, cfg.data, cfg.trainer
+    assert (model.name, model.num_layers, model.hidden_size, model.emb_size) == (
+        "lstm",
+        2,
+        units,
+        units,
+    )
+    assert (model.dropout, model.tie_weights, model.init_range) == (dropout, tied, None)
+    assert (data.name, data.batch_size, data.seq_len, data.eval_batch_size) == ("ptb", 20, 35, 10)
+    assert (cfg.optim.name, cfg.optim.lr, cfg.schedule.name, cfg.schedule.decay) == (
+        "sgd",
+        20.0,
+        "plateau",
+        4.0,
+    )
+    assert (trainer.max_epochs, trainer.clip_norm, trainer.eval_every, cfg.seed) == (
+        40,
+        0.25,
+        1.0,
+        1111,
+    )
+    assert (trainer.loss_average, trainer.test_checkpoint) == ("token", "best")
 
 
 @pytest.mark.parametrize("arch", ["rnn", "gru", "transformer"])
