@@ -41,6 +41,13 @@ if [[ "$action" == stop ]]; then
 fi
 [[ "$action" == start ]] || { echo "$0: unknown action $action (start or stop)" >&2; exit 2; }
 
+fail() {  # a start that fails leaves nothing running
+    echo "$0: $*" >&2
+    "$0" stop "$dir" >/dev/null 2>&1 || true
+    exit 1
+}
+trap 'fail "a step failed (line $LINENO); logs in $dir/log"' ERR
+
 PATH="$PATH:/usr/sbin:/sbin"
 if ! command -v slurmctld >/dev/null || ! command -v slurmdbd >/dev/null \
     || ! command -v munged >/dev/null || ! command -v mariadbd >/dev/null; then
@@ -83,7 +90,7 @@ done
 mariadb --no-defaults -S "$dir/db/sock" -uroot -e "
     CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'lmexp';
     GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';" \
-    || { echo "$0: MariaDB did not start; see $dir/log/mariadb.log" >&2; exit 1; }
+    || fail "MariaDB did not start; see $dir/log/mariadb.log"
 cat >"$dir/slurmdbd.conf" <<CONF
 AuthType=auth/munge
 AuthInfo=socket=$dir/munge/sock
@@ -143,8 +150,7 @@ for _ in $(seq 60); do
     sacctmgr -n show cluster >/dev/null 2>&1 && break
     sleep 0.5
 done
-sacctmgr -n show cluster >/dev/null \
-    || { echo "$0: slurmdbd did not answer; see $dir/log/slurmdbd.log" >&2; "$0" stop "$dir"; exit 1; }
+sacctmgr -n show cluster >/dev/null || fail "slurmdbd did not answer; see $dir/log/slurmdbd.log"
 slurmctld -f "$conf"
 slurmd -f "$conf"
 for _ in $(seq 60); do
@@ -154,7 +160,5 @@ for _ in $(seq 60); do
     fi
     sleep 0.5
 done
-echo "$0: the node did not come up idle in 30 s; logs:" >&2
 tail -n 20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
-"$0" stop "$dir" || true
-exit 1
+fail "the node did not come up idle in 30 s (logs above)"

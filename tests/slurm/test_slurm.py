@@ -4,15 +4,17 @@ job arrays, their records read back from the job directories and from SLURM's ow
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, TINY_TEXT_GRU
-from tests.slurm.conftest import array_id, sacct
+from tests.conftest import REPO, TINY_TEXT_GRU, require_data_dir, run_module, small_run_args
+from tests.slurm.conftest import array_id, queued, sacct
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -27,9 +29,16 @@ ON_CLUSTER = [
 ]
 
 
+def _command(*args: str) -> list[str]:
+    """`lmexp.train -m` on the test cluster; a key given in `args` replaces ON_CLUSTER's."""
+    given = {a.split("=", 1)[0] for a in args}
+    defaults = [a for a in ON_CLUSTER if a.split("=", 1)[0] not in given]
+    return [sys.executable, "-m", "lmexp.train", "-m", *defaults, *args]
+
+
 def _sweep(env: dict, data_dir: Path, *args: str, timeout: float = 300):
     return subprocess.run(
-        [sys.executable, "-m", "lmexp.train", "-m", *ON_CLUSTER, *args],
+        _command(*args),
         cwd=REPO,
         env={**env, "LMEXP_DATA_DIR": str(data_dir)},
         capture_output=True,
@@ -80,3 +89,157 @@ def test_a_failing_job_does_not_sink_the_array(cluster, tmp_path, data_dir, smal
     assert statuses == {"small_corpus0": "completed", "broken": "failed"}, statuses
     # SLURM saw two processes that ended normally: the job's status is in its summary.json
     assert set(sacct(cluster, array_id(sweep), tasks=2).values()) == {"COMPLETED"}
+
+
+def _long_job(corpus: Path) -> list[str]:
+    """The fault tests' tiny GRU, trained long enough (about 50 s) for SLURM to stop it
+    midway; checkpointed every 5 steps."""
+    return [
+        a if not a.startswith("trainer.max_steps=") else "trainer.max_steps=3000"
+        for a in small_run_args(corpus)
+    ]
+
+
+@pytest.fixture(scope="session")
+def long_reference(small_corpus, tmp_path_factory) -> list[dict]:
+    """The long job never stopped, run outside SLURM: the curves each stopped one must equal."""
+    run_dir = tmp_path_factory.mktemp("long_reference") / "run"
+    done = run_module(
+        "lmexp.train", [*_long_job(small_corpus), f"hydra.run.dir={run_dir}"], require_data_dir()
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return _rows(run_dir)
+
+
+def _rows(run_dir: Path) -> list[dict]:
+    """The curves of a run, without the columns that measure time."""
+    timed = {"wall_time_s", "epoch_time_s", "tokens_per_s", "train_time_s", "eval_time_s"}
+    with (run_dir / "metrics.csv").open() as f:
+        return [{k: v for k, v in row.items() if k not in timed} for row in csv.DictReader(f)]
+
+
+def _slurm_job(env: dict, sweep: Path, timeout: float = 120) -> str:
+    """The id of the one job a sweep submitted, once SLURM runs it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (sweep / ".submitit").is_dir():
+            ids = [p.name for p in (sweep / ".submitit").iterdir() if p.is_dir()]
+            if ids and queued(env):
+                return ids[0].split("_")[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no job of {sweep} reached SLURM in {timeout} s")
+
+
+def _rows_done(run_dir: Path) -> int:
+    path = run_dir / "metrics.csv"
+    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
+
+
+def _lift_requeue_holds(env: dict) -> None:
+    """SLURM holds a requeued job for 2 minutes (BeginTime); an admin's `scontrol update
+    StartTime=now` releases it at once, which keeps these tests short."""
+    for job in queued(env):
+        state = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%T %r"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        if "PENDING" in state and "BeginTime" in state:
+            subprocess.run(
+                ["scontrol", "update", f"JobId={job}", "StartTime=now"],
+                env=env,
+                capture_output=True,
+                check=False,
+            )
+
+
+def _wait(proc: subprocess.Popen, env: dict, timeout: float) -> tuple[int, str]:
+    """Wait for a sweep command, releasing requeue holds meanwhile; (exit code, stderr)."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the sweep did not end in {timeout} s")
+        _lift_requeue_holds(env)
+        time.sleep(1)
+    return proc.returncode, proc.stderr.read()
+
+
+def _start(env: dict, data_dir: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        _command(*args),
+        cwd=REPO,
+        env={**env, "LMEXP_DATA_DIR": str(data_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_job_at_its_time_limit_saves_is_requeued_and_ends_as_if_never_stopped(
+    cluster, tmp_path, data_dir, small_corpus, long_reference
+) -> None:
+    """A one-minute limit, signalled 50 s before it: SLURM's 30-second checks signal the job
+    10 to 40 s in, mid-training; lmexp saves the step, submitit requeues the job, it resumes."""
+    sweep = tmp_path / "sweep"
+    limit = [
+        "hydra.launcher.timeout_min=1",
+        "hydra.launcher.signal_delay_s=50",
+        "hydra.launcher.max_num_timeout=5",
+        "hydra.launcher.partition=short",
+    ]
+    proc = _start(cluster, data_dir, *_long_job(small_corpus), *limit, f"hydra.sweep.dir={sweep}")
+    code, stderr = _wait(proc, cluster, timeout=600)
+    assert code == 0, stderr[-3000:]
+    (job,) = sweep.glob("*/summary.json")
+    summary = json.loads(job.read_text())
+    assert summary["status"] == "completed" and summary["preemptions"] >= 1, summary
+    assert _rows(job.parent) == long_reference  # the same curves as a job never stopped
+    log = next((sweep / ".submitit").glob("*/*_log.out")).read_text()
+    assert "saving checkpoints/last.pt at step" in log and "SIGUSR2" in log
+
+
+def test_a_requeued_job_continues_from_its_checkpoint(
+    cluster, tmp_path, data_dir, small_corpus, long_reference
+) -> None:
+    """`scontrol requeue` (what preemption with PreemptMode=REQUEUE does): SIGTERM, the job
+    records `interrupted` at a safe point, SLURM starts it again, it resumes from last.pt."""
+    sweep = tmp_path / "sweep"
+    proc = _start(cluster, data_dir, *_long_job(small_corpus), f"hydra.sweep.dir={sweep}")
+    job = _slurm_job(cluster, sweep)
+    run_dir = sweep / "0-gru-adam"
+    deadline = time.monotonic() + 120
+    while _rows_done(run_dir) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "requeue", job], env=cluster, check=True)
+    code, stderr = _wait(proc, cluster, timeout=600)
+    assert code == 0, stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["resumed"] >= 1, summary
+    assert _rows(run_dir) == long_reference
+
+
+def test_scancel_records_interrupted_and_the_same_command_resumes(
+    cluster, tmp_path, data_dir, small_corpus, long_reference
+) -> None:
+    sweep = tmp_path / "sweep"
+    args = [*_long_job(small_corpus), f"hydra.sweep.dir={sweep}"]
+    proc = _start(cluster, data_dir, *args)
+    job = _slurm_job(cluster, sweep)
+    run_dir = sweep / "0-gru-adam"
+    deadline = time.monotonic() + 120
+    while _rows_done(run_dir) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    subprocess.run(["scancel", job], env=cluster, check=True)
+    code, _ = _wait(proc, cluster, timeout=300)
+    assert code != 0  # submitit saw the job cancelled
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM", summary
+    assert sacct(cluster, job)[job].startswith("CANCELLED")  # "CANCELLED by <uid>"
+    again = _sweep(cluster, data_dir, *args)  # launcher=slurm sets resume=true
+    assert again.returncode == 0, again.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["resumed"] == 1, summary
+    assert _rows(run_dir) == long_reference
