@@ -92,10 +92,10 @@ def test_a_failing_job_does_not_sink_the_array(cluster, tmp_path, data_dir, smal
 
 
 def _long_job(corpus: Path) -> list[str]:
-    """The fault tests' tiny GRU, trained long enough (about 50 s) for SLURM to stop it
+    """The fault tests' tiny GRU, trained long enough (over a minute) for SLURM to stop it
     midway; checkpointed every 5 steps."""
     return [
-        a if not a.startswith("trainer.max_steps=") else "trainer.max_steps=3000"
+        a if not a.startswith("trainer.max_steps=") else "trainer.max_steps=4000"
         for a in small_run_args(corpus)
     ]
 
@@ -181,12 +181,14 @@ def _start(env: dict, data_dir: Path, *args: str) -> subprocess.Popen:
 def test_a_job_at_its_time_limit_saves_is_requeued_and_ends_as_if_never_stopped(
     cluster, tmp_path, data_dir, small_corpus, long_reference
 ) -> None:
-    """A one-minute limit, signalled 50 s before it: SLURM's 30-second checks signal the job
-    10 to 40 s in, mid-training; lmexp saves the step, submitit requeues the job, it resumes."""
+    """A one-minute limit, signalled 30 s before it: SLURM's 30-second checks signal the job
+    30 to 60 s in (never during its start-up, when no handler is installed yet and SIGUSR2
+    would kill it) and end it at the next check; lmexp saves the step, submitit requeues the
+    job, it resumes."""
     sweep = tmp_path / "sweep"
     limit = [
         "hydra.launcher.timeout_min=1",
-        "hydra.launcher.signal_delay_s=50",
+        "hydra.launcher.signal_delay_s=30",
         "hydra.launcher.max_num_timeout=5",
         "hydra.launcher.partition=short",
     ]
