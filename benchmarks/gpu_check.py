@@ -302,6 +302,12 @@ def _sweep(plan: Plan, out: Path, name: str, extra: list[str]) -> tuple[dict, fl
     return results, wall, "" if proc.returncode == 0 else _tail(proc)
 
 
+def _once_per_run_s(summary: dict) -> float:
+    """What a run pays once, whatever its epochs: start-up, data, model build, test."""
+    timings = summary.get("timings", {})
+    return sum(timings.get(k, 0.0) for k in ("startup_s", "data_s", "build_s", "test_s"))
+
+
 def part_table1(plan: Plan, out: Path) -> list[Row]:
     graph, graph_s, error = _sweep(plan, out, "table1_graph", [])
     eager, eager_s, eager_error = _sweep(plan, out, "table1_eager", ["cuda_graph=off"])
@@ -315,8 +321,7 @@ def part_table1(plan: Plan, out: Path) -> list[Row]:
             rows.append(Row("table1", preset, f"status {summary.get('status')}", "", "FAIL"))
             continue
         epoch_s, ppl = float(row["epoch_time_s"]), float(row["val_ppl"])
-        timings = summary.get("timings", {})
-        fixed = sum(timings.get(k, 0.0) for k in ("startup_s", "data_s", "build_s", "test_s"))
+        fixed = _once_per_run_s(summary)
         projected.append(STUDY_EPOCHS * epoch_s + fixed)
         figure = (
             f"epoch {epoch_s:.1f} s, val ppl {ppl:.1f}, graph {summary.get('cuda_graph', 'off')}"
@@ -392,8 +397,7 @@ def part_baselines(plan: Plan, out: Path) -> list[Row]:
             continue
         first = metric_rows[0]
         epoch_s, ppl = float(first["epoch_time_s"]), float(first["val_ppl"])
-        timings = summary.get("timings", {})
-        fixed = sum(timings.get(k, 0.0) for k in ("startup_s", "data_s", "build_s", "test_s"))
+        fixed = _once_per_run_s(summary)
         epochs = _preset_epochs(preset)
         minutes = (epochs * epoch_s + fixed) / 60
         figure = (
