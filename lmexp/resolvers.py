@@ -1,11 +1,12 @@
 """OmegaConf resolvers for config values that depend on the machine a sweep runs on.
 
 `${lmexp.parallel_jobs:<jobs_per_gpu>}` and `${lmexp.threads_per_job:<n_jobs>}` size the
-launcher presets in `conf/launcher/`; `${lmexp.sqlite_url:<path>}` places an Optuna study's
-database (`conf/sweep/`). They read the machine (CPU affinity, visible GPUs, the file
-system), never a job's config. `${lmexp.help_groups:}` and `${lmexp.help_choices:<model>}` fill
-the `--help` text (lmexp/help.py). `${lmexp.job_dir:...}` names a sweep's job directories by
-what varies (lmexp/run/jobname.py).
+launcher presets in `conf/launcher/`; `${lmexp.study_storage:<path>,<launcher>}` places an
+Optuna study's store (`conf/sweep/`): an sqlite database, or a journal file under SLURM. They
+read the machine (CPU affinity, visible GPUs, the file system), never a job's config.
+`${lmexp.help_groups:}` and `${lmexp.help_choices:<model>}` fill the `--help` text
+(lmexp/help.py). `${lmexp.job_dir:...}` names a sweep's job directories by what varies
+(lmexp/run/jobname.py).
 """
 
 from __future__ import annotations
@@ -72,6 +73,33 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{db}"
 
 
+JOURNAL_SCHEME = "journal://"  # hydra.sweeper.storage=journal:///abs/path: an Optuna journal file
+
+
+def journal_url(path: str) -> str:
+    """`journal:///<absolute path>`: an Optuna journal file (lmexp/search/storage.py opens it)."""
+    journal = Path(path).expanduser().resolve()
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    return f"{JOURNAL_SCHEME}{journal}"
+
+
+SLURM_LAUNCHER = "SlurmLauncher"  # the class name of hydra-submitit-launcher's SLURM launcher
+
+
+def study_storage(stem: str, launcher: str = "") -> str:
+    """The default store of a search's study: `<stem>.journal` when its jobs go to SLURM
+    (`launcher` is the Hydra launcher's `_target_`), else the sqlite database `<stem>.db`.
+
+    Why: sqlite locks break on the network filesystems clusters share (optuna#815, #6036), and
+    search processes on several login nodes may share a study; a journal file needs only
+    atomic appends and a lock file. On one machine sqlite stays: a study's existing `.db`
+    keeps resuming.
+    """
+    if str(launcher).rsplit(".", 1)[-1] == SLURM_LAUNCHER:
+        return journal_url(f"{stem}.journal")
+    return sqlite_url(f"{stem}.db")
+
+
 def help_groups() -> str:
     """`${lmexp.help_groups:}` in the --help template: the user-facing config groups."""
     from lmexp.help import groups_text
@@ -93,4 +121,5 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("lmexp.parallel_jobs", parallel_jobs, replace=True)
     OmegaConf.register_new_resolver("lmexp.threads_per_job", threads_per_job, replace=True)
     OmegaConf.register_new_resolver("lmexp.sqlite_url", sqlite_url, replace=True)
+    OmegaConf.register_new_resolver("lmexp.study_storage", study_storage, replace=True)
     OmegaConf.register_new_resolver("lmexp.job_dir", job_dir_name, replace=True)

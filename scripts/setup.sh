@@ -14,4 +14,4 @@ if ! python -c "import torch" 2>/dev/null; then
     read -r -a torch_spec <<<"${LMEXP_TORCH:-torch==2.13.0}"
     pip install "${torch_spec[@]}"
 fi
-pip install --quiet -c constraints.txt -e ".[dev,launchers,optuna,trackers]"
+pip install --quiet -c constraints.txt -e ".[dev,launchers,optuna,postgres,trackers]"

@@ -192,6 +192,29 @@ def next_job_number(sweep: SweepDir) -> int:
     return max([n for n in numbers if n is not None] + [len(jobs) - 1]) + 1
 
 
+def take_job_numbers(sweep: SweepDir, count: int, start: int = 0) -> int:
+    """Take `count` consecutive job numbers of `sweep` for this process; the first of them.
+
+    Several search processes may launch into one sweep directory at once (workers of one
+    study given the same hydra.sweep.dir). Each number is taken by creating
+    `.lmexp/job_numbers/<n>/`: mkdir is atomic, on NFS too, so no two processes get one number
+    and no job lands in another's directory. Numbers start at `start` (pass
+    `next_job_number(sweep)`: past the jobs already there); one another process took is
+    skipped, and a block broken by one is left as a gap.
+    """
+    sweep.job_numbers.mkdir(parents=True, exist_ok=True)
+    first = start
+    while True:
+        for offset in range(count):
+            try:
+                (sweep.job_numbers / str(first + offset)).mkdir()
+            except FileExistsError:
+                first += offset + 1
+                break
+        else:
+            return first
+
+
 def hold_sweep_record(sweep: SweepDir) -> None:
     """At a sweep's launch, before Hydra writes `multirun.yaml`: keep the first launch's copy."""
     current, first = sweep.multirun, sweep.recorded_multirun

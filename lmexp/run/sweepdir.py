@@ -13,6 +13,7 @@ nowhere. Imports neither torch nor Hydra.
         optimization_results.yaml          sweep=optuna: the study's best so far
         .lmexp/multirun.yaml               the first launch's multirun.yaml (run/record.py)
         .lmexp/relaunches/<stamp>.yaml     each relaunch's, filed when it ends
+        .lmexp/job_numbers/<n>/            a search's job numbers, each taken by one process
         <n>-<model>-<optim>[-<k>=<v>,...]/ one job directory each (RunDir), named by what varies
                                            (run/jobname.py): 3-gru-adam-lr=0.01,seed=2
 """
@@ -57,6 +58,10 @@ class SweepDir:
     @property
     def recorded_multirun(self) -> Path:
         return self.record / "multirun.yaml"
+
+    @property
+    def job_numbers(self) -> Path:
+        return self.record / "job_numbers"
 
     def relaunch(self, stamp: str) -> Path:
         """Where a relaunch's own multirun.yaml is filed once it ends."""

@@ -20,13 +20,22 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lmexp.config import repeat_seeds
-from lmexp.run.record import next_job_number
+from lmexp.run.record import next_job_number, take_job_numbers
 from lmexp.run.sweepdir import SweepDir
 from lmexp.search.naming import name_jobs_by_what_varies
 from lmexp.search.repeats import with_seed
 from lmexp.search.slots import launch_each, out_of_process
 from lmexp.search.space import SearchSpace, search_space
-from lmexp.search.study import claim, open_study, recover_orphans, requeue
+from lmexp.search.storage import shown
+from lmexp.search.study import (
+    TrialHeartbeat,
+    budget_left,
+    claim,
+    open_study,
+    over_budget,
+    recover_orphans,
+    requeue,
+)
 from lmexp.training.pruning import PRUNED
 
 log = logging.getLogger(__name__)
@@ -66,12 +75,14 @@ def run_search(
     )
     recover_orphans(study)
     before = len(study.trials)
+    max_trials = settings.get("max_trials")
     log.info(
-        "Optuna study %r (%s): %d trials so far; this search adds %d",
+        "Optuna study %r (%s): %d trials so far; this search adds %d%s",
         study.study_name,
-        settings.get("storage") or "in memory",
+        shown(settings.get("storage")),
         before,
         settings.n_trials,
+        "" if max_trials is None else f", while the study has fewer than {max_trials}",
     )
     sweep = SweepDir(config.hydra.sweep.dir)
     sweep.root.mkdir(parents=True, exist_ok=True)
@@ -80,43 +91,76 @@ def run_search(
     n_trials, batch_size = int(settings.n_trials), max(1, int(settings.n_jobs))
     # seeds=K: a trial is K jobs (its seeds), launched together; it scores their mean
     seeds = repeat_seeds(int(config.seed), int(config.get("seeds") or 1))
-    # a relaunch into the same sweep directory (a fixed hydra.sweep.dir) numbers on from its
-    # jobs: starting at 0 again would send the retried trial into a finished job's directory
-    first = next_job_number(sweep)
-    ask = _Asker(study, space, seeds, validate, first)
-    if batch_size > 1 and out_of_process(launcher):
-        _search_async(ask, launcher, n_trials, batch_size)
-    else:
-        _search_in_batches(ask, launcher, n_trials, batch_size)
+    with TrialHeartbeat() as heartbeat:
+        ask = _Asker(study, space, seeds, validate, sweep, max_trials, heartbeat)
+        if batch_size > 1 and out_of_process(launcher):
+            _search_async(ask, launcher, n_trials, batch_size)
+        else:
+            _search_in_batches(ask, launcher, n_trials, batch_size)
     write_results(study, sweep.search_results)
     return study
 
 
 class _Asker:
-    """Asks the study for trials and turns each into its jobs' overrides (one per seed),
-    numbered on from `first` in the order they are asked."""
+    """Asks the study for trials (while its budget lasts) and turns each into its jobs'
+    overrides (one per seed); hands out the sweep's job numbers; tells the results."""
 
-    def __init__(self, study: Any, space: SearchSpace, seeds: list[int], validate: Any, first: int):
+    def __init__(
+        self,
+        study: Any,
+        space: SearchSpace,
+        seeds: list[int],
+        validate: Any,
+        sweep: SweepDir,
+        max_trials: int | None,
+        heartbeat: TrialHeartbeat,
+    ) -> None:
         self.study, self.space, self.seeds, self.validate = study, space, seeds, validate
-        self.next_num = first
+        self.sweep, self.max_trials, self.heartbeat = sweep, max_trials, heartbeat
+        # a relaunch into the same sweep directory (a fixed hydra.sweep.dir) numbers on from its
+        # jobs: starting at 0 again would send the retried trial into a finished job's directory
+        self.next_num = next_job_number(sweep)
 
-    def __call__(self) -> tuple[Any, list[list[str]], int]:
-        trial = self.study.ask(self.space.distributions)
-        claim(self.study, trial)
-        plain = self.space.job_overrides(trial.params)
-        jobs = [with_seed(plain, s) for s in self.seeds] if len(self.seeds) > 1 else [plain]
-        num, self.next_num = self.next_num, self.next_num + len(jobs)
-        return trial, jobs, num
+    def __call__(self) -> tuple[Any, list[list[str]]] | None:
+        """The next trial and its jobs; None once the study has max_trials trials."""
+        recover_orphans(self.study)  # another search of this study may have died meanwhile
+        while budget_left(self.study, self.max_trials):
+            trial = self.study.ask(self.space.distributions)
+            if over_budget(self.study, trial, self.max_trials):
+                continue  # its place went to another search's trial: ask again (or stop)
+            claim(self.study, trial)
+            self.heartbeat.hold(trial)
+            plain = self.space.job_overrides(trial.params)
+            jobs = [with_seed(plain, s) for s in self.seeds] if len(self.seeds) > 1 else [plain]
+            return trial, jobs
+        log.info("the study has %s trials (hydra.sweeper.max_trials): done", self.max_trials)
+        return None
+
+    def numbers(self, count: int) -> int:
+        """The first of `count` consecutive job numbers no other search of this sweep has."""
+        first = take_job_numbers(self.sweep, count, start=self.next_num)
+        self.next_num = first + count
+        return first
 
     def tell(self, trial: Any, returns: Any) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
-        _tell(self.study, trial, list(returns), self.seeds, TrialState)
+        self.heartbeat.release(trial)
+        try:
+            _tell(self.study, trial, list(returns), self.seeds, TrialState)
+        except (UpdateFinishedTrialError, ValueError) as exc:
+            if "finished" not in str(exc).lower() and "Cannot tell" not in str(exc):
+                raise
+            # another search took this one for dead (no heartbeat for STALE_AFTER_S) and
+            # queued its values again; the job's own record stays in its directory
+            log.warning("trial %d was failed by another search meanwhile: %s", trial.number, exc)
 
     def requeue(self, trials: list[Any]) -> None:
         """These trials did not finish (a signal, a launcher error): each is queued again,
         whole (every seed of it runs again)."""
         for trial in trials:
+            self.heartbeat.release(trial)
             requeue(self.study, trial.number, trial.params, running=trial)
 
 
@@ -124,16 +168,24 @@ def _search_in_batches(ask: _Asker, launcher: Any, n_trials: int, batch_size: in
     """`batch_size` trials at a time through one launch; the batch waits for its slowest."""
     launched = 0
     while launched < n_trials:
-        asked = [ask() for _ in range(min(batch_size, n_trials - launched))]
-        overrides = [job for _, jobs, _ in asked for job in jobs]
+        asked = []
+        for _ in range(min(batch_size, n_trials - launched)):
+            got = ask()
+            if got is None:
+                n_trials = launched + len(asked)  # the study's budget is spent: last batch
+                break
+            asked.append(got)
+        if not asked:
+            return
+        overrides = [job for _, jobs in asked for job in jobs]
         try:
             ask.validate(overrides)
-            returns = launcher.launch(overrides, initial_job_idx=asked[0][2])
+            returns = launcher.launch(overrides, initial_job_idx=ask.numbers(len(overrides)))
         except BaseException:  # Ctrl-C, SIGTERM, a launcher error: these trials did not finish
-            ask.requeue([trial for trial, _, _ in asked])
+            ask.requeue([trial for trial, _ in asked])
             raise
         at = 0
-        for trial, jobs, _ in asked:
+        for trial, jobs in asked:
             ask.tell(trial, returns[at : at + len(jobs)])
             at += len(jobs)
         launched += len(asked)
@@ -145,9 +197,12 @@ def _search_async(ask: _Asker, launcher: Any, n_trials: int, slots: int) -> None
 
     def trials() -> Any:
         for _ in range(n_trials):
-            trial, jobs, num = ask()
+            got = ask()
+            if got is None:
+                return
+            trial, jobs = got
             ask.validate(jobs)
-            yield trial, num, jobs
+            yield trial, ask.numbers(len(jobs)), jobs
 
     launch_each(launcher, trials(), slots, ask.tell, ask.requeue)
 

@@ -163,3 +163,21 @@ def test_default_study_storage_is_a_stable_file(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     storage = _compose(["sweep=optuna", "model=gru"]).hydra.sweeper.storage
     assert storage == f"sqlite:///{tmp_path}/outputs/optuna/ift6135_a2_table2_gru.db"
+
+
+@pytest.mark.parametrize(
+    ("launcher", "store"),
+    [
+        ([], "sqlite:///{tmp}/outputs/optuna/ift6135_a2_table2_gru.db"),
+        (["launcher=joblib"], "sqlite:///{tmp}/outputs/optuna/ift6135_a2_table2_gru.db"),
+        # sqlite's locks break on a cluster's shared filesystem: a journal file there
+        (["launcher=slurm"], "journal://{tmp}/outputs/optuna/ift6135_a2_table2_gru.journal"),
+    ],
+)
+def test_a_search_on_slurm_keeps_its_study_in_a_journal_file(
+    tmp_path, monkeypatch, launcher, store
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    storage = _compose(["sweep=optuna", "model=gru", *launcher]).hydra.sweeper.storage
+    assert storage == store.format(tmp=tmp_path)
+    assert (tmp_path / "outputs" / "optuna").is_dir()
