@@ -28,7 +28,8 @@ from lmexp.version import add_version_flag
 PROG = "lmexp-diff"
 MISSING = "(none)"
 # environment fields that differ between any two sessions and say nothing about the result
-NOT_COMPARED = ("started_at", "packages", "git")
+# (a scheduler's allocation names its job id; the GPU itself is compared under `gpu`)
+NOT_COMPARED = ("started_at", "packages", "git", "allocation")
 
 
 def _show(value: Any) -> str:

@@ -25,7 +25,7 @@ from hydra.errors import OverrideParseException
 from omegaconf import OmegaConf
 
 from lmexp.search.space import override_key
-from lmexp.validation import UsageError
+from lmexp.validation import UsageError, first_line
 
 # grid points composed and checked one by one; a larger grid is checked on a covering set: every
 # value of every swept key with every value of every other (the rules that refuse a job relate
@@ -225,6 +225,14 @@ def _check_launcher(cfg: Any, multirun: bool) -> None:
     from lmexp.callbacks import launcher_problems
 
     if multirun:
+        from omegaconf.errors import InterpolationResolutionError
+
+        try:  # a value the launcher preset computes (`${lmexp.slurm_gres:...}`) may refuse
+            OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+        except InterpolationResolutionError as exc:
+            key = getattr(exc, "full_key", None) or "hydra.launcher"
+            cause = first_line(exc.__cause__ or exc).partition("resolving interpolation: ")
+            raise InvalidConfig(f"{key}: {cause[2] or cause[0]}") from None
         problems = launcher_problems(cfg.hydra.get("launcher"), cfg.hydra.get("sweeper"))
         if problems:
             raise InvalidConfig("; ".join(problems))

@@ -2,7 +2,9 @@
 
 `${lmexp.parallel_jobs:<jobs_per_gpu>}` and `${lmexp.threads_per_job:<n_jobs>}` size the
 launcher presets in `conf/launcher/`; `${lmexp.study_storage:<path>,<launcher>}` places an
-Optuna study's store (`conf/sweep/`): an sqlite database, or a journal file under SLURM. They
+Optuna study's store (`conf/sweep/`): an sqlite database, or a journal file under SLURM.
+`${lmexp.slurm_gpus:..}` and `${lmexp.slurm_gres:..}` turn `jobs_per_gpu` into a SLURM job's
+request: a whole GPU, or a shard or MPS share of one (`conf/launcher/slurm*.yaml`). They
 read the machine (CPU affinity, visible GPUs, the file system), never a job's config.
 `${lmexp.help_groups:}` and `${lmexp.help_choices:<model>}` fill the `--help` text
 (lmexp/help.py). `${lmexp.job_dir:...}` names a sweep's job directories by what varies
@@ -100,6 +102,34 @@ def study_storage(stem: str, launcher: str = "") -> str:
     return sqlite_url(f"{stem}.db")
 
 
+GPU_SHARES = ("shard", "mps")  # how SLURM splits one GPU among jobs (its GRES of that name)
+MPS_PER_GPU = 100  # SLURM's convention: a GPU's mps GRES count is 100, a percentage
+
+
+def slurm_gpus(jobs_per_gpu: int | None) -> int | None:
+    """`hydra.launcher.gpus_per_node` of a SLURM job: a whole GPU, unless it shares one."""
+    return 1 if int(jobs_per_gpu or 1) <= 1 else None
+
+
+def slurm_gres(jobs_per_gpu: int | None, share: str = "shard") -> str | None:
+    """`hydra.launcher.gres` of a SLURM job: null for a whole GPU (`gpus_per_node`), else its
+    share of one GPU among `jobs_per_gpu`: one shard (the cluster configures `jobs_per_gpu`
+    shards per GPU) or, with `share=mps`, 100/jobs_per_gpu of its MPS percentage."""
+    per_gpu = int(jobs_per_gpu or 1)
+    if per_gpu <= 1:
+        return None
+    if share == "shard":
+        return "shard:1"
+    if share == "mps":
+        if per_gpu > MPS_PER_GPU:
+            raise ValueError(
+                f"jobs_per_gpu={per_gpu} under MPS leaves less than 1% of a GPU per job; "
+                f"use at most {MPS_PER_GPU}"
+            )
+        return f"mps:{MPS_PER_GPU // per_gpu}"
+    raise ValueError(f"unknown GPU share {share!r}: choose one of {', '.join(GPU_SHARES)}")
+
+
 def help_groups() -> str:
     """`${lmexp.help_groups:}` in the --help template: the user-facing config groups."""
     from lmexp.help import groups_text
@@ -122,4 +152,6 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("lmexp.threads_per_job", threads_per_job, replace=True)
     OmegaConf.register_new_resolver("lmexp.sqlite_url", sqlite_url, replace=True)
     OmegaConf.register_new_resolver("lmexp.study_storage", study_storage, replace=True)
+    OmegaConf.register_new_resolver("lmexp.slurm_gpus", slurm_gpus, replace=True)
+    OmegaConf.register_new_resolver("lmexp.slurm_gres", slurm_gres, replace=True)
     OmegaConf.register_new_resolver("lmexp.job_dir", job_dir_name, replace=True)

@@ -11,6 +11,10 @@
 # PORT (default 16817) to PORT+3 are slurmctld's, slurmd's, slurmdbd's and MariaDB's: give each
 # cluster its own.
 # Two partitions: `debug` (default, no time limit) and `short` (2 minutes, for time-limit tests).
+# One pretend GPU (its device file is /dev/null: no job can compute on it), so that SLURM
+# schedules GPU requests as on a GPU node: a whole GPU (--gpus-per-node=1) or some of its 4
+# shards (--gres=shard:N); gres.conf beside slurm.conf. (SLURM allows shards or MPS on a node,
+# not both: MPS is not configured.)
 set -euo pipefail
 action=${1:?usage: $0 start|stop DIR [PORT]}
 dir=${2:?usage: $0 start|stop DIR [PORT]}
@@ -135,14 +139,20 @@ JobAcctGatherFrequency=5
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=$node
 AccountingStoragePort=$((port + 2))
+AccountingStorageTRES=gres/gpu,gres/shard
 AccountingStoragePass=$dir/munge/sock
 MinJobAge=600
 KillWait=10
 InactiveLimit=0
 Waittime=0
-NodeName=$node CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+GresTypes=gpu,shard
+NodeName=$node CPUs=$cpus RealMemory=$mem_mb Gres=gpu:1,shard:4 State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 PartitionName=short Nodes=$node MaxTime=2 State=UP
+CONF
+cat >"$dir/gres.conf" <<CONF
+Name=gpu File=/dev/null
+Name=shard Count=4
 CONF
 export SLURM_CONF="$conf"
 slurmdbd  # reads slurmdbd.conf beside $SLURM_CONF

@@ -3,8 +3,9 @@
 Per session (a first start, each resume), `.lmexp/environment.json` gains one entry: lmexp's
 version, the git commit with a dirty flag and the digest of the uncommitted changes (the diff
 itself is kept beside it, once per content), every installed package and a digest of the set,
-Python, the platform, the CPU model and flags, the GPU, driver, CUDA and cuDNN versions, and
-the settings that make runs (non-)deterministic. `lmexp-diff` compares two runs by it.
+Python, the platform, the CPU model and flags, the GPU, driver, CUDA and cuDNN versions, what
+a scheduler allotted (the SLURM job, node, GPUs and GPU share; `allocation`), and the settings
+that make runs (non-)deterministic. `lmexp-diff` compares two runs by it.
 Each probe has a short timeout and answers None where it cannot: recording never stops a job.
 """
 
@@ -123,6 +124,26 @@ def determinism() -> dict[str, Any]:
     }
 
 
+# What SLURM gave the session (a GPU, a shard of one, an MPS share), and which job it was, so a
+# run can be matched with `sacct` and its speed read against its share of the GPU.
+ALLOCATION_VARIABLES = (
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_JOB_PARTITION",
+    "SLURMD_NODENAME",
+    "SLURM_JOB_GPUS",
+    "SLURM_SHARDS_ON_NODE",
+    "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+
+def allocation() -> dict[str, str]:
+    """The variables of ALLOCATION_VARIABLES this process has ({} outside a scheduler)."""
+    return {name: os.environ[name] for name in ALLOCATION_VARIABLES if name in os.environ}
+
+
 def environment() -> tuple[dict[str, Any], str]:
     """This session's environment record, and the uncommitted diff it names."""
     installed = packages()
@@ -136,6 +157,7 @@ def environment() -> tuple[dict[str, Any], str]:
         "torch": torch.__version__,
         "cpu": cpu(),
         "gpu": gpu(),
+        "allocation": allocation(),
         "determinism": determinism(),
         "packages_sha256": packages_digest(installed),
         "packages": installed,

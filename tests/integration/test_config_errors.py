@@ -56,6 +56,17 @@ def test_a_sweep_with_one_bad_point_is_refused_before_any_job(tmp_path):
     assert not sweep.exists()  # the GRU job did not start either: fix the grid and rerun
 
 
+def test_a_gpu_split_slurm_cannot_make_is_one_line_before_any_submission(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = _train(["-m", "launcher=slurm_mps", "jobs_per_gpu=101", f"hydra.sweep.dir={sweep}"])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "lmexp: invalid config: hydra.launcher.gres: jobs_per_gpu=101 under MPS leaves less "
+        "than 1% of a GPU per job; use at most 100"
+    ]
+    assert not sweep.exists()
+
+
 def test_a_search_space_that_can_propose_a_bad_value_is_refused_before_any_trial(tmp_path):
     sweep = tmp_path / "sweep"
     done = _train(

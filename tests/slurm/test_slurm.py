@@ -76,6 +76,41 @@ def test_a_sweep_runs_as_one_array_and_sacct_agrees_with_the_records(
         assert f"output dir {sweep / name}" in log and "completed: best val ppl" in log
 
 
+def _log_span(job: Path) -> tuple[str, str]:
+    """First and last timestamps of a job's train.log (Hydra's format sorts as text)."""
+    stamps = [line[1:24] for line in (job / "train.log").read_text().splitlines()
+              if line.startswith("[20")]  # fmt: skip
+    return stamps[0], stamps[-1]
+
+
+def test_jobs_per_gpu_asks_slurm_for_shards_of_a_gpu_and_two_jobs_share_it(
+    cluster, tmp_path, data_dir, small_corpus
+) -> None:
+    """The test cluster's node has one (pretend) GPU of 4 shards: two jobs that each asked for
+    a whole GPU would run one after the other; two that each asked for a shard run together.
+    (MPS cannot be configured beside shards: its request is tested in test_resolvers.py.)"""
+    sweep = tmp_path / "sweep"
+    args = [*TINY_TEXT_GRU, f"data.root={small_corpus}", "model=rnn,gru", "trainer.max_steps=60"]
+    args += ["jobs_per_gpu=2", f"hydra.sweep.dir={sweep}"]
+    done = _sweep(cluster, data_dir, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    array = array_id(sweep)
+    sbatch = next((sweep / ".submitit").glob("*/*_submission.sh")).read_text()
+    assert "#SBATCH --gres=shard:1\n" in sbatch and "--gpus-per-node" not in sbatch, sbatch
+    out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,AllocTRES", "-j", array],
+                         env=cluster, capture_output=True, text=True, check=True)  # fmt: skip
+    tres = dict(line.split("|", 1) for line in out.stdout.splitlines() if line)
+    assert len(tres) == 2 and all("gres/shard=1" in t for t in tres.values()), tres
+    jobs = sorted(p.parent for p in sweep.glob("*/summary.json"))
+    for job in jobs:  # each job records what SLURM gave it: the one GPU, and its share of it
+        sessions = json.loads((job / ".lmexp" / "environment.json").read_text())["sessions"]
+        allocation = sessions[-1]["allocation"]
+        assert allocation["CUDA_VISIBLE_DEVICES"] == "0", allocation
+        assert allocation["SLURM_SHARDS_ON_NODE"] == "1", allocation
+    (start_a, end_a), (start_b, end_b) = (_log_span(job) for job in jobs)
+    assert start_a < end_b and start_b < end_a  # on the one GPU at the same time
+
+
 def test_a_failing_job_does_not_sink_the_array(cluster, tmp_path, data_dir, small_corpus) -> None:
     sweep, broken = tmp_path / "sweep", tmp_path / "broken"
     broken.mkdir()

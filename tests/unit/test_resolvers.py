@@ -11,7 +11,7 @@ from lmexp import resolvers
 from lmexp.config import register_configs, to_train_config
 from tests.conftest import CONF_DIR
 
-LAUNCHERS = ["local", "joblib", "submitit_local", "slurm"]
+LAUNCHERS = sorted(p.stem for p in (CONF_DIR / "launcher").glob("*.yaml"))
 SEARCHED_MODELS = ("rnn", "gru", "lstm", "transformer")  # those with a search space
 
 
@@ -123,7 +123,36 @@ def test_slurm_preset_asks_for_one_gpu_per_job_and_requeues() -> None:
     assert launcher.array_parallelism >= 1 and launcher.timeout_min > 0
 
 
-@pytest.mark.parametrize("launcher", ["slurm", "submitit_local"])
+@pytest.mark.parametrize(
+    ("launcher", "per_gpu", "gpus", "gres"),
+    [
+        ("slurm", 1, 1, None),  # a whole GPU per job
+        ("slurm", 4, None, "shard:1"),  # the cluster has 4 shards per GPU
+        ("slurm_mps", 1, 1, None),
+        ("slurm_mps", 4, None, "mps:25"),  # SLURM counts 100 mps per GPU
+        ("slurm_mps", 3, None, "mps:33"),
+    ],
+)
+def test_jobs_per_gpu_under_slurm_asks_for_a_share_of_a_gpu(
+    tmp_path, launcher, per_gpu, gpus, gres
+) -> None:
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    settings = _compose([f"launcher={launcher}", f"jobs_per_gpu={per_gpu}"]).hydra.launcher
+    assert settings.gpus_per_node == gpus and settings.gres == gres
+    # the lines submitit writes into the job's sbatch script from them
+    sbatch = _make_sbatch_string(command="true", folder=tmp_path, gpus_per_node=gpus, gres=gres)
+    lines = set(sbatch.splitlines())
+    assert ("#SBATCH --gpus-per-node=1" in lines) == (gpus == 1)
+    assert (f"#SBATCH --gres={gres}" in lines) == (gres is not None)
+
+
+def test_more_jobs_per_gpu_than_mps_can_split_is_refused() -> None:
+    with pytest.raises(Exception, match="jobs_per_gpu=101 under MPS leaves less than 1%"):
+        OmegaConf.resolve(_compose(["launcher=slurm_mps", "jobs_per_gpu=101"]).hydra.launcher)
+
+
+@pytest.mark.parametrize("launcher", ["slurm", "slurm_mps", "submitit_local"])
 def test_requeueing_launchers_resume_their_jobs(launcher: str) -> None:
     # a job requeued after a timeout runs again in its own job dir: it must continue, not refuse
     assert _convert(_compose([f"launcher={launcher}"])).resume is True
