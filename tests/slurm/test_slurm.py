@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, TINY_TEXT_GRU, require_data_dir, run_module, small_run_args
+from tests.conftest import REPO, TINY_TEXT_GRU, require_data_dir, small_run_args
 from tests.slurm.conftest import array_id, queued, sacct
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -126,24 +127,38 @@ def test_a_failing_job_does_not_sink_the_array(cluster, tmp_path, data_dir, smal
     assert set(sacct(cluster, array_id(sweep), tasks=2).values()) == {"COMPLETED"}
 
 
-def _long_job(corpus: Path) -> list[str]:
-    """The fault tests' tiny GRU, trained long enough (over a minute) for SLURM to stop it
-    midway; checkpointed every 5 steps."""
+LONG_STEPS = 4000  # over a minute: SLURM's time limit stops it midway
+MEDIUM_STEPS = 600  # long enough to stop after its third evaluation (step 72) and resume
+
+
+def _long_job(corpus: Path, steps: int = LONG_STEPS) -> list[str]:
+    """The fault tests' tiny GRU, trained `steps` steps; checkpointed every 5 steps."""
     return [
-        a if not a.startswith("trainer.max_steps=") else "trainer.max_steps=4000"
+        a if not a.startswith("trainer.max_steps=") else f"trainer.max_steps={steps}"
         for a in small_run_args(corpus)
     ]
 
 
-@pytest.fixture(scope="session")
-def long_reference(small_corpus, tmp_path_factory) -> list[dict]:
-    """The long job never stopped, run outside SLURM: the curves each stopped one must equal."""
-    run_dir = tmp_path_factory.mktemp("long_reference") / "run"
-    done = run_module(
-        "lmexp.train", [*_long_job(small_corpus), f"hydra.run.dir={run_dir}"], require_data_dir()
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+def _start_reference(corpus: Path, run_dir: Path, steps: int) -> subprocess.Popen:
+    """The job of `steps` never stopped, run outside SLURM (beside what a test does on the
+    cluster, to save its minutes): the curves each stopped one must equal."""
+    command = [sys.executable, "-m", "lmexp.train", *_long_job(corpus, steps)]
+    command.append(f"hydra.run.dir={run_dir}")
+    env = {**os.environ, "LMEXP_DATA_DIR": str(require_data_dir())}
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _reference_rows(proc: subprocess.Popen, run_dir: Path) -> list[dict]:
+    _, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-2000:]
     return _rows(run_dir)
+
+
+@pytest.fixture(scope="session")
+def medium_reference(small_corpus, tmp_path_factory) -> list[dict]:
+    run_dir = tmp_path_factory.mktemp("medium_reference") / "run"
+    return _reference_rows(_start_reference(small_corpus, run_dir, MEDIUM_STEPS), run_dir)
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -214,7 +229,7 @@ def _start(env: dict, data_dir: Path, *args: str) -> subprocess.Popen:
 
 
 def test_a_job_at_its_time_limit_saves_is_requeued_and_ends_as_if_never_stopped(
-    cluster, tmp_path, data_dir, small_corpus, long_reference
+    cluster, tmp_path, data_dir, small_corpus
 ) -> None:
     """A one-minute limit, signalled 30 s before it: SLURM's 30-second checks signal the job
     30 to 60 s in (never during its start-up, when no handler is installed yet and SIGUSR2
@@ -224,27 +239,30 @@ def test_a_job_at_its_time_limit_saves_is_requeued_and_ends_as_if_never_stopped(
     limit = [
         "hydra.launcher.timeout_min=1",
         "hydra.launcher.signal_delay_s=30",
-        "hydra.launcher.max_num_timeout=5",
+        "hydra.launcher.max_num_timeout=20",  # a loaded machine needs more one-minute slots
         "hydra.launcher.partition=short",
     ]
+    reference = _start_reference(small_corpus, tmp_path / "reference", LONG_STEPS)
     proc = _start(cluster, data_dir, *_long_job(small_corpus), *limit, f"hydra.sweep.dir={sweep}")
     code, stderr = _wait(proc, cluster, timeout=600)
     assert code == 0, stderr[-3000:]
     (job,) = sweep.glob("*/summary.json")
     summary = json.loads(job.read_text())
     assert summary["status"] == "completed" and summary["preemptions"] >= 1, summary
-    assert _rows(job.parent) == long_reference  # the same curves as a job never stopped
+    # the same curves as a job never stopped
+    assert _rows(job.parent) == _reference_rows(reference, tmp_path / "reference")
     log = next((sweep / ".submitit").glob("*/*_log.out")).read_text()
     assert "saving checkpoints/last.pt at step" in log and "SIGUSR2" in log
 
 
 def test_a_requeued_job_continues_from_its_checkpoint(
-    cluster, tmp_path, data_dir, small_corpus, long_reference
+    cluster, tmp_path, data_dir, small_corpus, medium_reference
 ) -> None:
     """`scontrol requeue` (what preemption with PreemptMode=REQUEUE does): SIGTERM, the job
     records `interrupted` at a safe point, SLURM starts it again, it resumes from last.pt."""
     sweep = tmp_path / "sweep"
-    proc = _start(cluster, data_dir, *_long_job(small_corpus), f"hydra.sweep.dir={sweep}")
+    args = [*_long_job(small_corpus, MEDIUM_STEPS), f"hydra.sweep.dir={sweep}"]
+    proc = _start(cluster, data_dir, *args)
     job = _slurm_job(cluster, sweep)
     run_dir = sweep / "0-gru-adam"
     deadline = time.monotonic() + 120
@@ -255,14 +273,14 @@ def test_a_requeued_job_continues_from_its_checkpoint(
     assert code == 0, stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resumed"] >= 1, summary
-    assert _rows(run_dir) == long_reference
+    assert _rows(run_dir) == medium_reference
 
 
 def test_scancel_records_interrupted_and_the_same_command_resumes(
-    cluster, tmp_path, data_dir, small_corpus, long_reference
+    cluster, tmp_path, data_dir, small_corpus, medium_reference
 ) -> None:
     sweep = tmp_path / "sweep"
-    args = [*_long_job(small_corpus), f"hydra.sweep.dir={sweep}"]
+    args = [*_long_job(small_corpus, MEDIUM_STEPS), f"hydra.sweep.dir={sweep}"]
     proc = _start(cluster, data_dir, *args)
     job = _slurm_job(cluster, sweep)
     run_dir = sweep / "0-gru-adam"
@@ -279,4 +297,4 @@ def test_scancel_records_interrupted_and_the_same_command_resumes(
     assert again.returncode == 0, again.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resumed"] == 1, summary
-    assert _rows(run_dir) == long_reference
+    assert _rows(run_dir) == medium_reference
