@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import TINY_TEXT_GRU
 from tests.postgres import postgres_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.first]
 
 BUDGET, WORKERS = 40, 4
 
