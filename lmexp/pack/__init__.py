@@ -1,0 +1,1 @@
+"""Packed training: several same-shape jobs trained as one batched model (lmexp/pack/step.py)."""

@@ -1,0 +1,135 @@
+"""Packed training's step (lmexp/pack/step.py): K jobs of one shape trained as one batched model
+follow, with dropout 0, the trajectories they follow alone.
+
+Each member is built from its own seed, exactly as the job alone; alone, a member trains through
+its model's own forward (the scratch cells' hand-written BPTT, the Transformer as it is); packed,
+all members go through one vmapped forward and one backward, then each clips and steps with its
+own optimizer (lmexp's, built from its own learning rate and weight decay).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lmexp.models import build_model, model_config_from_dict
+from lmexp.models.base import LanguageModel
+from lmexp.pack.step import NotPackable, PackedStep, member_state, stack_states
+from lmexp.training.optim import OptimConfig, build_optimizer
+
+VOCAB, B, T, STEPS, CLIP = 40, 4, 6, 50, 0.5
+# the packable keys vary across members: seed, learning rate, weight decay, optimizer state
+MEMBERS = [
+    {"seed": 1, "optim": OptimConfig(name="adam", lr=3e-3)},
+    {"seed": 2, "optim": OptimConfig(name="adam", lr=1e-2, weight_decay=1e-4)},
+    {"seed": 3, "optim": OptimConfig(name="sgd", lr=0.5)},
+]
+
+
+def _model(name: str, seed: int, **overrides: object) -> LanguageModel:
+    torch.manual_seed(seed)
+    fields: dict = dict(emb_size=8, hidden_size=8, num_layers=2, num_heads=2, ff_size=16)
+    fields.update({"dropout": 0.0, **overrides})
+    return build_model(model_config_from_dict({"name": name, **fields}), VOCAB)
+
+
+def _batches(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A member's stream of windows (inputs, targets), (B, T) each."""
+    gen = torch.Generator().manual_seed(100 + seed)
+    stream = torch.randint(0, VOCAB, (B, STEPS * T + 1), generator=gen)
+    return [
+        (stream[:, s * T : (s + 1) * T], stream[:, s * T + 1 : (s + 1) * T + 1])
+        for s in range(STEPS)
+    ]
+
+
+def _alone(name: str, member: dict) -> tuple[list[float], LanguageModel]:
+    """The job alone: its model's own forward, the token-mean NLL, clip, its optimizer."""
+    model = _model(name, member["seed"])
+    optimizer = build_optimizer(model.parameters(), member["optim"])
+    hidden = model.init_state(B, torch.device("cpu"))
+    losses = []
+    for inputs, targets in _batches(member["seed"]):
+        hidden = model.detach_state(hidden)
+        logits, hidden = model(inputs, hidden)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        optimizer.step()
+        losses.append(loss.item())
+    return losses, model
+
+
+def _packed(name: str) -> tuple[list[list[float]], list[LanguageModel]]:
+    models = [_model(name, m["seed"]) for m in MEMBERS]
+    optimizers = [
+        build_optimizer(m.parameters(), c["optim"]) for m, c in zip(models, MEMBERS, strict=True)
+    ]
+    step = PackedStep(models)
+    active = list(range(len(models)))
+    hidden = stack_states([m.init_state(B, torch.device("cpu")) for m in models])
+    streams = [_batches(m["seed"]) for m in MEMBERS]
+    losses: list[list[float]] = [[] for _ in models]
+    for s in range(STEPS):
+        inputs = torch.stack([stream[s][0] for stream in streams])
+        targets = torch.stack([stream[s][1] for stream in streams])
+        hidden = LanguageModel.detach_state(hidden)
+        member_losses, hidden = step.forward(active, inputs, targets, hidden)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        member_losses.sum().backward()
+        for k, (model, optimizer) in enumerate(zip(models, optimizers, strict=True)):
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+            optimizer.step()
+            losses[k].append(member_losses[k].item())
+    return losses, models
+
+
+@pytest.mark.parametrize("name", ["rnn", "gru", "lstm", "transformer"])
+def test_packed_members_follow_the_trajectories_of_their_jobs_alone(name: str) -> None:
+    """Every step's loss within 1e-5 (relative) of the job alone, and after 50 steps the same
+    function: the trained models' logits on new text agree. (Weights are compared through
+    their function: the attention's key bias, say, has a zero gradient in exact arithmetic,
+    and Adam turns the rounding noise in it into steps of its learning rate's size.)"""
+    packed_losses, packed_models = _packed(name)
+    probe = torch.randint(0, VOCAB, (B, T), generator=torch.Generator().manual_seed(7))
+    for k, member in enumerate(MEMBERS):
+        losses, model = _alone(name, member)
+        torch.testing.assert_close(packed_losses[k], losses, rtol=1e-5, atol=0)
+        state = model.init_state(B, torch.device("cpu"))
+        with torch.no_grad():
+            alone_logits, _ = model.eval()(probe, state)
+            packed_logits, _ = packed_models[k].eval()(probe, state)
+        torch.testing.assert_close(packed_logits, alone_logits, rtol=1e-5, atol=1e-5)
+
+
+def test_members_start_from_the_weights_their_seeds_give_alone() -> None:
+    models = [_model("gru", m["seed"], dropout=0.3) for m in MEMBERS]
+    PackedStep(models)  # stacking copies nothing: each member keeps its own tensors
+    for member, model in zip(MEMBERS, models, strict=True):
+        alone = _model("gru", member["seed"], dropout=0.3)
+        for a, b in zip(alone.state_dict().values(), model.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_a_member_that_leaves_does_not_change_the_others() -> None:
+    """A diverged member leaves the pack: the others' steps are the same without it."""
+    models = [_model("gru", m["seed"]) for m in MEMBERS]
+    step = PackedStep(models)
+    inputs = torch.stack([_batches(m["seed"])[0][0] for m in MEMBERS])
+    targets = torch.stack([_batches(m["seed"])[0][1] for m in MEMBERS])
+    hidden = stack_states([m.init_state(B, torch.device("cpu")) for m in models])
+    everyone, _ = step.forward([0, 1, 2], inputs, targets, hidden)
+    without_1, _ = step.forward([0, 2], inputs[[0, 2]], targets[[0, 2]],
+                                member_state(hidden, slice(0, 2)))  # fmt: skip
+    torch.testing.assert_close(without_1, everyone[[0, 2]], rtol=1e-6, atol=0)
+
+
+def test_models_of_different_shapes_or_fused_layers_do_not_pack() -> None:
+    with pytest.raises(NotPackable, match="differs in architecture or shapes"):
+        PackedStep([_model("gru", 1), _model("gru", 2, hidden_size=16)])
+    with pytest.raises(NotPackable, match="model.impl=fused"):
+        fused = [_model("lstm", s, impl="fused") for s in (1, 2)]
+        PackedStep(fused)
