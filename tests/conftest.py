@@ -75,14 +75,6 @@ def _children_end_with_their_test():
     kill_children()
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    """The longest tests first (marker `first`: the SLURM tests, which wait minutes on the
-    scheduler, and the GPU check's dry run), so that under `-n 2` they start at once and the
-    short ones fill the other worker around them, instead of one worker running a long test
-    alone at the end while the other idles."""
-    items.sort(key=lambda item: item.get_closest_marker("first") is None)  # stable
-
-
 def pytest_sessionfinish(session, exitstatus) -> None:
     kill_children()  # those of session fixtures
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.slow, pytest.mark.first]
+pytestmark = pytest.mark.slow
 
 
 def test_gpu_check_dry_run_prints_one_table_of_every_part(tmp_path, data_dir) -> None:

@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import TINY_TEXT_GRU
 from tests.postgres import postgres_server
 
-pytestmark = [pytest.mark.slow, pytest.mark.first]
+pytestmark = pytest.mark.slow
 
 BUDGET, WORKERS = 40, 4
 

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import REPO, TINY_TEXT_GRU, require_data_dir, small_run_args
 from tests.slurm.conftest import array_id, queued, sacct
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.first]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 # launcher=slurm on the test cluster: its default partition, no GPU, one core and 1 GB a job
 ON_CLUSTER = [
