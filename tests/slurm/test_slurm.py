@@ -255,19 +255,31 @@ def test_a_job_at_its_time_limit_saves_is_requeued_and_ends_as_if_never_stopped(
     assert "saving checkpoints/last.pt at step" in log and "SIGUSR2" in log
 
 
+def _medium_job(corpus: Path, sweep: Path) -> tuple[list[str], Path]:
+    """The MEDIUM_STEPS job's arguments, swept into `sweep`, and its job directory."""
+    return [*_long_job(corpus, MEDIUM_STEPS), f"hydra.sweep.dir={sweep}"], sweep / "0-gru-adam"
+
+
+def _start_until_third_evaluation(
+    env: dict, data_dir: Path, args: list[str], run_dir: Path
+) -> tuple[subprocess.Popen, str]:
+    """Launch the sweep; return once its one SLURM job has evaluated three times (or 2 min):
+    the launching process and the job's id, for the test to stop it midway."""
+    proc = _start(env, data_dir, *args)
+    job = _slurm_job(env, run_dir.parent)
+    deadline = time.monotonic() + 120
+    while _rows_done(run_dir) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return proc, job
+
+
 def test_a_requeued_job_continues_from_its_checkpoint(
     cluster, tmp_path, data_dir, small_corpus, medium_reference
 ) -> None:
     """`scontrol requeue` (what preemption with PreemptMode=REQUEUE does): SIGTERM, the job
     records `interrupted` at a safe point, SLURM starts it again, it resumes from last.pt."""
-    sweep = tmp_path / "sweep"
-    args = [*_long_job(small_corpus, MEDIUM_STEPS), f"hydra.sweep.dir={sweep}"]
-    proc = _start(cluster, data_dir, *args)
-    job = _slurm_job(cluster, sweep)
-    run_dir = sweep / "0-gru-adam"
-    deadline = time.monotonic() + 120
-    while _rows_done(run_dir) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    args, run_dir = _medium_job(small_corpus, tmp_path / "sweep")
+    proc, job = _start_until_third_evaluation(cluster, data_dir, args, run_dir)
     subprocess.run(["scontrol", "requeue", job], env=cluster, check=True)
     code, stderr = _wait(proc, cluster, timeout=600)
     assert code == 0, stderr[-3000:]
@@ -279,14 +291,8 @@ def test_a_requeued_job_continues_from_its_checkpoint(
 def test_scancel_records_interrupted_and_the_same_command_resumes(
     cluster, tmp_path, data_dir, small_corpus, medium_reference
 ) -> None:
-    sweep = tmp_path / "sweep"
-    args = [*_long_job(small_corpus, MEDIUM_STEPS), f"hydra.sweep.dir={sweep}"]
-    proc = _start(cluster, data_dir, *args)
-    job = _slurm_job(cluster, sweep)
-    run_dir = sweep / "0-gru-adam"
-    deadline = time.monotonic() + 120
-    while _rows_done(run_dir) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    args, run_dir = _medium_job(small_corpus, tmp_path / "sweep")
+    proc, job = _start_until_third_evaluation(cluster, data_dir, args, run_dir)
     subprocess.run(["scancel", job], env=cluster, check=True)
     code, _ = _wait(proc, cluster, timeout=300)
     assert code != 0  # submitit saw the job cancelled
