@@ -114,6 +114,17 @@ def claim(study: Any, trial: Any) -> None:
     trial.set_user_attr(ALIVE_ATTR, time.time())
 
 
+def finished_meanwhile(exc: BaseException) -> bool:
+    """Whether the store refused a change because the trial is already finished (another
+    search failed it first): Optuna's UpdateFinishedTrialError, or `tell`'s "Cannot tell a
+    <state> trial"."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    if isinstance(exc, UpdateFinishedTrialError):
+        return True
+    return isinstance(exc, ValueError) and str(exc).startswith("Cannot tell")
+
+
 def requeue(study: Any, number: int, params: dict[str, Any], running: Any = None) -> bool:
     """Mark a trial that did not finish failed, and queue its values to be tried first.
 
@@ -122,14 +133,15 @@ def requeue(study: Any, number: int, params: dict[str, Any], running: Any = None
     False (nothing queued) when the trial was already finished, by this process or another
     that got there first.
     """
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     try:
         if running is not None:
             running.set_user_attr(INTERRUPTED_ATTR, True)
         study.tell(number, state=TrialState.FAIL)
-    except (UpdateFinishedTrialError, ValueError, RuntimeError):  # finished meanwhile
+    except (ValueError, RuntimeError) as exc:
+        if not finished_meanwhile(exc):
+            raise
         return False
     study.enqueue_trial(params, user_attrs={RETRY_ATTR: number})
     return True
@@ -230,7 +242,7 @@ class TrialHeartbeat:
                 trial.set_user_attr(ALIVE_ATTR, time.time())
             except Exception as exc:  # finished by another search, or the store unreachable
                 log.warning("trial %d: heartbeat not recorded (%s)", trial.number, exc)
-                if "finished" in str(exc).lower():
+                if finished_meanwhile(exc):
                     self.release(trial)
 
     def _run(self) -> None:

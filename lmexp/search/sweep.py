@@ -31,6 +31,7 @@ from lmexp.search.study import (
     TrialHeartbeat,
     budget_left,
     claim,
+    finished_meanwhile,
     open_study,
     over_budget,
     recover_orphans,
@@ -143,14 +144,13 @@ class _Asker:
         return first
 
     def tell(self, trial: Any, returns: Any) -> None:
-        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         self.heartbeat.release(trial)
         try:
             _tell(self.study, trial, list(returns), self.seeds, TrialState)
-        except (UpdateFinishedTrialError, ValueError) as exc:
-            if "finished" not in str(exc).lower() and "Cannot tell" not in str(exc):
+        except (ValueError, RuntimeError) as exc:
+            if not finished_meanwhile(exc):
                 raise
             # another search took this one for dead (no heartbeat for STALE_AFTER_S) and
             # queued its values again; the job's own record stays in its directory
