@@ -59,6 +59,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (needs a C++ compiler on CPU)
     cuda_graph: str = "auto"  # auto | on | off: replay the training step from a CUDA graph
     jobs_per_gpu: int = 1  # concurrent jobs sharing each GPU (launcher=joblib packs them)
+    pack: int = 4  # launcher=packed: up to this many same-shape jobs trained as one model
     cpu_allocator: str = "tuned"  # tuned | system: glibc malloc keeps large blocks (allocator.py)
     # continue a job dir that already holds a run (skip it if finished); force: with new budgets
     resume: Any = False  # false | true | force
@@ -74,7 +75,13 @@ class TrainConfig:
         if not re.fullmatch(pattern, str(self.device)):
             listed = f"{', '.join(DEVICE_CHOICES[:-1])} or {DEVICE_CHOICES[-1]}"
             raise ValueError(f"device={self.device!r} unknown; choose {listed}")
-        require_positive("", threads=self.threads, jobs_per_gpu=self.jobs_per_gpu, seeds=self.seeds)
+        require_positive(
+            "",
+            threads=self.threads,
+            jobs_per_gpu=self.jobs_per_gpu,
+            pack=self.pack,
+            seeds=self.seeds,
+        )
         low, high = SEED_RANGE
         if not low <= self.seed <= high:
             raise ValueError(

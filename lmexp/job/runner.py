@@ -30,6 +30,7 @@ from lmexp.loggers import Trackers
 from lmexp.models import build_model, compile_features
 from lmexp.models import display as model_display
 from lmexp.models.base import LanguageModel
+from lmexp.pack import lockstep
 from lmexp.run import host, signals
 from lmexp.run.checkpoint import RESUMES_FROM, load_checkpoint, load_state
 from lmexp.run.liveness import Heartbeat, JobDirLocked, this_process, writer_lock
@@ -149,6 +150,10 @@ def _fit(
     start_step = payload["trainer"]["fit"]["step"] if payload is not None else 0
     config = dataclasses.asdict(cfg)
     trackers.start(cfg.logger, RunDir(out_dir), config, summary.fields, start_step, summary.update)
+    member = lockstep.current()
+    if member is not None:  # a pack's job: the launcher holds the pack's device
+        summary.update(packed_with=member.packed_with)
+        return _fit_on(cfg, out_dir, summary, plan, payload, member.device, trackers)
     with job_device(cfg.device, jobs_per_gpu=cfg.jobs_per_gpu) as (device, gpu_slot):
         if gpu_slot is not None:
             summary.update(gpu_slot=gpu_slot)
@@ -166,7 +171,8 @@ def _fit_on(
 ) -> tuple[FitState, float | None]:
     """Load data, build model and optimizer on `device`, resume if `payload`, and train."""
     check_precision(cfg.precision, device)
-    graph = graph_wanted(cfg.cuda_graph, device, cfg.data.mode, cfg.compile)
+    member = lockstep.current()  # None: a job alone
+    graph = member is None and graph_wanted(cfg.cuda_graph, device, cfg.data.mode, cfg.compile)
     allocator.configure(cfg.cpu_allocator)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
@@ -229,6 +235,9 @@ def _fit_on(
         precision=cfg.precision,
         cuda_graph=graph,
         judge=judge,
+        step=None
+        if member is None
+        else member.stepper(model, optimizer, cfg.trainer.clip_norm, cfg.trainer.loss_average),
     )
     if payload is not None:
         _resume(trainer, model, optimizer, payload, plan)

@@ -67,4 +67,6 @@ def build_custom(cfg: CustomConfig, vocab_size: int) -> LanguageModel:
     )
 
 
-register(Architecture("custom", "Custom", 9, CustomConfig, build_custom, builtin=False))
+register(
+    Architecture("custom", "Custom", 9, CustomConfig, build_custom, builtin=False, packs=False)
+)

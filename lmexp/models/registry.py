@@ -33,6 +33,8 @@ class Architecture:
     build: Callable[[Any, int], LanguageModel]  # (its config, vocabulary size) -> model
     torch_layer: type | None = None  # the plain PyTorch module of the same equations, if any
     builtin: bool = True  # False: model=custom, a user's class (not among names())
+    # its forward runs under torch.func.vmap, so jobs of it can train as one (launcher=packed)
+    packs: bool = True
 
 
 ARCHITECTURES: Registry[Architecture] = Registry("architecture")

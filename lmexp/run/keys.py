@@ -38,6 +38,9 @@ class Key:
     # jobs whose configs differ only in such keys are repeats of one cell (the seed): the
     # report pools them into a mean and an interval
     repeat: bool = False
+    # jobs whose configs differ only in such keys build the same model on the same data, so
+    # launcher=packed may train them as one batched model (each member keeps its own value)
+    packable: bool = False
 
     def covers(self, dotted: str) -> bool:
         if self.path.endswith(".*"):
@@ -92,6 +95,7 @@ KEYS = (
         meaning="dropout keep probability (1 - dropout)",
         always=True,
         shown="keep_prob",
+        packable=True,  # each member draws its own masks
     ),
     Key(
         "model.impl",
@@ -149,9 +153,12 @@ KEYS = (
         meaning="tied input/output embeddings",
         text=True,
     ),
-    Key("seed", column="seed", header="Seed", meaning="random seed", repeat=True),
-    Key("seeds", repeat=True),  # how many seeds a sweep gives each cell (lmexp/config.py)
-    Key("resume", EXECUTION),
+    Key("seed", column="seed", header="Seed", meaning="random seed", repeat=True, packable=True),
+    Key(
+        "seeds", repeat=True, packable=True
+    ),  # how many seeds a sweep gives each cell (lmexp/config.py)
+    Key("resume", EXECUTION, packable=True),
+    Key("pack", EXECUTION, packable=True),
     Key("device", EXECUTION),
     Key("threads", EXECUTION),
     Key("jobs_per_gpu", EXECUTION),
@@ -165,11 +172,16 @@ KEYS = (
     Key("trainer.sample_count", EXECUTION),
     Key("trainer.sample_temperature", EXECUTION),
     Key("trainer.test_whole", EXECUTION),  # a second test pass: training is the same
-    Key("logger.*", EXECUTION),  # trackers watch a run; they never change it
+    Key("logger.*", EXECUTION, packable=True),  # trackers watch a run; they never change it
     Key("data.root", PLUMBING),
     Key("data.download", PLUMBING),
     Key("data.mirrors", PLUMBING),
     Key("model.*", pins_checkpoint=True),  # every key of the architecture's schema
+    # each member of a pack has its own optimizer, schedule, trainer loop and judge
+    Key("optim.*", packable=True),
+    Key("schedule.*", packable=True),
+    Key("trainer.*", packable=True),
+    Key("prune.*", packable=True),
 )
 
 
@@ -199,6 +211,11 @@ def draws_with_seed(dotted: str) -> bool:
     and the data's order (the data's). Two cells alike in these start from the same weights and
     read the same batches under one seed, so their runs pair by seed."""
     return dotted.startswith(("model.", "data.")) and role(dotted) == SETTING
+
+
+def packable(dotted: str) -> bool:
+    """Whether jobs that differ in this key may still train as one pack (launcher=packed)."""
+    return any(key.packable and key.covers(dotted) for key in KEYS)
 
 
 def budgets() -> tuple[str, ...]:

@@ -31,6 +31,11 @@ from lmexp.training.metrics import perplexity
 from lmexp.training.progress import make_progress, pause
 from lmexp.training.schema import TrainerConfig
 
+# A training step: (inputs, targets, carried state, padding mask, real targets) -> (state, loss)
+StepFn = Callable[
+    [torch.Tensor, torch.Tensor, State, torch.Tensor | None, int], tuple[State, torch.Tensor]
+]
+
 # A non-finite training loss is looked for this often (one host sync), besides every evaluation.
 FINITE_CHECK_EVERY = 50
 
@@ -126,9 +131,12 @@ class Trainer:
         precision: str = "fp32",
         cuda_graph: bool = False,
         judge: Callable[[float], str | None] | None = None,
+        step: StepFn | None = None,
     ) -> None:
         """`judge`, if given, sees each evaluation's validation perplexity and may stop the
-        run with its reason (a sweep's early stopping: pruning.Judge)."""
+        run with its reason (a sweep's early stopping: pruning.Judge). `step`, if given, runs
+        the training step instead of the trainer's own (the same arguments and result as
+        `_step`): a packed job hands its step to its pack (lmexp/pack/lockstep.py)."""
         self.model, self.optimizer, self.lr_for_epoch = model, optimizer, lr_for_epoch
         self.judge = judge
         self.precision = precision
@@ -149,6 +157,7 @@ class Trainer:
         self.points = eval_points(self.steps_per_epoch, cfg.eval_every) if cfg.eval_every else set()
         self.global_points = budget_points(self.budget.max_steps, cfg.eval_every_budget)
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self.step_fn: StepFn = step or self._step
         self.state, self.progress = FitState(), EpochProgress()
         self.hidden: State = None
         self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -293,7 +302,7 @@ class Trainer:
         if self.graphed is not None and mask is None:
             hidden, loss = self.graphed(inputs, targets, hidden)
         else:
-            hidden, loss = self._step(inputs, targets, hidden, mask, num_tokens)
+            hidden, loss = self.step_fn(inputs, targets, hidden, mask, num_tokens)
         # Accumulate on the device (no host sync per step): token-weighted sum of the NLL.
         self._loss_sum += loss.detach().double() * num_tokens
         return hidden
