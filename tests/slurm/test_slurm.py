@@ -127,7 +127,11 @@ def test_a_failing_job_does_not_sink_the_array(cluster, tmp_path, data_dir, smal
     assert set(sacct(cluster, array_id(sweep), tasks=2).values()) == {"COMPLETED"}
 
 
-LONG_STEPS = 4000  # over a minute: SLURM's time limit stops it midway
+# The time-limited job trains for TIME_BUDGET_MIN minutes of its own clock (trainer.max_minutes,
+# which a resume carries on): past the signal (at most a minute after its start), and then
+# only a little more, however fast the machine is. Its step budget is never reached.
+TIME_BUDGET_MIN = 1.25
+LONG_STEPS = 100_000
 MEDIUM_STEPS = 600  # long enough to stop after its third evaluation (step 72) and resume
 
 
@@ -228,31 +232,60 @@ def _start(env: dict, data_dir: Path, *args: str) -> subprocess.Popen:
     )
 
 
+def _reference_until(proc: subprocess.Popen, run_dir: Path, step: int) -> list[dict]:
+    """The reference's curves up to `step`: wait until it has evaluated past it, then stop it."""
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            rows = _rows(run_dir) if (run_dir / "metrics.csv").exists() else []
+            if rows and int(rows[-1]["step"]) >= step:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"the reference ended or stalled before step {step}")
+    finally:
+        proc.kill()
+        proc.wait()
+    return [row for row in _rows(run_dir) if int(row["step"]) < step]
+
+
 def test_a_job_at_its_time_limit_saves_is_requeued_and_ends_as_if_never_stopped(
     cluster, tmp_path, data_dir, small_corpus
 ) -> None:
     """A one-minute limit, signalled 30 s before it: SLURM's 30-second checks signal the job
     30 to 60 s in (never during its start-up, when no handler is installed yet and SIGUSR2
     would kill it) and end it at the next check; lmexp saves the step, submitit requeues the
-    job, it resumes."""
+    job, it resumes and trains on to its wall-clock budget. Its curves are those of the same
+    job never stopped (run beside it, outside SLURM), up to its last step."""
     sweep = tmp_path / "sweep"
     limit = [
         "hydra.launcher.timeout_min=1",
         "hydra.launcher.signal_delay_s=30",
-        "hydra.launcher.max_num_timeout=20",  # a loaded machine needs more one-minute slots
+        "hydra.launcher.max_num_timeout=20",  # a loaded machine may need more one-minute slots
         "hydra.launcher.partition=short",
+        f"trainer.max_minutes={TIME_BUDGET_MIN}",
     ]
-    reference = _start_reference(small_corpus, tmp_path / "reference", LONG_STEPS)
+    reference_dir = tmp_path / "reference"
+    reference = _start_reference(small_corpus, reference_dir, LONG_STEPS)
     proc = _start(cluster, data_dir, *_long_job(small_corpus), *limit, f"hydra.sweep.dir={sweep}")
-    code, stderr = _wait(proc, cluster, timeout=600)
+    try:
+        code, stderr = _wait(proc, cluster, timeout=600)
+    except BaseException:
+        reference.kill()
+        raise
     assert code == 0, stderr[-3000:]
     (job,) = sweep.glob("*/summary.json")
     summary = json.loads(job.read_text())
     assert summary["status"] == "completed" and summary["preemptions"] >= 1, summary
-    # the same curves as a job never stopped
-    assert _rows(job.parent) == _reference_rows(reference, tmp_path / "reference")
+    assert summary["stop_reason"] == "max_minutes", summary
+    # the same curves as a job never stopped (the last row is the budget's own evaluation)
+    rows = _rows(job.parent)
+    last = int(rows[-1]["step"])
+    assert len(rows) > 3 and rows[:-1] == _reference_until(reference, reference_dir, last)
     log = next((sweep / ".submitit").glob("*/*_log.out")).read_text()
     assert "saving checkpoints/last.pt at step" in log and "SIGUSR2" in log
+    saved = int(log.split("saving checkpoints/last.pt at step")[1].split()[0])
+    assert saved < int(rows[-2]["step"]), "no evaluation after the resume to compare"
 
 
 def _medium_job(corpus: Path, sweep: Path) -> tuple[list[str], Path]:
