@@ -17,10 +17,11 @@ rates, schedules, weight decay, clipping and optimizer state, with the optimizer
 
 What differs from the job alone: the recurrence runs the cells' step-by-step path (`stepwise`:
 the same equations under autograd; the hand-written BPTT nodes of bptt.py do not batch under
-vmap) and the output layer is not fused into the loss, so results agree to rounding, not bit
-for bit. Dropout draws each member's masks independently (`randomness="different"`) from the
-process's generator, not from the member's own stream: with dropout a packed member is the same
-model with different masks, statistically but not exactly the job alone.
+vmap), so results agree to rounding, not bit for bit. The output layer is each member's own,
+fused into its loss after the vmapped features, as the job alone computes it. Dropout draws
+each member's masks independently (`randomness="different"`) from the process's generator,
+not from the member's own stream: with dropout a packed member is the same model with
+different masks, statistically but not exactly the job alone.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.func import functional_call, vmap
 
 from lmexp.models.base import LanguageModel, State
+from lmexp.training.losses import linear_cross_entropy
 
 
 class NotPackable(ValueError):
@@ -61,6 +62,8 @@ def check_packable(members: Sequence[LanguageModel]) -> None:
                 f"member {k} differs in architecture or shapes from member 0: only jobs whose "
                 "configs differ in packable keys (seed, lr, weight decay, dropout, budgets) pack"
             )
+    if not members[0].has_features:
+        raise NotPackable(f"{type(members[0]).__name__} has no features() to batch")
     if any(isinstance(m, torch.nn.RNNBase) for m in members[0].modules()):
         raise NotPackable(
             "model.impl=fused runs nn.RNN/GRU/LSTM (cuDNN/oneDNN), which cannot batch over jobs; "
@@ -78,6 +81,7 @@ class PackedStep:
         self.base = copy.deepcopy(self.members[0]).to("meta")
         if hasattr(self.base, "stepwise"):
             self.base.stepwise = True  # the recurrence in plain ops, which vmap batches
+        self.features = _Features(self.base)  # its names: the member's, prefixed "model."
         self.param_names = [name for name, _ in self.members[0].named_parameters()]
         self.buffer_names = [name for name, _ in self.members[0].named_buffers()]
 
@@ -85,13 +89,13 @@ class PackedStep:
         params = [dict(self.members[k].named_parameters()) for k in active]
         buffers = [dict(self.members[k].named_buffers()) for k in active]
         return (
-            {n: torch.stack([p[n] for p in params]) for n in self.param_names},
-            {n: torch.stack([b[n] for b in buffers]) for n in self.buffer_names},
+            {f"model.{n}": torch.stack([p[n] for p in params]) for n in self.param_names},
+            {f"model.{n}": torch.stack([b[n] for b in buffers]) for n in self.buffer_names},
         )
 
     def train(self, mode: bool = True) -> None:
         """Dropout on (training) or off (evaluation), in the shared architecture."""
-        self.base.train(mode)
+        self.features.train(mode)
 
     def forward(
         self, active: Sequence[int], inputs: Tensor, targets: Tensor, hidden: State
@@ -101,19 +105,40 @@ class PackedStep:
         `inputs`, `targets`: (A, B, T) for the A members of `active`; `hidden` stacked along a
         leading member axis the same way (a tuple for the LSTM). Returns losses (A,) and the
         stacked outgoing states; `losses.sum().backward()` fills each member's gradients.
+
+        The features (everything before the output layer) run vmapped; each member's loss is
+        then its own output layer fused into the cross-entropy, as the job alone computes it
+        (losses.py: the (B*T, V) logits are never all held at once).
         """
         params, buffers = self._stacked(active)
-        base = self.base
+        features = self.features
 
-        def one(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor, h: Any):
-            logits, h = functional_call(base, (p, b), (x, h))
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
-            return loss, h
+        def one(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, h: Any):
+            return functional_call(features, (p, b), (x, h))
 
         if hidden is None:  # a stateless model (the Transformer): nothing to carry
-            losses = vmap(lambda p, b, x, y: one(p, b, x, y, None)[0], randomness="different")
-            return losses(params, buffers, inputs, targets), None
-        return vmap(one, randomness="different")(params, buffers, inputs, targets, hidden)
+            feats = vmap(lambda p, b, x: one(p, b, x, None)[0], randomness="different")(
+                params, buffers, inputs
+            )
+        else:
+            feats, hidden = vmap(one, randomness="different")(params, buffers, inputs, hidden)
+        losses = []
+        for i, k in enumerate(active):
+            out = self.members[k].output
+            rows = feats[i].flatten(0, 1)
+            losses.append(linear_cross_entropy(rows, out.weight, out.bias, targets[i].flatten()))
+        return torch.stack(losses), hidden
+
+
+class _Features(torch.nn.Module):
+    """A model's `features` as a module's forward, which `functional_call` runs."""
+
+    def __init__(self, model: LanguageModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.model.features(tokens, state)
 
 
 def stack_states(states: Sequence[State]) -> State:
