@@ -14,11 +14,16 @@ the others still run):
    eager rate at small width, and within 1.5x of cuDNN's fused rate at 1,500.
 3. `pack`: K concurrent copies of a small scratch GRU job on one GPU (jobs_per_gpu=K), total
    tokens/s against one job alone. Target: >= 2x at the best K.
-4. `table1`: one epoch of each of the nine IFT6135 assignment 2 Table 1 presets at full size,
+4. `packed`: K jobs trained as one batched model (`launcher=packed`, lmexp/pack/): the packed
+   step of K = 1..16 small GRUs against their K steps one after another (eager and replayed
+   from CUDA graphs; `python -m benchmarks.packed`), then 16 Table 1 GRU jobs as one command
+   by each launcher (`python -m benchmarks.packed_sweeps`). Targets: packed >= 8x one job at a
+   time, and >= 2x the same 16 jobs as jobs_per_gpu=16 processes.
+5. `table1`: one epoch of each of the nine IFT6135 assignment 2 Table 1 presets at full size,
    packed on the GPU (launcher=joblib jobs_per_gpu=9), with the graph and again eagerly:
    epoch time, validation perplexity after one epoch, and the 40-epoch study's projected wall
    time. Targets: <= 30 minutes; graph and eager perplexities within noise of each other.
-5. `baselines`: one epoch of each published PTB LSTM that is a GPU run (Zaremba et al. 2014's
+6. `baselines`: one epoch of each published PTB LSTM that is a GPU run (Zaremba et al. 2014's
    medium and large, `experiment=zaremba2014/...`; pytorch/examples' four README rows,
    `experiment=pytorch_examples/...`), each alone on the GPU: epoch time, validation
    perplexity, and the full run's projected time to quality. Target: Zaremba's medium <= 10
@@ -43,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PARTS = ("tests", "bench", "pack", "table1", "baselines")
+PARTS = ("tests", "bench", "pack", "packed", "table1", "baselines")
 TABLE1 = [
     f"table1_{arch}_{optim}"
     for arch in ("rnn", "gru", "transformer")
@@ -54,6 +59,8 @@ STUDY_TARGET_MIN = 30.0
 GRAPH_VS_EAGER_TARGET = 3.0  # scratch RNN/GRU at batch 20
 GRAPH_VS_FUSED_TARGET = 1.5  # the graph step's rate within this factor of cuDNN's, at 1,500
 PACK_TARGET = 2.0
+# 16 Table 1 jobs packed as one model: against one job at a time, and against 16 processes
+PACKED_VS_ONE, PACKED_VS_PROCESSES = 8.0, 2.0
 # the benchmark rows the check times (with each group's plain-PyTorch baseline): eager vs graph,
 # fp32 vs bf16, the assignment's code vs the library kernels
 GPU_VARIANTS = (
@@ -102,6 +109,9 @@ class Plan:
     steps: int
     pack_jobs: str
     pack_steps: int
+    packed_jobs: str  # K of the packed-step rows (lmexp/pack/: K jobs as one model)
+    packed_graphs: list[bool]  # the jobs one after another eager, graphed
+    packed_sweep: list[str]  # K jobs as one command: --pack K, its steps, the job
     presets: list[str]
     table1_overrides: list[str]
     baselines: list[str]  # of BASELINES
@@ -119,6 +129,20 @@ def _plan(dry_run: bool) -> Plan:
             steps=3,
             pack_jobs="1,2",
             pack_steps=3,
+            packed_jobs="1,2",
+            packed_graphs=[False],
+            packed_sweep=[
+                "--pack",
+                "2",
+                "--steps",
+                "2",
+                "--launchers",
+                "local,packed",
+                "model=gru",
+                "model.hidden_size=16",
+                "model.emb_size=16",
+                "threads=1",
+            ],  # fmt: skip
             presets=["table1_rnn_sgd", "table1_transformer_adam"],
             table1_overrides=[
                 "trainer.max_epochs=null",
@@ -148,6 +172,17 @@ def _plan(dry_run: bool) -> Plan:
         steps=12,
         pack_jobs="1,2,4,8",
         pack_steps=300,
+        packed_jobs="1,2,4,8,16",
+        packed_graphs=[False, True],
+        packed_sweep=[
+            "--pack",
+            "16",
+            "--steps",
+            "300",
+            "--launchers",
+            "local,packed,joblib",
+            "experiment=ift6135_a2/table1_gru_adam",
+        ],  # fmt: skip
         presets=TABLE1,
         table1_overrides=["trainer.max_epochs=1"],
         baselines=list(BASELINES),
@@ -286,6 +321,70 @@ def part_pack(plan: Plan, out: Path) -> list[Row]:
     return out_rows
 
 
+def part_packed(plan: Plan, out: Path) -> list[Row]:
+    """K jobs as one batched model (launcher=packed): the step against the K jobs' steps one
+    after another (eager and graphed), then whole commands of K jobs by each launcher."""
+    rows: list[Row] = []
+    for graph in plan.packed_graphs:
+        path = out / f"packed_step{'_graph' if graph else ''}.csv"
+        cmd = [sys.executable, "-m", "benchmarks.packed", "--device", plan.device]
+        cmd += ["--archs", "gru", "--sizes", "small", "--pack", plan.packed_jobs]
+        cmd += ["--steps", str(plan.steps), "--csv", str(path), *(["--graph"] if graph else [])]
+        proc = _run(cmd, 600)
+        if proc.returncode != 0 or not path.exists():
+            rows.append(Row("packed", "python -m benchmarks.packed", _tail(proc), "", "FAIL"))
+            continue
+        for r in _bench_rows(path):
+            rows.append(
+                Row(
+                    "packed",
+                    f"gru small step, {r['jobs']} jobs as one model vs one after another "
+                    f"({'graphed' if graph else 'eager'})",
+                    f"x{float(r['vs_one']):.2f} ({float(r['packed_tokens_per_s']):,.0f} against "
+                    f"{float(r['sequential_tokens_per_s']):,.0f} tok/s)",
+                )
+            )
+    path = out / "packed_sweeps.csv"
+    cmd = [sys.executable, "-m", "benchmarks.packed_sweeps", "--device", plan.device]
+    cmd += ["--csv", str(path), "--out", str(out / "packed_sweeps"), *plan.packed_sweep]
+    proc = _run(cmd, 1200)
+    if proc.returncode != 0 or not path.exists():
+        return [*rows, Row("packed", "python -m benchmarks.packed_sweeps", _tail(proc), "", "FAIL")]
+    by_launcher = {r["launcher"]: r for r in _bench_rows(path)}
+    k = next(iter(by_launcher.values()))["jobs"]
+    for name, r in by_launcher.items():
+        rows.append(
+            Row(
+                "packed",
+                f"{k} jobs in one command, launcher={name}",
+                f"{float(r['wall_s']):.1f} s, {float(r['tokens_per_s']):,.0f} tok/s",
+            )
+        )
+    packed = float(by_launcher["packed"]["tokens_per_s"])
+    one = packed / float(by_launcher["local"]["tokens_per_s"])
+    rows.append(
+        Row(
+            "packed",
+            f"{k} jobs packed vs one at a time",
+            f"x{one:.2f}",
+            f">= x{PACKED_VS_ONE:.0f}",
+            "" if plan.dry_run else _ok(one >= PACKED_VS_ONE),
+        )
+    )
+    if "joblib" in by_launcher:
+        processes = packed / float(by_launcher["joblib"]["tokens_per_s"])
+        rows.append(
+            Row(
+                "packed",
+                f"{k} jobs packed vs {k} processes (jobs_per_gpu={k})",
+                f"x{processes:.2f}",
+                f">= x{PACKED_VS_PROCESSES:.0f}",
+                "" if plan.dry_run else _ok(processes >= PACKED_VS_PROCESSES),
+            )
+        )
+    return rows
+
+
 def _sweep(plan: Plan, out: Path, name: str, extra: list[str]) -> tuple[dict, float, str]:
     """One packed Table 1 sweep: {preset: (first metrics row, summary)}, its wall seconds, and
     the error text if the sweep failed."""
@@ -316,7 +415,10 @@ def _once_per_run_s(summary: dict) -> float:
 
 def part_table1(plan: Plan, out: Path) -> list[Row]:
     graph, graph_s, error = _sweep(plan, out, "table1_graph", [])
-    eager, eager_s, eager_error = _sweep(plan, out, "table1_eager", ["cuda_graph=off"])
+    if plan.dry_run:  # on the CPU every step is eager already: the same sweep again
+        eager, eager_s, eager_error = {}, 0.0, ""
+    else:
+        eager, eager_s, eager_error = _sweep(plan, out, "table1_eager", ["cuda_graph=off"])
     rows: list[Row] = []
     if error or eager_error:
         rows.append(Row("table1", "sweep", error or eager_error, "", "FAIL"))
@@ -358,7 +460,11 @@ def part_table1(plan: Plan, out: Path) -> list[Row]:
             )
         )
     rows.append(
-        Row("table1", "packed one-epoch sweeps (graph, eager)", f"{graph_s:.0f} s, {eager_s:.0f} s")
+        Row(
+            "table1",
+            "packed one-epoch sweeps (graph, eager)",
+            f"{graph_s:.0f} s, " + ("not run (dry run)" if plan.dry_run else f"{eager_s:.0f} s"),
+        )
     )
     return rows
 
@@ -474,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         "tests": part_tests,
         "bench": part_bench,
         "pack": part_pack,
+        "packed": part_packed,
         "table1": part_table1,
         "baselines": part_baselines,
     }

@@ -14,34 +14,45 @@ a whole packed job also evaluates, checkpoints and writes its record (issue 33's
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
+from benchmarks.speed.measure import profile_ops
 from benchmarks.speed.rows import BATCH, SEQ_LEN, VOCAB, config_for, windows_for
 from lmexp.models import build_model
 from lmexp.models.base import LanguageModel
 from lmexp.pack.step import PackedStep, stack_states
+from lmexp.runtime.device import device_name, synchronize
+from lmexp.training.optim import OptimConfig, build_optimizer
 from lmexp.training.schema import TrainerConfig
 from lmexp.training.trainer import Trainer
 
 CLIP = 0.25
+SGD = OptimConfig(name="sgd", lr=1.0)
 
 
-def _sequential(arch: str, size: str, k: int, streams: torch.Tensor) -> Callable:
+def _sequential(
+    arch: str, size: str, k: int, streams: torch.Tensor, graph: bool = False
+) -> Callable:
     steps = []
+    device = streams.device
     for member in range(k):
         torch.manual_seed(member)
-        model = build_model(config_for(arch, size, {}), VOCAB)
+        model = build_model(config_for(arch, size, {}), VOCAB).to(device)
+        # capturable: a replayed graph reads the learning rate from the device
+        optimizer = build_optimizer(model.parameters(), SGD, capturable=graph)
         trainer = Trainer(
-            model, torch.optim.SGD(model.parameters(), lr=1.0), lambda epoch: 1.0, streams,
+            model, optimizer, lambda epoch: 1.0, streams,
             streams[:, : SEQ_LEN + 1], SEQ_LEN,
             TrainerConfig(max_steps=1, clip_norm=CLIP, checkpoint_every=None, progress="off"),
-            on_eval=lambda point: None,
+            on_eval=lambda point: None, cuda_graph=graph,
         )  # fmt: skip
-        steps.append((trainer, {"h": model.init_state(BATCH, torch.device("cpu"))}))
+        steps.append((trainer, {"h": model.init_state(BATCH, device)}))
 
     def step(inputs: torch.Tensor, targets: torch.Tensor) -> None:
         for trainer, state in steps:
@@ -50,14 +61,14 @@ def _sequential(arch: str, size: str, k: int, streams: torch.Tensor) -> Callable
     return step
 
 
-def _packed(arch: str, size: str, k: int) -> Callable:
+def _packed(arch: str, size: str, k: int, device: torch.device) -> Callable:
     models = []
     for member in range(k):
         torch.manual_seed(member)
-        models.append(build_model(config_for(arch, size, {}), VOCAB))
+        models.append(build_model(config_for(arch, size, {}), VOCAB).to(device))
     optimizers = [torch.optim.SGD(m.parameters(), lr=1.0) for m in models]
     packed, active = PackedStep(models), list(range(k))
-    state = {"h": stack_states([m.init_state(BATCH, torch.device("cpu")) for m in models])}
+    state = {"h": stack_states([m.init_state(BATCH, device) for m in models])}
 
     def step(inputs: torch.Tensor, targets: torch.Tensor) -> None:
         xs, ys = inputs.expand(k, -1, -1), targets.expand(k, -1, -1)
@@ -73,13 +84,16 @@ def _packed(arch: str, size: str, k: int) -> Callable:
 
 
 def _tokens_per_s(step: Callable, windows: list, k: int, steps: int, warmup: int, repeats: int):
+    device = windows[0][0].device
     for inputs, targets in windows[:warmup]:
         step(inputs, targets)
     rates = []
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         for inputs, targets in windows[:steps]:
             step(inputs, targets)
+        synchronize(device)
         rates.append(k * steps * BATCH * SEQ_LEN / (time.perf_counter() - start))
     return statistics.median(rates)
 
@@ -96,19 +110,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--graph", action="store_true", help="the jobs one after another replay CUDA graphs"
+    )
+    parser.add_argument("--csv", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N",
+        help="also profile N steps of each row, both ways, and print the top ops by self time",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    streams, windows = windows_for(torch.device("cpu"), max(args.steps, args.warmup))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, CPU")
+    device = torch.device(args.device)
+    streams, windows = windows_for(device, max(args.steps, args.warmup))
+    graph = args.graph and device.type == "cuda"
+    steps = "graphed" if graph else "eager"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, "
+          f"{device_name(device)}, one after another {steps}")  # fmt: skip
     print("| model | K | one after another, tok/s | packed, tok/s | packed / one after another |")
     print("| --- | --- | --- | --- | --- |")
+    rows = []
     for arch in args.archs.split(","):
         for size in args.sizes.split(","):
             for k in (int(v) for v in args.pack.split(",")):
                 timing = (args.steps, args.warmup, args.repeats)
-                alone = _tokens_per_s(_sequential(arch, size, k, streams), windows, k, *timing)
-                packed = _tokens_per_s(_packed(arch, size, k), windows, k, *timing)
+                sequential = _sequential(arch, size, k, streams, graph)
+                packed_step = _packed(arch, size, k, device)
+                alone = _tokens_per_s(sequential, windows, k, *timing)
+                packed = _tokens_per_s(packed_step, windows, k, *timing)
                 print(f"| {arch} {size} | {k} | {alone:,.0f} | {packed:,.0f} | "
                       f"x{packed / alone:.2f} |", flush=True)  # fmt: skip
+                if args.profile:
+                    for name, step in (("one after another", sequential), ("packed", packed_step)):
+                        ops = profile_ops(step, windows[: args.profile], device, top=10)
+                        shown = ", ".join(f"{o['op']} {o['share']:.0%} ({o['calls']})" for o in ops)
+                        print(f"  top ops, {name} (share of self time, calls a step): {shown}")
+                rows.append({"arch": arch, "width": size, "jobs": k, "graph": graph,
+                             "sequential_tokens_per_s": round(alone, 1),
+                             "packed_tokens_per_s": round(packed, 1),
+                             "vs_one": round(packed / alone, 3)})  # fmt: skip
+    if args.csv is not None:
+        with args.csv.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
     return 0
 
 

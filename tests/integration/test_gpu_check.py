@@ -28,9 +28,11 @@ def test_gpu_check_dry_run_prints_one_table_of_every_part(tmp_path, data_dir) ->
     assert table in result.stdout  # printed, and kept beside the CSVs and sweeps
     rows = [line.split(" | ") for line in table.splitlines()[2:]]
     parts = {row[0].strip("| ") for row in rows}
-    assert parts == {"machine", "tests", "bench", "pack", "table1", "baselines", "total"}
+    assert parts == {"machine", "tests", "bench", "pack", "packed", "table1", "baselines", "total"}
     assert not any("FAIL" in row[-1] for row in rows)
     assert "gru 200 scratch" in table and "gru 200 fused" in table
+    assert "2 jobs as one model vs one after another (eager)" in table
+    assert "2 jobs in one command, launcher=packed" in table and "2 jobs packed vs one" in table
     assert "table1_rnn_sgd" in table and "table1_transformer_adam" in table
     assert "projected 40-epoch study" in table
     assert "zaremba2014/medium" in table and "pytorch_examples/lstm1500_tied" in table
