@@ -38,7 +38,8 @@ BASE = [
     "trainer.test_whole=false",
     "trainer.progress=off",
 ]
-# The job without overrides: the default GRU (2 x 200, batch 20, 35 steps) with plain SGD
+# The job unless the overrides choose another: the default GRU (2 x 200, batch 20, 35 steps)
+# with plain SGD
 DEFAULT_JOB = ["model=gru", "optim=sgd"]
 
 
@@ -73,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="keep the sweeps here (default: a temp dir)")
     parser.add_argument("overrides", nargs="*", help="more overrides of the base job")
     args = parser.parse_args(argv)
-    args.overrides = args.overrides or DEFAULT_JOB
+    # the default job's choices, unless the overrides choose (an experiment chooses both)
+    chosen = {o.split("=")[0] for o in args.overrides}
+    keep = (
+        [] if "experiment" in chosen else [d for d in DEFAULT_JOB if d.split("=")[0] not in chosen]
+    )
+    args.overrides = [*keep, *args.overrides]
     launchers = args.launchers.split(",")
     unknown = sorted(set(launchers) - set(LAUNCHERS))
     if unknown or launchers[0] != "local":
