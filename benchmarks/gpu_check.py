@@ -132,6 +132,7 @@ def _plan(dry_run: bool) -> Plan:
             packed_jobs="1,2",
             packed_graphs=[False],
             packed_sweep=[
+                "--no-warmup",
                 "--pack",
                 "2",
                 "--steps",

@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launchers", default="local,packed", help="of: " + ",".join(LAUNCHERS))
     parser.add_argument("--csv", type=Path, help="also write the rows here")
     parser.add_argument("--out", type=Path, help="keep the sweeps here (default: a temp dir)")
+    parser.add_argument(
+        "--no-warmup", action="store_true", help="skip the untimed first command (a dry run)"
+    )
     parser.add_argument("overrides", nargs="*", help="more overrides of the base job")
     args = parser.parse_args(argv)
     # the default job's choices, unless the overrides choose (an experiment chooses both)
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         header = ["K"] + [f"{NAMES[name]}: s, tok/s" for name in launchers]
         header += [f"{NAMES[name]} / one after another" for name in launchers[1:]]
         # untimed: the first command alone would pay the cold start (file cache, corpus cache)
-        run_sweep("local", 1, 1, args.device, args.overrides, out / "warmup")
+        if not args.no_warmup:
+            run_sweep("local", 1, 1, args.device, args.overrides, out / "warmup")
         print(f"base: {' '.join(BASE + args.overrides)}, {args.steps} steps, device={args.device}")
         print("| " + " | ".join(header) + " |")
         print("|" + " --- |" * len(header), flush=True)
