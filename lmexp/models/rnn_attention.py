@@ -132,4 +132,6 @@ class RNNAttentionLM(LanguageModel):
         return self.dropout(o), (h_last, new_cache)
 
 
-register(Architecture("rnn_attn", "RNN+Attn", 4, RNNAttentionConfig, RNNAttentionLM))
+# packs=False: its recurrence is bptt.ElmanLayer alone (no step-by-step path), which vmap cannot
+# batch, so launcher=packed runs its jobs alone
+register(Architecture("rnn_attn", "RNN+Attn", 4, RNNAttentionConfig, RNNAttentionLM, packs=False))

@@ -53,7 +53,7 @@ class PlannedJob:
 def unpackable_reason(cfg: TrainConfig) -> str | None:
     """Why jobs of this config cannot train packed, in one line; None if they can."""
     if not architecture(cfg.model.name).packs:
-        return f"model={cfg.model.name} is not known to run batched over jobs"
+        return f"model={cfg.model.name} does not run batched over jobs (its layers do not vmap)"
     if getattr(cfg.model, "impl", None) == "fused":
         return (
             "model.impl=fused runs nn.RNN/GRU/LSTM (cuDNN/oneDNN), which cannot batch over "

@@ -70,6 +70,28 @@ def test_what_cannot_pack_says_why_in_one_line(config, overrides, reason) -> Non
     assert unpackable_reason(config()) is None
 
 
+def test_every_architecture_marked_packable_runs_a_packed_step(config) -> None:
+    """Architecture.packs is what the launcher trusts: each such architecture takes one packed
+    step; the others are refused in one line before any job starts."""
+    import torch
+
+    from lmexp.models import build_model, model_config_from_dict
+    from lmexp.models.registry import ARCHITECTURES
+    from lmexp.pack.step import PackedStep, stack_states
+
+    sizes = {"emb_size": 8, "hidden_size": 8, "num_heads": 2, "ff_size": 16, "dropout": 0.0}
+    for name, arch in ARCHITECTURES.items():
+        if not arch.packs:
+            if arch.builtin:
+                assert unpackable_reason(config(f"model={name}")).startswith(f"model={name} ")
+            continue
+        models = [build_model(model_config_from_dict({"name": name, **sizes}), 30) for _ in "ab"]
+        tokens = torch.randint(0, 30, (2, 3, 5))
+        hidden = stack_states([m.init_state(3, torch.device("cpu")) for m in models])
+        losses, _ = PackedStep(models).forward([0, 1], tokens, tokens, hidden)
+        assert losses.shape == (2,) and bool(torch.isfinite(losses).all()), name
+
+
 def _job(index: int, key: str | None, reason: str | None = None) -> PlannedJob:
     return PlannedJob(index, [], None, Path(str(index)), key, reason)  # type: ignore[arg-type]
 
