@@ -28,6 +28,7 @@ from torch import Tensor
 from lmexp.models.base import LanguageModel, State
 from lmexp.pack.step import PackedStep, member_state, stack_states
 from lmexp.run.signals import JobInterrupted
+from lmexp.training.trainer import StepFn
 
 
 @dataclass
@@ -151,7 +152,7 @@ class Member:
         optimizer: torch.optim.Optimizer,
         clip_norm: float | None,
         loss_average: str,
-    ):  # noqa: ANN201 - the trainer's step signature
+    ) -> StepFn:
         """The trainer's step function for this member's model and optimizer."""
 
         def step(

@@ -30,7 +30,7 @@ SWEEP = [
     "model.dropout=0.0",
     "optim=sgd",
     "optim.lr=1.0,1e9",
-    "trainer.max_steps=12,60",
+    "trainer.max_steps=12,90",
     "trainer.eval_every=0.05",  # about every 5 steps on the small corpus
     "trainer.checkpoint_every=2",
 ]
@@ -111,7 +111,7 @@ def test_packed_jobs_are_jobs_with_the_curves_of_the_jobs_alone(alone_and_packed
     # the diverged members left the pack; the others trained on, each to its own budget
     assert sorted(statuses.values()) == ["completed", "completed", "diverged", "diverged"]
     steps = sorted(int(_rows(packed / n)[-1]["step"]) for n in names if statuses[n] == "completed")
-    assert steps == [12, 60]
+    assert steps == [12, 90]
 
 
 def test_each_packed_job_logs_to_its_own_train_log(alone_and_packed) -> None:
@@ -177,10 +177,10 @@ def _start(args: list[str], data_dir: Path) -> subprocess.Popen:
 
 
 def _when_the_long_job_has(sweep: Path, rows: int, proc: subprocess.Popen) -> None:
-    """Return once the 60-step job has `rows` evaluations (and so a last.pt) on disk."""
+    """Return once the 90-step job has `rows` evaluations (and so a last.pt) on disk."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        metrics = list(sweep.glob("*max_steps=60*/metrics.csv"))
+        metrics = list(sweep.glob("*max_steps=90*/metrics.csv"))
         if metrics and len(_rows(metrics[0].parent)) >= rows:
             return
         time.sleep(0.02)
@@ -214,7 +214,7 @@ def test_a_pack_stopped_by_sigterm_then_killed_resumes_to_the_curves_of_its_jobs
         assert all(s["status"] != "running" for s in statuses.values()), statuses
 
         proc = _start([*args, "resume=true"], data_dir)
-        _when_the_long_job_has(sweep, 5, proc)
+        _when_the_long_job_has(sweep, 4, proc)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -230,5 +230,5 @@ def test_a_pack_stopped_by_sigterm_then_killed_resumes_to_the_curves_of_its_jobs
             assert _summary(resumed)["status"] == _summary(job)["status"], job.name
             if _summary(job)["status"] == "completed":
                 _same_curves(resumed, job)
-                if job.name.endswith("max_steps=60"):  # stopped twice midway, resumed twice
+                if job.name.endswith("max_steps=90"):  # stopped twice midway, resumed twice
                     assert _summary(resumed)["resumed"] == 2, job.name
