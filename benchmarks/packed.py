@@ -14,7 +14,6 @@ a whole packed job also evaluates, checkpoints and writes its record (issue 33's
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import write_rows
 from benchmarks.speed.measure import profile_ops
 from benchmarks.speed.rows import BATCH, SEQ_LEN, VOCAB, config_for, windows_for
 from lmexp.models import build_model
@@ -149,10 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                              "packed_tokens_per_s": round(packed, 1),
                              "vs_one": round(packed / alone, 3)})  # fmt: skip
     if args.csv is not None:
-        with args.csv.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows(rows, args.csv)
     return 0
 
 

@@ -14,7 +14,6 @@ the training tokens of all K jobs (their summaries' `tokens`) per wall second.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks import write_rows
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHERS = {
@@ -111,10 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, r in results.items():
                 rows.append({"jobs": k, "launcher": name, **r, "vs_one": r["tokens_per_s"] / one})
     if args.csv is not None:
-        with args.csv.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows(rows, args.csv)
     return 0
 
 

@@ -123,10 +123,10 @@ class Pack:
         inputs = torch.stack([r.inputs for r in requests])
         targets = torch.stack([r.targets for r in requests])
         losses, hidden = packed.forward(range(len(requests)), inputs, targets, hidden)
-        scales = torch.tensor([r.scale for r in requests], dtype=losses.dtype)
         for r in requests:
             r.optimizer.zero_grad(set_to_none=True)
-        (losses * scales.to(losses.device)).sum().backward()
+        # each member's objective: its mean loss times its own factor (no host-to-device copy)
+        sum(loss * r.scale for loss, r in zip(losses, requests, strict=True)).backward()
         for r in requests:
             if r.clip_norm is not None:
                 params = [p for p in r.model.parameters() if p.requires_grad]
