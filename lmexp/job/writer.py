@@ -22,6 +22,7 @@ from lmexp.config import TrainConfig
 from lmexp.data import Vocab
 from lmexp.loggers import Trackers
 from lmexp.models.base import LanguageModel
+from lmexp.pack import lockstep
 from lmexp.run import signals
 from lmexp.run.checkpoint import load_checkpoint, load_state, save_checkpoint
 from lmexp.run.rundir import RunDir
@@ -142,10 +143,11 @@ class RunFiles:
 
     def _save_last(self, trainer: Trainer) -> None:
         snapshot = trainer.snapshot()
+        member = lockstep.current()  # a packed job saves its own stream, not the process's
         payload = self._payload(
             optimizer=self.optimizer.state_dict(),
             trainer=snapshot,
-            rng=rng_state(),
+            rng=rng_state(member.generator if member is not None else None),
             epoch=snapshot["fit"]["epoch"],
             step=snapshot["fit"]["step"],
             metrics_csv=self.metrics.text,  # what a resume puts back, exactly (run/resume.py)

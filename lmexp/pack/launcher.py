@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from lmexp.config import TrainConfig, to_train_config
 from lmexp.models.registry import architecture
 from lmexp.pack.lockstep import Member, Pack, join
+from lmexp.pack.step import SDPA_DROPOUT
 from lmexp.run import keys, signals
 from lmexp.runtime.device import job_device
 
@@ -59,6 +60,8 @@ def unpackable_reason(cfg: TrainConfig) -> str | None:
             "model.impl=fused runs nn.RNN/GRU/LSTM (cuDNN/oneDNN), which cannot batch over "
             "jobs; use model.impl=scratch to pack"
         )
+    if getattr(cfg.model, "attn_impl", None) == "sdpa" and cfg.model.dropout > 0:
+        return SDPA_DROPOUT
     if cfg.data.mode != "stream":
         return "data.mode=sentences: padded batches differ in shape from job to job"
     if cfg.precision != "fp32":

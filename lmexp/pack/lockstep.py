@@ -11,8 +11,10 @@ evaluates or saves keeps the others waiting, which is what lockstep means.
 
 Members start one at a time (the launcher waits for each to hand in its first step before it
 starts the next), so the parts of a job that use process-wide state (Hydra's config singleton,
-the global RNG the model is initialised from) never overlap; from then on only steps, which
-run in one thread at a time, touch the shared generator (dropout masks).
+the global RNG the model is initialised from) never overlap. At its first step a member takes
+its own generator from where the process's stands then (after its seed, its model's
+initialisation and any resume), exactly where the job alone would draw its first dropout mask;
+its masks come from that stream, and its checkpoints save that stream's state.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class _Request:
     inputs: Tensor
     targets: Tensor
     hidden: State
+    generator: torch.Generator | None  # the member's dropout stream (None: the process's)
 
 
 class Pack:
@@ -122,7 +125,8 @@ class Pack:
         hidden = stack_states([r.model.detach_state(r.hidden) for r in requests])
         inputs = torch.stack([r.inputs for r in requests])
         targets = torch.stack([r.targets for r in requests])
-        losses, hidden = packed.forward(range(len(requests)), inputs, targets, hidden)
+        generators = [r.generator for r in requests]
+        losses, hidden = packed.forward(range(len(requests)), inputs, targets, hidden, generators)
         for r in requests:
             r.optimizer.zero_grad(set_to_none=True)
         # each member's objective: its mean loss times its own factor (no host-to-device copy)
@@ -145,6 +149,22 @@ class Member:
         self.pack, self.index = pack, index
         self.packed_with = packed_with  # the other members' job directories, for the record
         self.device = device  # the pack's, held by the launcher (one GPU slot for the pack)
+        self.generator: torch.Generator | None = None  # its own stream, from its first step
+
+    def stream(self) -> torch.Generator | None:
+        """This job's random stream: on its first call, a generator in the state the process's
+        has now (called from the job's thread at its first step, when the job alone would draw
+        its first mask from it). None on a device without one (MPS: the process's)."""
+        if self.generator is None:
+            if self.device.type == "cpu":
+                state = torch.get_rng_state()
+            elif self.device.type == "cuda":
+                state = torch.cuda.get_rng_state(self.device)
+            else:
+                return None
+            self.generator = torch.Generator(device=self.device)
+            self.generator.set_state(state)
+        return self.generator
 
     def stepper(
         self,
@@ -165,7 +185,9 @@ class Member:
             if mask is not None:  # the launcher packs stream data only (one shape per step)
                 raise ValueError("a packed job's batches must be stream windows, not padded")
             scale = num_tokens / inputs.shape[0] if loss_average == "time_sum" else 1.0
-            request = _Request(model, optimizer, clip_norm, scale, inputs, targets, hidden)
+            request = _Request(
+                model, optimizer, clip_norm, scale, inputs, targets, hidden, self.stream()
+            )
             return self.pack.step(self.index, request)
 
         return step

@@ -18,24 +18,37 @@ rates, schedules, weight decay, clipping and optimizer state, with the optimizer
 What differs from the job alone: the recurrence runs the cells' step-by-step path (`stepwise`:
 the same equations under autograd; the hand-written BPTT nodes of bptt.py do not batch under
 vmap), so results agree to rounding, not bit for bit. The output layer is each member's own,
-fused into its loss after the vmapped features, as the job alone computes it. Dropout draws
-each member's masks independently (`randomness="different"`) from the process's generator,
-not from the member's own stream: with dropout a packed member is the same model with
-different masks, statistically but not exactly the job alone.
+fused into its loss after the vmapped features, as the job alone computes it.
+
+Dropout: every `nn.Dropout` of the shared architecture replays masks drawn before the vmapped
+call, member by member, from each member's own generator, at the member's own rate, in the
+order and shapes the job alone draws them (`torch.nn.functional.dropout` on the CPU is
+`bernoulli_(1 - p)` then `/ (1 - p)` on a tensor of the input's shape). So on the CPU a member
+with dropout follows the job alone to rounding too. On CUDA the job alone draws inside a fused
+kernel with its own use of the generator: there a member's masks are the same distribution,
+not the same masks. Attention dropout inside `F.scaled_dot_product_attention` (attn_impl=sdpa)
+cannot be replayed: such models pack only without dropout.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from lmexp.models.attention import MultiHeadAttention
 from lmexp.models.base import LanguageModel, State
 from lmexp.training.losses import linear_cross_entropy
+
+# The one pack-refusing property of a model's config that only shows with dropout on.
+SDPA_DROPOUT = (
+    "model.attn_impl=sdpa draws attention dropout inside the fused kernel, where a pack cannot "
+    "give each job its own masks; use model.attn_impl=scratch, or model.dropout=0"
+)
 
 
 class NotPackable(ValueError):
@@ -69,6 +82,11 @@ def check_packable(members: Sequence[LanguageModel]) -> None:
             "model.impl=fused runs nn.RNN/GRU/LSTM (cuDNN/oneDNN), which cannot batch over jobs; "
             "use model.impl=scratch, or share the device with jobs_per_gpu processes"
         )
+    for member in members:
+        for module in member.modules():
+            sdpa = isinstance(module, MultiHeadAttention) and module.impl == "sdpa"
+            if sdpa and module.dropout.p > 0:
+                raise NotPackable(SDPA_DROPOUT)
 
 
 class PackedStep:
@@ -81,7 +99,13 @@ class PackedStep:
         self.base = copy.deepcopy(self.members[0]).to("meta")
         if hasattr(self.base, "stepwise"):
             self.base.stepwise = True  # the recurrence in plain ops, which vmap batches
+        # each dropout layer replays the masks drawn for it (each member its own, at its rate)
+        self.tape = _Tape()
+        self.rates = [_dropout_rates(member) for member in self.members]
+        for name in self.rates[0]:
+            self.base.set_submodule(name, _Replay(name, self.tape))
         self.features = _Features(self.base)  # its names: the member's, prefixed "model."
+        self._shapes: dict[tuple, list[tuple[str, tuple[int, ...]]]] = {}
         self.param_names = [name for name, _ in self.members[0].named_parameters()]
         self.buffer_names = [name for name, _ in self.members[0].named_buffers()]
 
@@ -98,7 +122,12 @@ class PackedStep:
         self.features.train(mode)
 
     def forward(
-        self, active: Sequence[int], inputs: Tensor, targets: Tensor, hidden: State
+        self,
+        active: Sequence[int],
+        inputs: Tensor,
+        targets: Tensor,
+        hidden: State,
+        generators: Sequence[torch.Generator | None] | None = None,
     ) -> tuple[Tensor, State]:
         """Mean token NLL of each active member on its batch, and the states to carry.
 
@@ -108,26 +137,108 @@ class PackedStep:
 
         The features (everything before the output layer) run vmapped; each member's loss is
         then its own output layer fused into the cross-entropy, as the job alone computes it
-        (losses.py: the (B*T, V) logits are never all held at once).
+        (losses.py: the (B*T, V) logits are never all held at once). `generators`: each active
+        member's dropout stream (None, or a None entry: the process's generator).
         """
         params, buffers = self._stacked(active)
-        features = self.features
+        features, tape = self.features, self.tape
+        masks = self._masks(active, inputs, hidden, generators) if features.training else []
+        drawn = [m for m in masks if m is not None]  # vmap slices tensors only
 
-        def one(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, h: Any):
+        def one(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, h: Any, d: list):
+            slices = iter(d)
+            tape.masks = iter([None if m is None else next(slices) for m in masks])
             return functional_call(features, (p, b), (x, h))
 
         if hidden is None:  # a stateless model (the Transformer): nothing to carry
-            feats = vmap(lambda p, b, x: one(p, b, x, None)[0], randomness="different")(
-                params, buffers, inputs
+            feats = vmap(lambda p, b, x, d: one(p, b, x, None, d)[0])(
+                params, buffers, inputs, drawn
             )
         else:
-            feats, hidden = vmap(one, randomness="different")(params, buffers, inputs, hidden)
+            feats, hidden = vmap(one)(params, buffers, inputs, hidden, drawn)
         losses = []
         for i, k in enumerate(active):
             out = self.members[k].output
             rows = feats[i].flatten(0, 1)
             losses.append(linear_cross_entropy(rows, out.weight, out.bias, targets[i].flatten()))
         return torch.stack(losses), hidden
+
+    def _masks(
+        self,
+        active: Sequence[int],
+        inputs: Tensor,
+        hidden: State,
+        generators: Sequence[torch.Generator | None] | None,
+    ) -> list[Tensor | None]:
+        """Every dropout call's masks (A, *shape), as each member alone would draw them: in
+        call order, each from the member's generator at the member's rate (None: no member
+        drops anything there)."""
+        gens = list(generators) if generators is not None else [None] * len(active)
+        masks: list[Tensor | None] = []
+        for name, shape in self._dropout_calls(inputs, hidden):
+            rates = [self.rates[k][name] for k in active]
+            if not any(rates):
+                masks.append(None)
+                continue
+            drawn = []
+            for rate, gen in zip(rates, gens, strict=True):
+                mask = torch.ones(shape, device=inputs.device)
+                if rate > 0:  # F.dropout on the CPU: bernoulli_(1 - p), then / (1 - p)
+                    mask.bernoulli_(1 - rate, generator=gen).div_(1 - rate)
+                drawn.append(mask)
+            masks.append(torch.stack(drawn))
+        return masks
+
+    def _dropout_calls(self, inputs: Tensor, hidden: State) -> list[tuple[str, tuple[int, ...]]]:
+        """The dropout layers one member's forward calls, in order, with their input shapes:
+        found once per batch shape by running the weightless architecture on the meta device."""
+        one = member_state(hidden, 0)
+        parts = () if one is None else one if isinstance(one, tuple) else (one,)
+        key = (tuple(inputs.shape[1:]), *(tuple(t.shape) for t in parts))
+        if key not in self._shapes:
+            meta = tuple(t.to("meta") for t in parts)
+            state = None if one is None else meta if isinstance(one, tuple) else meta[0]
+            self.tape.calls = []
+            try:
+                with torch.no_grad():
+                    self.features(inputs[0].to("meta"), state)
+                self._shapes[key] = self.tape.calls
+            finally:
+                self.tape.calls = None
+        return self._shapes[key]
+
+
+def _dropout_rates(model: nn.Module) -> dict[str, float]:
+    """Each dropout layer's rate, by module name (the rate is a packable key: it may differ)."""
+    return {name: m.p for name, m in model.named_modules() if isinstance(m, nn.Dropout)}
+
+
+class _Tape:
+    """What the replaying dropout layers share: the masks of the current call, in call order,
+    or (while `calls` is a list) a record of the calls and their input shapes."""
+
+    def __init__(self) -> None:
+        self.masks: Iterator[Tensor | None] = iter(())
+        self.calls: list[tuple[str, tuple[int, ...]]] | None = None
+
+    def apply(self, name: str, x: Tensor) -> Tensor:
+        if self.calls is not None:
+            self.calls.append((name, tuple(x.shape)))
+            return x
+        mask = next(self.masks)
+        return x if mask is None else x * mask
+
+
+class _Replay(nn.Module):
+    """In place of an `nn.Dropout` of the shared architecture: in training, the input times the
+    mask drawn for this call (`_Tape`); in evaluation, the input."""
+
+    def __init__(self, name: str, tape: _Tape) -> None:
+        super().__init__()
+        self.name, self.tape = name, tape
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.tape.apply(self.name, x) if self.training else x
 
 
 class _Features(torch.nn.Module):

@@ -114,17 +114,27 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def rng_state() -> dict:
-    """Every RNG state a job draws from, as plain data a weights-only checkpoint can hold."""
+def rng_state(stream: torch.Generator | None = None) -> dict:
+    """Every RNG state a job draws from, as plain data a weights-only checkpoint can hold.
+
+    `stream`: a packed job's own generator (lmexp/pack/lockstep.py), saved in place of the
+    process's generator of its device, which the pack's other jobs share; a resume restores it
+    into the process's, from where the job takes its stream again."""
     version, mt, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
+    state = {
         "python": [version, list(mt), gauss],
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "mps": torch.mps.get_rng_state() if mps_available() else None,
     }
+    if stream is not None and stream.device.type == "cpu":
+        state["torch"] = stream.get_state()
+    elif stream is not None and stream.device.type == "cuda":
+        index = stream.device.index if stream.device.index is not None else 0
+        state["cuda"][index] = stream.get_state()
+    return state
 
 
 def set_rng_state(state: dict) -> None:

@@ -62,6 +62,10 @@ def test_jobs_that_differ_in_shape_data_or_device_do_not(config, overrides) -> N
         (["data.mode=sentences"], "data.mode=sentences: padded batches differ in shape"),
         (["precision=bf16"], "precision=bf16: packs train in fp32 only"),
         (["compile=true"], "compile=true"),
+        (
+            ["model=transformer", "model.attn_impl=sdpa", "model.dropout=0.1"],
+            "model.attn_impl=sdpa draws attention dropout inside the fused kernel",
+        ),
     ],
 )
 def test_what_cannot_pack_says_why_in_one_line(config, overrides, reason) -> None:
@@ -79,7 +83,7 @@ def test_every_architecture_marked_packable_runs_a_packed_step(config) -> None:
     from lmexp.models.registry import ARCHITECTURES
     from lmexp.pack.step import PackedStep, stack_states
 
-    sizes = {"emb_size": 8, "hidden_size": 8, "num_heads": 2, "ff_size": 16, "dropout": 0.0}
+    sizes = {"emb_size": 8, "hidden_size": 8, "num_heads": 2, "ff_size": 16, "dropout": 0.1}
     for name, arch in ARCHITECTURES.items():
         if not arch.packs:
             if arch.builtin:

@@ -1,5 +1,6 @@
 """The pack's rendezvous (lmexp/pack/lockstep.py): member jobs in their own threads hand their
-steps in; each member follows its trajectory alone, however long it stays in the pack."""
+steps in; each member follows its trajectory alone, however long it stays in the pack, with its
+own dropout rate and its own stream of masks."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _member_thread(pack: Pack, k: int, steps: int, out: dict[int, object]) -> th
     def body() -> None:
         try:
             config = MEMBERS[k]
-            model = _model("gru", config["seed"])
+            model = _model("gru", config["seed"], dropout=config["dropout"])
             optimizer = build_optimizer(model.parameters(), config["optim"])
             step = Member(pack, k, [], CPU).stepper(model, optimizer, CLIP, "token")
             hidden = model.init_state(4, CPU)

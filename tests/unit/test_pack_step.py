@@ -1,10 +1,12 @@
 """Packed training's step (lmexp/pack/step.py): K jobs of one shape trained as one batched model
-follow, with dropout 0, the trajectories they follow alone.
+follow the trajectories they follow alone, without dropout and (on the CPU) with it.
 
 Each member is built from its own seed, exactly as the job alone; alone, a member trains through
-its model's own forward (the scratch cells' hand-written BPTT, the Transformer as it is); packed,
-all members go through one vmapped forward and one backward, then each clips and steps with its
-own optimizer (lmexp's, built from its own learning rate and weight decay).
+its model's own forward (the scratch cells' hand-written BPTT, the Transformer as it is) and
+draws its dropout masks from the process's generator; packed, all members go through one
+vmapped forward and one backward, each drawing its masks from its own generator (taken where the
+process's stood after its model was built, as lockstep.Member does), then each clips and steps
+with its own optimizer (lmexp's, built from its own learning rate and weight decay).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from lmexp.pack.step import NotPackable, PackedStep, member_state, stack_states
 from lmexp.training.optim import OptimConfig, build_optimizer
 
 VOCAB, B, T, STEPS, CLIP = 40, 4, 6, 50, 0.5
-# the packable keys vary across members: seed, learning rate, weight decay, optimizer state
+# the packable keys vary across members: seed, dropout rate, learning rate, weight decay, and
+# so the optimizer's state
 MEMBERS = [
-    {"seed": 1, "optim": OptimConfig(name="adam", lr=3e-3)},
-    {"seed": 2, "optim": OptimConfig(name="adam", lr=1e-2, weight_decay=1e-4)},
-    {"seed": 3, "optim": OptimConfig(name="sgd", lr=0.5)},
+    {"seed": 1, "dropout": 0.0, "optim": OptimConfig(name="adam", lr=3e-3)},
+    {"seed": 2, "dropout": 0.3, "optim": OptimConfig(name="adam", lr=1e-2, weight_decay=1e-4)},
+    {"seed": 3, "dropout": 0.5, "optim": OptimConfig(name="sgd", lr=0.5)},
 ]
 
 
@@ -32,6 +35,13 @@ def _model(name: str, seed: int, **overrides: object) -> LanguageModel:
     fields: dict = dict(emb_size=8, hidden_size=8, num_layers=2, num_heads=2, ff_size=16)
     fields.update({"dropout": 0.0, **overrides})
     return build_model(model_config_from_dict({"name": name, **fields}), VOCAB)
+
+
+def _stream_after_build() -> torch.Generator:
+    """A member's own generator: where the process's stands once its model is built."""
+    generator = torch.Generator()
+    generator.set_state(torch.get_rng_state())
+    return generator
 
 
 def _batches(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -46,7 +56,7 @@ def _batches(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def _alone(name: str, member: dict) -> tuple[list[float], LanguageModel]:
     """The job alone: its model's own forward, the token-mean NLL, clip, its optimizer."""
-    model = _model(name, member["seed"])
+    model = _model(name, member["seed"], dropout=member["dropout"])
     optimizer = build_optimizer(model.parameters(), member["optim"])
     hidden = model.init_state(B, torch.device("cpu"))
     losses = []
@@ -63,7 +73,10 @@ def _alone(name: str, member: dict) -> tuple[list[float], LanguageModel]:
 
 
 def _packed(name: str) -> tuple[list[list[float]], list[LanguageModel]]:
-    models = [_model(name, m["seed"]) for m in MEMBERS]
+    models, generators = [], []
+    for member in MEMBERS:
+        models.append(_model(name, member["seed"], dropout=member["dropout"]))
+        generators.append(_stream_after_build())
     optimizers = [
         build_optimizer(m.parameters(), c["optim"]) for m, c in zip(models, MEMBERS, strict=True)
     ]
@@ -76,7 +89,7 @@ def _packed(name: str) -> tuple[list[list[float]], list[LanguageModel]]:
         inputs = torch.stack([stream[s][0] for stream in streams])
         targets = torch.stack([stream[s][1] for stream in streams])
         hidden = LanguageModel.detach_state(hidden)
-        member_losses, hidden = step.forward(active, inputs, targets, hidden)
+        member_losses, hidden = step.forward(active, inputs, targets, hidden, generators)
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         member_losses.sum().backward()
@@ -89,7 +102,8 @@ def _packed(name: str) -> tuple[list[list[float]], list[LanguageModel]]:
 
 @pytest.mark.parametrize("name", ["rnn", "gru", "lstm", "transformer"])
 def test_packed_members_follow_the_trajectories_of_their_jobs_alone(name: str) -> None:
-    """Every step's loss within 1e-5 (relative) of the job alone, and after 50 steps the same
+    """Every step's loss within 1e-5 (relative) of the job alone, whatever the member's dropout
+    rate (0, 0.3, 0.5: each draws its own masks at its own rate), and after 50 steps the same
     function: the trained models' logits on new text agree. (Weights are compared through
     their function: the attention's key bias, say, has a zero gradient in exact arithmetic,
     and Adam turns the rounding noise in it into steps of its learning rate's size.)"""
@@ -133,3 +147,6 @@ def test_models_of_different_shapes_or_fused_layers_do_not_pack() -> None:
     with pytest.raises(NotPackable, match="model.impl=fused"):
         fused = [_model("lstm", s, impl="fused") for s in (1, 2)]
         PackedStep(fused)
+    with pytest.raises(NotPackable, match="attn_impl=sdpa draws attention dropout"):
+        PackedStep([_model("transformer", s, attn_impl="sdpa", dropout=0.1) for s in (1, 2)])
+    PackedStep([_model("transformer", s, attn_impl="sdpa") for s in (1, 2)])  # no dropout: packs
