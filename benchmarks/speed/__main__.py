@@ -27,7 +27,6 @@ here at the row's precision, and the cores other processes kept busy while the r
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from datetime import datetime
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import write_rows
 from benchmarks.speed.measure import matmul_ceiling, measure_group, measure_packing, worker
 from benchmarks.speed.rows import LOAD_WARNING, SIZES, benchmarked, variants
 from lmexp.runtime.device import resolve_device
@@ -74,10 +74,7 @@ def _table(rows: list[dict]) -> str:
 def _write_csv(rows: list[dict], path: Path | None, stem: str) -> None:
     path = path or Path("outputs/bench") / f"{stem}_{datetime.now():%Y-%m-%d_%H-%M-%S}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(rows, path)
     print(f"\nwrote {path}")
 
 
