@@ -567,6 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"--parts: unknown {unknown}; choose from {list(PARTS)}")
+    if args.out is not None and args.out.is_dir() and any(args.out.iterdir()):
+        parser.error(
+            f"--out {args.out} is not empty: an earlier check's runs there would refuse this "
+            "one's; give a new folder, or leave --out out (a fresh temporary one)"
+        )
     plan = _plan(args.dry_run)
     if not plan.dry_run:
         import torch

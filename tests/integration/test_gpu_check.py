@@ -41,6 +41,17 @@ def test_every_part_is_checked_here() -> None:
     assert set(EXPECTED) == set(PARTS)
 
 
+def test_a_folder_that_holds_an_earlier_check_is_refused_in_one_line(tmp_path, capsys) -> None:
+    from benchmarks.gpu_check import main
+
+    (tmp_path / "gpu_check.md").write_text("| part |\n")
+    with pytest.raises(SystemExit) as stop:
+        main(["--dry-run", "--out", str(tmp_path)])
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"--out {tmp_path} is not empty" in line and "give a new folder" in line
+
+
 @pytest.mark.parametrize("part", PARTS)
 def test_gpu_check_dry_run_prints_the_table_of_each_part(part, tmp_path, data_dir) -> None:
     env = {**os.environ, "LMEXP_DATA_DIR": str(data_dir)}
