@@ -11,8 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from lmexp.models import names
+
+# Under `pytest -n N` every worker is a torch user of the same cores: with torch's default of
+# one intra-op thread per core, the tiny ops of in-process tests wait on threads the other
+# worker holds (the paired t-test of tests/unit/test_pack_step.py: 10 s with one thread, 81 s
+# with two, beside a busy worker). One thread each; the processes tests start set their own.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
