@@ -119,9 +119,10 @@ def _packed(
 def test_packed_members_follow_the_trajectories_of_their_jobs_alone(name: str) -> None:
     """Every step's loss within 1e-5 (relative) of the job alone, whatever the member's dropout
     rate (0, 0.3, 0.5: each draws its own masks at its own rate), and after 50 steps the same
-    function: the trained models' logits on new text agree. (Weights are compared through
-    their function: the attention's key bias, say, has a zero gradient in exact arithmetic,
-    and Adam turns the rounding noise in it into steps of its learning rate's size.)"""
+    function: the trained models' logits on new text agree to 1e-4. (Weights are compared
+    through their function: the attention's key bias, say, has a zero gradient in exact
+    arithmetic, and Adam turns the rounding noise in it into steps of its learning rate's size;
+    with one thread the Transformer's logits differ by up to 8e-5 after 50 such steps.)"""
     packed_losses, packed_models = _packed(name)
     probe = torch.randint(0, VOCAB, (B, T), generator=torch.Generator().manual_seed(7))
     for k, member in enumerate(MEMBERS):
@@ -131,7 +132,7 @@ def test_packed_members_follow_the_trajectories_of_their_jobs_alone(name: str) -
         with torch.no_grad():
             alone_logits, _ = model.eval()(probe, state)
             packed_logits, _ = packed_models[k].eval()(probe, state)
-        torch.testing.assert_close(packed_logits, alone_logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(packed_logits, alone_logits, rtol=1e-4, atol=1e-4)
 
 
 # twelve seeds of one cell with dropout 0.5, for tests of the curves' distribution
