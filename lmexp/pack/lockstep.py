@@ -30,6 +30,7 @@ from torch import Tensor
 from lmexp.models.base import LanguageModel, State
 from lmexp.pack.step import PackedStep, member_state, stack_states
 from lmexp.run.signals import JobInterrupted
+from lmexp.runtime.device import process_stream
 from lmexp.training.trainer import StepFn
 
 
@@ -156,14 +157,7 @@ class Member:
         has now (called from the job's thread at its first step, when the job alone would draw
         its first mask from it). None on a device without one (MPS: the process's)."""
         if self.generator is None:
-            if self.device.type == "cpu":
-                state = torch.get_rng_state()
-            elif self.device.type == "cuda":
-                state = torch.cuda.get_rng_state(self.device)
-            else:
-                return None
-            self.generator = torch.Generator(device=self.device)
-            self.generator.set_state(state)
+            self.generator = process_stream(self.device)
         return self.generator
 
     def stepper(

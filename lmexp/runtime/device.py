@@ -137,6 +137,21 @@ def rng_state(stream: torch.Generator | None = None) -> dict:
     return state
 
 
+def process_stream(device: torch.device) -> torch.Generator | None:
+    """A generator of `device` in the state the process's generator of that device has now:
+    a packed job's own dropout stream (lmexp/pack/lockstep.py), which `rng_state(stream)` saves.
+    None on a device without separate generators here (MPS: the process's)."""
+    if device.type == "cpu":
+        state = torch.get_rng_state()
+    elif device.type == "cuda":
+        state = torch.cuda.get_rng_state(device)
+    else:
+        return None
+    generator = torch.Generator(device=device)
+    generator.set_state(state)
+    return generator
+
+
 def set_rng_state(state: dict) -> None:
     """Restore what `rng_state` captured, so dropout masks continue exactly after a resume."""
     version, mt, gauss = state["python"]

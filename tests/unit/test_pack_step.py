@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from lmexp.models import build_model, model_config_from_dict
 from lmexp.models.base import LanguageModel
 from lmexp.pack.step import NotPackable, PackedStep, member_state, stack_states
+from lmexp.runtime.device import process_stream
 from lmexp.training.optim import OptimConfig, build_optimizer
 
 VOCAB, B, T, STEPS, CLIP = 40, 4, 6, 50, 0.5
@@ -37,14 +38,6 @@ def _model(name: str, seed: int, **overrides: object) -> LanguageModel:
     fields: dict = dict(emb_size=8, hidden_size=8, num_layers=2, num_heads=2, ff_size=16)
     fields.update({"dropout": 0.0, **overrides})
     return build_model(model_config_from_dict({"name": name, **fields}), VOCAB)
-
-
-def _stream_after_build(device: torch.device = CPU) -> torch.Generator:
-    """A member's own generator: where the process's stands once its model is built."""
-    generator = torch.Generator(device=device)
-    cuda = device.type == "cuda"
-    generator.set_state(torch.cuda.get_rng_state(device) if cuda else torch.get_rng_state())
-    return generator
 
 
 def _batches(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -91,7 +84,7 @@ def _packed(
     models, generators = [], []
     for member in members:
         models.append(_model(name, member["seed"], dropout=member["dropout"]).to(device))
-        generators.append(_stream_after_build(device) if own_streams else None)
+        generators.append(process_stream(device) if own_streams else None)
     optimizers = [
         build_optimizer(m.parameters(), c["optim"]) for m, c in zip(models, members, strict=True)
     ]
