@@ -180,13 +180,13 @@ class PackedStep:
             if not any(rates):
                 masks.append(None)
                 continue
-            drawn = []
-            for rate, gen in zip(rates, gens, strict=True):
-                mask = torch.ones(shape, device=inputs.device)
+            drawn = torch.empty((len(active), *shape), device=inputs.device)
+            for mask, rate, gen in zip(drawn, rates, gens, strict=True):  # contiguous slices
                 if rate > 0:  # F.dropout on the CPU: bernoulli_(1 - p), then / (1 - p)
                     mask.bernoulli_(1 - rate, generator=gen).div_(1 - rate)
-                drawn.append(mask)
-            masks.append(torch.stack(drawn))
+                else:
+                    mask.fill_(1.0)
+            masks.append(drawn)
         return masks
 
     def _dropout_calls(self, inputs: Tensor, hidden: State) -> list[tuple[str, tuple[int, ...]]]:
