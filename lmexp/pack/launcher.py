@@ -227,7 +227,7 @@ class PackedRun:
                 except BaseException as exc:  # a signal: the main thread raises it after
                     raised[k] = exc
                 finally:
-                    pack.leave(k)
+                    pack.leave(k, raised.get(k))  # a signal that reached k alone stops all
 
             threads = [
                 threading.Thread(target=body, args=(k,), name=n) for k, n in enumerate(names)

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from lmexp.models.base import LanguageModel, State
 from lmexp.pack.step import PackedStep, member_state, stack_states
-from lmexp.run.signals import JobInterrupted
+from lmexp.run.signals import JobInterrupted, JobPreempted
 from lmexp.runtime.device import process_stream
 from lmexp.training.trainer import StepFn
 
@@ -82,22 +82,35 @@ class Pack:
         with self._cond:
             return k in self._training
 
-    def leave(self, k: int) -> None:
-        """Member k trains no more; the others no longer wait for it."""
+    def leave(self, k: int, reason: BaseException | None = None) -> None:
+        """Member k trains no more; the others no longer wait for it.
+
+        `reason`: what ended its job, if it raised. A member stopped by a signal (Ctrl-C,
+        SIGTERM, SIGHUP) stops the pack: the signal was meant for the whole process, and it may
+        have reached this member alone (held back while it wrote a checkpoint, then raised in
+        its thread: signals.deferred). A preempted member does not: each member sees the
+        preemption itself, saves its step and stops (JobPreempted).
+        """
         with self._cond:
             self._training.discard(k)
             self.ready[k].set()
+            if isinstance(reason, KeyboardInterrupt) and not isinstance(reason, JobPreempted):
+                self._stop_all(getattr(reason, "signal_name", "SIGINT"))
             self._run_if_complete()
 
     def stop(self, signal_name: str) -> None:
         """A signal reached the process: every member stops at its next step (JobInterrupted),
         as a job alone stops where the signal finds it, and records itself `interrupted`."""
         with self._cond:
+            self._stop_all(signal_name)
+
+    def _stop_all(self, signal_name: str) -> None:
+        if self._stop is None:
             self._stop = signal_name
-            for k in self._waiting:
-                self._results[k] = JobInterrupted(signal_name)
-            self._waiting.clear()
-            self._cond.notify_all()
+        for k in self._waiting:
+            self._results[k] = JobInterrupted(self._stop)
+        self._waiting.clear()
+        self._cond.notify_all()
 
     def _run_if_complete(self) -> None:
         if not self._waiting or not self._training <= set(self._waiting):

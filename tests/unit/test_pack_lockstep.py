@@ -4,12 +4,16 @@ own dropout rate and its own stream of masks."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 
 import pytest
 import torch
 
 from lmexp.pack.lockstep import Member, Pack
+from lmexp.run import signals
 from lmexp.run.signals import JobInterrupted
 from lmexp.training.optim import build_optimizer
 from tests.unit.test_pack_step import CLIP, MEMBERS, _alone, _batches, _model
@@ -17,10 +21,14 @@ from tests.unit.test_pack_step import CLIP, MEMBERS, _alone, _batches, _model
 CPU = torch.device("cpu")
 
 
-def _member_thread(pack: Pack, k: int, steps: int, out: dict[int, object]) -> threading.Thread:
-    """Member k trains `steps` steps through the pack (as its trainer would), then leaves."""
+def _member_thread(
+    pack: Pack, k: int, steps: int, out: dict[int, object], then: object = None
+) -> threading.Thread:
+    """Member k trains `steps` steps through the pack (as its trainer would), then calls
+    `then()` if given, and leaves (with what ended it, as the launcher's member threads do)."""
 
     def body() -> None:
+        ended: BaseException | None = None
         try:
             config = MEMBERS[k]
             model = _model("gru", config["seed"], dropout=config["dropout"])
@@ -32,10 +40,12 @@ def _member_thread(pack: Pack, k: int, steps: int, out: dict[int, object]) -> th
                 hidden, loss = step(inputs, targets, hidden, None, targets.numel())
                 losses.append(loss.item())
             out[k] = losses
+            if callable(then):
+                then()
         except BaseException as exc:  # noqa: BLE001 - the test reads it
-            out[k] = exc
+            out[k] = ended = exc
         finally:
-            pack.leave(k)
+            pack.leave(k, ended)
 
     return threading.Thread(target=body)
 
@@ -77,6 +87,34 @@ def test_a_stopped_pack_interrupts_every_member_at_its_next_step() -> None:
     assert isinstance(caught[0], JobInterrupted) and caught[0].signal_name == "SIGTERM"
     with pytest.raises(JobInterrupted):  # and whoever comes next
         step(inputs, targets, model.init_state(4, CPU), None, targets.numel())
+
+
+def test_a_signal_held_back_in_one_member_stops_the_whole_pack() -> None:
+    """SIGTERM while member 0 writes a checkpoint (signals.deferred) is raised in member 0's
+    thread, not the main thread, when the write is done: the other members stop at their next
+    step too, instead of training on to their budgets after the command was told to stop."""
+
+    def checkpoint_under_sigterm() -> None:
+        with signals.deferred():
+            os.kill(os.getpid(), signal.SIGTERM)  # the main thread's handler holds it back
+            deadline = time.monotonic() + 30
+            while not signals._pending and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    pack, out = Pack(2), {}
+    threads = [
+        _member_thread(pack, 0, 2, out, then=checkpoint_under_sigterm),
+        _member_thread(pack, 1, 50, out),
+    ]
+    with signals.handling():
+        for k, thread in enumerate(threads):
+            thread.start()
+            assert pack.ready[k].wait(30)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.05)  # the main thread runs the handler meanwhile
+    for k in (0, 1):
+        assert isinstance(out[k], JobInterrupted) and out[k].signal_name == "SIGTERM", out[k]
 
 
 def test_a_step_that_fails_fails_every_member_of_it() -> None:
