@@ -94,7 +94,13 @@ class CausalSelfAttention(nn.Module):
 
 
 class RNNAttentionLM(LanguageModel):
-    """CMU 10-601 HW7's RNN LM with self-attention; state = (h (1, B, H), cache (B, C, H))."""
+    """CMU 10-601 HW7's RNN LM with self-attention; state = (h (1, B, H), cache (B, C, H)).
+
+    `stepwise` (off by default) runs the recurrence under autograd step by step (`run_layer`),
+    the path packed training batches over jobs.
+    """
+
+    stepwise: bool = False
 
     def __init__(self, cfg: RNNAttentionConfig, vocab_size: int) -> None:
         super().__init__()
@@ -122,7 +128,7 @@ class RNNAttentionLM(LanguageModel):
             raise ValueError("rnn_attn needs its (h, cache) state; start with init_state()")
         h0, cache = state
         x = self.dropout(self.embedding(tokens))  # (B, T, E)
-        hs, _ = run_layer(self.cell, x, h0[0])  # (B, T, H)
+        hs, _ = run_layer(self.cell, x, h0[0], self.stepwise)  # (B, T, H)
         h_last = hs[:, -1].unsqueeze(0)  # (1, B, H), the state handed on
         # ŷ_T is computed from the very tensor handed on as the state, so that a gradient
         # taken with respect to the state (lmexp.inspect.internals) sees every path through it.
@@ -132,6 +138,4 @@ class RNNAttentionLM(LanguageModel):
         return self.dropout(o), (h_last, new_cache)
 
 
-# packs=False: its recurrence is bptt.ElmanLayer alone (no step-by-step path), which vmap cannot
-# batch, so launcher=packed runs its jobs alone
-register(Architecture("rnn_attn", "RNN+Attn", 4, RNNAttentionConfig, RNNAttentionLM, packs=False))
+register(Architecture("rnn_attn", "RNN+Attn", 4, RNNAttentionConfig, RNNAttentionLM))

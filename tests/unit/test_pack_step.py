@@ -36,6 +36,8 @@ MEMBERS = [
 def _model(name: str, seed: int, **overrides: object) -> LanguageModel:
     torch.manual_seed(seed)
     fields: dict = dict(emb_size=8, hidden_size=8, num_layers=2, num_heads=2, ff_size=16)
+    if name == "rnn_attn":  # one RNN layer, attending back over 4 earlier outputs
+        fields.update(num_layers=1, max_len=4)
     fields.update({"dropout": 0.0, **overrides})
     return build_model(model_config_from_dict({"name": name, **fields}), VOCAB)
 
@@ -108,7 +110,7 @@ def _packed(
     return losses, models
 
 
-@pytest.mark.parametrize("name", ["rnn", "gru", "lstm", "transformer"])
+@pytest.mark.parametrize("name", ["rnn", "gru", "lstm", "transformer", "rnn_attn"])
 def test_packed_members_follow_the_trajectories_of_their_jobs_alone(name: str) -> None:
     """Every step's loss within 1e-5 (relative) of the job alone, whatever the member's dropout
     rate (0, 0.3, 0.5: each draws its own masks at its own rate), and after 50 steps the same
