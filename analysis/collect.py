@@ -334,6 +334,8 @@ def _run_facts(
         "status": effective_status(summary, job_dir) if summary.get("status") else "unknown",
         "params": to_float(summary.get("params")),
         "test_ppl": to_float(summary.get("test_ppl")),
+        # the model the test pass scored: the job writes it only when it is not "best"
+        "test_checkpoint": summary.get("test_checkpoint", "best"),
         # trainer.test_whole: the test split read as one sequence (IFT6135's text)
         "test_ppl_whole": to_float(summary.get("test_ppl_whole")),
         "epochs": epochs if math.isfinite(epochs) else to_float(last.get("epoch")),

@@ -171,7 +171,7 @@ def result_columns(ordered: pd.DataFrame) -> list[Column]:
         Column("Val PPL", "best_val_ppl", "best validation perplexity of the job", ppl),
     ]
     if ordered["test_ppl"].map(lambda v: math.isfinite(float(v))).any():
-        columns.append(Column("Test PPL", "test_ppl", "test perplexity of that checkpoint", ppl))
+        columns.append(Column("Test PPL", "test_ppl", _test_meaning(ordered), ppl))
     if "test_ppl_whole" in ordered and ordered["test_ppl_whole"].map(finite).any():
         columns.append(
             Column(
@@ -189,6 +189,21 @@ def result_columns(ordered: pd.DataFrame) -> list[Column]:
         Column("Status", "status", "", str, numeric=False),
     ]
     return columns
+
+
+def _test_meaning(ordered: pd.DataFrame) -> str:
+    """Which model each job's test pass scored (`trainer.test_checkpoint`): Val PPL's checkpoint,
+    or the model as training left it, named per job where the table mixes both."""
+    tested = ordered["test_ppl"].map(finite)
+    checkpoints = ordered.get("test_checkpoint", pd.Series("best", index=ordered.index))
+    last = ordered["exp"][tested & (checkpoints == "last")].tolist()
+    if not last:
+        return "test perplexity of that checkpoint"
+    final = "the model as training left it (trainer.test_checkpoint=last)"
+    if len(last) == int(tested.sum()):
+        return f"test perplexity of {final}, not of Val PPL's checkpoint"
+    named = ", ".join(f"#{exp}" for exp in last)
+    return f"test perplexity of Val PPL's checkpoint, except {named}: of {final}"
 
 
 def _caption(columns: list[Column], ordered: pd.DataFrame, sort: str = "arch") -> str:

@@ -114,6 +114,24 @@ def test_test_column_only_when_some_job_has_a_test_ppl(tmp_path) -> None:
     assert "Test PPL" not in results_table(collect([tmp_path]).jobs).headers
 
 
+def test_the_caption_says_which_model_each_test_scored(tmp_path) -> None:
+    """trainer.test_checkpoint=last (Zaremba et al.'s protocol) tests the final model, not
+    Val PPL's checkpoint: the caption says so, per job where a table mixes the two."""
+    last = {"test_ppl": 120.0, "test_checkpoint": "last"}
+    job(tmp_path / "a", 0, "rnn", "sgd", [300], summary_fields={"test_ppl": 310.0})
+    job(tmp_path / "a", 1, "gru", "sgd", [200], summary_fields=last)
+    mixed = results_table(collect([tmp_path / "a"]).jobs).caption
+    assert "Test PPL: test perplexity of Val PPL's checkpoint, except #2: of the model as " \
+        "training left it (trainer.test_checkpoint=last)" in mixed  # fmt: skip
+    job(tmp_path / "b", 0, "gru", "sgd", [200], summary_fields=last)
+    alone = results_table(collect([tmp_path / "b"]).jobs).caption
+    assert "Test PPL: test perplexity of the model as training left it " \
+        "(trainer.test_checkpoint=last), not of Val PPL's checkpoint" in alone  # fmt: skip
+    job(tmp_path / "c", 0, "gru", "sgd", [200], summary_fields={"test_ppl": 190.0})
+    best = results_table(collect([tmp_path / "c"]).jobs).caption
+    assert "Test PPL: test perplexity of that checkpoint;" in best
+
+
 def test_latex_has_booktabs_and_caption_above_explaining_abbreviations(jobs) -> None:
     table = results_table(jobs)
     tex = to_latex(table)
