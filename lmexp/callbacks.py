@@ -193,9 +193,37 @@ POSITIVE_LAUNCHER_KEYS = (
 )
 
 
+# SLURM sends `--signal` "up to 60 seconds earlier than specified" (sbatch(1)): a job must be
+# able to start (imports, data) before the earliest time it can come, or the signal finds no
+# handler and kills it ("srun: error: ... task 0: User defined signal 2", never requeued).
+SLURM_SIGNAL_EARLY_S = 60
+SLURM_START_UP_S = 30
+
+
+def _slurm_signal_problem(launcher: Any) -> str | None:
+    """Why a SLURM job's time-limit signal could reach it while it still starts, if it could."""
+    if not str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        return None
+    limit, delay = launcher.get("timeout_min"), launcher.get("signal_delay_s")
+    if not isinstance(limit, int) or not isinstance(delay, int) or limit <= 0:
+        return None
+    earliest = limit * 60 - delay - SLURM_SIGNAL_EARLY_S
+    if earliest >= SLURM_START_UP_S:
+        return None
+    least = math.ceil((delay + SLURM_SIGNAL_EARLY_S + SLURM_START_UP_S) / 60)
+    return (
+        f"hydra.launcher.timeout_min={limit} with signal_delay_s={delay}: SLURM may send the "
+        f"time-limit signal up to {SLURM_SIGNAL_EARLY_S} s early, {max(earliest, 0)} s into the "
+        f"job, before it can save; set timeout_min>={least} or lower signal_delay_s"
+    )
+
+
 def launcher_problems(launcher: Any, sweeper: Any = None) -> list[str]:
     """One line per launcher or sweeper setting that cannot work, naming the key."""
     problems = []
+    signal_problem = _slurm_signal_problem(launcher) if launcher is not None else None
+    if signal_problem:
+        problems.append(signal_problem)
     for key in POSITIVE_LAUNCHER_KEYS:
         value = launcher.get(key) if launcher is not None else None
         if value is None:

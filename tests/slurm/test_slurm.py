@@ -128,9 +128,9 @@ def test_a_failing_job_does_not_sink_the_array(cluster, tmp_path, data_dir, smal
 
 
 # The time-limited job trains for TIME_BUDGET_MIN minutes of its own clock (trainer.max_minutes,
-# which a resume carries on): past the signal (at most a minute after its start), and then
-# only a little more, however fast the machine is. Its step budget is never reached.
-TIME_BUDGET_MIN = 1.25
+# which a resume carries on): past the signal (at most 90 s after its start), and then only a
+# little more, however fast the machine is. Its step budget is never reached.
+TIME_BUDGET_MIN = 1.75
 LONG_STEPS = 100_000
 MEDIUM_STEPS = 600  # long enough to stop after its third evaluation (step 72) and resume
 
@@ -252,16 +252,17 @@ def _reference_until(proc: subprocess.Popen, run_dir: Path, step: int) -> list[d
 def test_a_job_at_its_time_limit_saves_is_requeued_and_ends_as_if_never_stopped(
     cluster, tmp_path, data_dir, small_corpus
 ) -> None:
-    """A one-minute limit, signalled 30 s before it: SLURM's 30-second checks signal the job
-    30 to 60 s in (never during its start-up, when no handler is installed yet and SIGUSR2
-    would kill it) and end it at the next check; lmexp saves the step, submitit requeues the
-    job, it resumes and trains on to its wall-clock budget. Its curves are those of the same
-    job never stopped (run beside it, outside SLURM), up to its last step."""
+    """A two-minute limit, signalled 30 s before it: SLURM may signal up to 60 s early, so
+    the job gets SIGUSR2 30 to 90 s in (never during its start-up, when no handler is
+    installed yet and SIGUSR2 would kill it: a one-minute limit did, and lmexp now refuses
+    one); lmexp saves the step, submitit requeues the job, it resumes and trains on to its
+    wall-clock budget. Its curves are those of the same job never stopped (run beside it,
+    outside SLURM), up to its last step."""
     sweep = tmp_path / "sweep"
     limit = [
-        "hydra.launcher.timeout_min=1",
+        "hydra.launcher.timeout_min=2",
         "hydra.launcher.signal_delay_s=30",
-        "hydra.launcher.max_num_timeout=20",  # a loaded machine may need more one-minute slots
+        "hydra.launcher.max_num_timeout=20",  # a loaded machine may need more two-minute slots
         "hydra.launcher.partition=short",
         f"trainer.max_minutes={TIME_BUDGET_MIN}",
     ]

@@ -420,6 +420,25 @@ def test_launcher_settings_that_cannot_work_are_named() -> None:
     ]
 
 
+def test_a_slurm_time_limit_whose_signal_can_come_during_start_up_is_refused() -> None:
+    """SLURM may send --signal up to 60 s early: with a one-minute limit the signal can reach
+    the job before it has a handler, which kills it (seen in this suite's SLURM test)."""
+    from lmexp.callbacks import launcher_problems
+
+    slurm = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    short = {"_target_": slurm, "timeout_min": 1, "signal_delay_s": 30}
+    assert launcher_problems(short) == [
+        "hydra.launcher.timeout_min=1 with signal_delay_s=30: SLURM may send the time-limit "
+        "signal up to 60 s early, 0 s into the job, before it can save; set timeout_min>=2 or "
+        "lower signal_delay_s"
+    ]
+    assert launcher_problems({**short, "timeout_min": 2}) == []  # the earliest: 30 s in
+    assert launcher_problems({**short, "timeout_min": 3, "signal_delay_s": 120}) != []
+    assert launcher_problems({**short, "timeout_min": 720, "signal_delay_s": 120}) == []
+    local = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
+    assert launcher_problems({**short, "_target_": local}) == []  # submitit's own exact timer
+
+
 def test_partial_downloads_of_killed_fetches_are_found_but_live_ones_kept(tmp_path) -> None:
     from lmexp.data.files import STALE_PART_S, stale_parts
 
