@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -234,3 +235,44 @@ def test_a_pack_stopped_by_sigterm_then_killed_resumes_to_the_curves_of_its_jobs
                 _same_curves(resumed, job)
                 if job.name.endswith("max_steps=90"):  # stopped twice midway, resumed twice
                     assert _summary(resumed)["resumed"] == 2, job.name
+
+
+def test_a_preempted_pack_saves_every_member_s_step_and_resumes_from_it(
+    tmp_path, small_corpus, data_dir, alone_and_packed
+) -> None:
+    """SIGUSR2 (what a cluster sends before a time limit or a preemption): every member still
+    training saves the step it is at to its own last.pt and records `preempted`; the command
+    exits 128 + SIGUSR2; `resume=true` continues each member from that very step, and the jobs
+    end with the curves of the jobs alone."""
+    alone, _ = alone_and_packed
+    sweep = tmp_path / "sweep"
+    args = [*SWEEP, f"data.root={small_corpus}", "launcher=packed", f"hydra.sweep.dir={sweep}"]
+    proc = _start(["-m", *args], data_dir)
+    try:
+        _when_the_long_job_has(sweep, 2, proc)
+        proc.send_signal(signal.SIGUSR2)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGUSR2, stderr[-3000:]
+    jobs = [job for job in sweep.glob("[0-9]*") if job.is_dir()]
+    statuses = {job.name: _summary(job)["status"] for job in jobs}
+    preempted = [job for job in jobs if statuses[job.name] == "preempted"]
+    assert preempted and "running" not in statuses.values(), statuses
+    saved = {}
+    for job in preempted:
+        log = (job / "train.log").read_text()
+        found = re.search(r"SIGUSR2: saving checkpoints/last.pt at step (\d+) and stopping", log)
+        assert found, (job.name, log[-2000:])
+        saved[job.name] = found.group(1)
+    done = _sweep([*args, "resume=true"], data_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for job in alone.glob("[0-9]*"):
+        resumed = sweep / job.name
+        assert _summary(resumed)["status"] == _summary(job)["status"], job.name
+        if _summary(job)["status"] == "completed":
+            _same_curves(resumed, job)
+        if job.name in saved:  # the resume went on from the saved step itself
+            assert f", step {saved[job.name]}\n" in (resumed / "train.log").read_text()
