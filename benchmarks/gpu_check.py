@@ -34,11 +34,13 @@ the others still run):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -95,7 +97,7 @@ class Row:
     what: str
     figure: str
     target: str = ""
-    verdict: str = ""  # PASS | FAIL | "" (a figure without a target)
+    verdict: str = ""  # PASS | FAIL | SKIP (not run: --budget-s) | "" (a figure, no target)
 
 
 @dataclass
@@ -192,17 +194,33 @@ def _plan(dry_run: bool) -> Plan:
     )
 
 
+# --budget-s: the monotonic time by which every command of the check must have ended (None: no
+# budget). A lent GPU runs one command for at most a few minutes; a part cut short by the
+# budget is a failed row, the parts after it are skipped, and the table so far is on disk.
+_deadline: float | None = None
+
+
 def _run(cmd: list[str], timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
     print(f"$ {' '.join(cmd)}", flush=True)
-    return subprocess.run(
+    if _deadline is not None:
+        timeout = max(1.0, min(timeout, _deadline - time.monotonic()))
+    with subprocess.Popen(
         cmd,
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, **(env or {})},
-        check=False,
-    )
+        start_new_session=True,  # its own group: a timeout ends the jobs it started too
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except BaseException:  # its time is up, or the check was told to stop
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def _tail(proc: subprocess.CompletedProcess, n: int = 400) -> str:
@@ -562,6 +580,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated: %(default)s")
     parser.add_argument("--out", type=Path, default=None, help="folder for the CSVs and sweeps")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="end every part within this many seconds; parts left are skipped (default: none)",
+    )
     args = parser.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]
     unknown = sorted(set(parts) - set(PARTS))
@@ -580,7 +604,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("no CUDA device here; run it on a GPU machine, or add --dry-run")
     out = args.out or Path(tempfile.mkdtemp(prefix="lmexp-gpu-check-"))
     out.mkdir(parents=True, exist_ok=True)
+    # SIGTERM (a timeout's, a lent machine's): end the command in flight and its jobs, then exit
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     started = time.monotonic()
+    global _deadline
+    _deadline = None if args.budget_s is None else started + args.budget_s
     rows = _environment(plan)
     steps = {
         "tests": part_tests,
@@ -592,11 +620,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name in parts:
         t0 = time.monotonic()
+        if _deadline is not None and t0 >= _deadline:
+            rows.append(Row(name, "not run", f"--budget-s {args.budget_s:g} spent", "", "SKIP"))
+            continue
         try:
-            rows += steps[name](plan, out)
+            part = steps[name](plan, out)
         except Exception as exc:  # noqa: BLE001  (one part's failure is a row; the rest run)
-            rows.append(Row(name, "part raised", f"{type(exc).__name__}: {exc}"[:300], "", "FAIL"))
-        print(f"[{name} done in {time.monotonic() - t0:.0f} s]", flush=True)
+            part = [Row(name, "part raised", f"{type(exc).__name__}: {exc}"[:300], "", "FAIL")]
+        rows += part
+        print(f"[{name} done in {time.monotonic() - t0:.0f} s]\n{table(part)}", flush=True)
+        # the table so far, on disk after every part: a check cut off still leaves its rows
+        (out / "gpu_check.md").write_text(table(rows) + "\n", encoding="utf-8")
     rows.append(
         Row(
             "total",
@@ -609,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     (out / "gpu_check.md").write_text(table(rows) + "\n", encoding="utf-8")
     print(f"\nwrote {out / 'gpu_check.md'}")
-    return 1 if any(r.verdict == "FAIL" for r in rows) else 0
+    return 1 if any(r.verdict in ("FAIL", "SKIP") for r in rows) else 0
 
 
 if __name__ == "__main__":
