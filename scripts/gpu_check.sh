@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
-[[ -x "$PYTHON" ]] || PYTHON=python
+[[ -x "$PYTHON" ]] || command -v "$PYTHON" >/dev/null || PYTHON=python
 if [[ -z "${LMEXP_DATA_DIR:-}" && -d ../shared/data/ptb ]]; then
     LMEXP_DATA_DIR=$(cd ../shared/data && pwd)
     export LMEXP_DATA_DIR
