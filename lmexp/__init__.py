@@ -9,9 +9,15 @@ torch where that module is.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from lmexp.version import __version__
+
+if "SUBMITIT_FOLDER" in os.environ:  # a job process submitit started, importing its job
+    from lmexp.run.signals import hold_while_starting
+
+    hold_while_starting()  # a preemption signal from here on is kept, not fatal
 
 __all__ = ["__version__", "compose", "fit", "load", "register"]
 

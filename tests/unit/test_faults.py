@@ -85,6 +85,32 @@ def test_a_preemption_signal_only_takes_note_then_goes_on_to_the_cluster_handler
         signal.signal(signal.SIGUSR2, before)
 
 
+# A job process as submitit starts it: SUBMITIT_FOLDER set, then the job unpickled (importing
+# lmexp); a preemption signal comes before any handler is in; later the job runs.
+_STARTING_JOB = """
+import os, signal
+import lmexp
+os.kill(os.getpid(), signal.SIGUSR2)
+cluster = []  # submitit's handler, installed once the job is unpickled
+signal.signal(signal.SIGUSR2, lambda signum, frame: cluster.append(signum))
+from lmexp.run import signals
+with signals.handling():
+    print(signals.preemption_requested(), cluster)
+"""
+
+
+def test_a_preemption_signal_while_a_submitit_job_starts_is_kept_for_the_job(tmp_path) -> None:
+    """Before, SIGUSR2 in those seconds killed the job (never requeued); now the job acts on it
+    at its first step, and only in such a process: elsewhere the signal keeps its default."""
+    env = {**os.environ, "SUBMITIT_FOLDER": str(tmp_path)}
+    run = [sys.executable, "-c", _STARTING_JOB]
+    kept = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert kept.returncode == 0 and kept.stdout.strip() == "SIGUSR2 []", kept.stderr[-2000:]
+    env.pop("SUBMITIT_FOLDER")
+    default = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert default.returncode == -signal.SIGUSR2
+
+
 @pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGHUP])  # SIGHUP: under nohup
 def test_an_ignored_signal_stays_ignored(sig) -> None:
     before = signal.signal(sig, signal.SIG_IGN)
