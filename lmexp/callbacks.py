@@ -20,6 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from lmexp.atomic import replacing
+from lmexp.resolvers import is_slurm_launcher
 from lmexp.run.liveness import effective_status
 from lmexp.run.record import hold_sweep_record, read_launch, restore_sweep_record
 from lmexp.run.resume import read_summary
@@ -202,7 +203,7 @@ SLURM_START_UP_S = 30
 
 def _slurm_signal_problem(launcher: Any) -> str | None:
     """Why a SLURM job's time-limit signal could reach it while it still starts, if it could."""
-    if not str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
+    if not is_slurm_launcher(launcher.get("_target_", "")):
         return None
     limit, delay = launcher.get("timeout_min"), launcher.get("signal_delay_s")
     if not isinstance(limit, int) or not isinstance(delay, int) or limit <= 0:

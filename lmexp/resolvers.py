@@ -88,6 +88,11 @@ def journal_url(path: str) -> str:
 SLURM_LAUNCHER = "SlurmLauncher"  # the class name of hydra-submitit-launcher's SLURM launcher
 
 
+def is_slurm_launcher(target: object) -> bool:
+    """Whether a Hydra launcher's `_target_` is hydra-submitit-launcher's SLURM launcher."""
+    return str(target).rsplit(".", 1)[-1] == SLURM_LAUNCHER
+
+
 def study_storage(stem: str, launcher: str = "") -> str:
     """The default store of a search's study: `<stem>.journal` when its jobs go to SLURM
     (`launcher` is the Hydra launcher's `_target_`), else the sqlite database `<stem>.db`.
@@ -97,7 +102,7 @@ def study_storage(stem: str, launcher: str = "") -> str:
     atomic appends and a lock file. On one machine sqlite stays: a study's existing `.db`
     keeps resuming.
     """
-    if str(launcher).rsplit(".", 1)[-1] == SLURM_LAUNCHER:
+    if is_slurm_launcher(launcher):
         return journal_url(f"{stem}.journal")
     return sqlite_url(f"{stem}.db")
 
