@@ -72,14 +72,6 @@ def _preemption_handler(signum: int, frame: FrameType | None) -> None:
         _preemption.append(signal.Signals(signum).name)
 
 
-_early: list[str] = []  # a preemption signal held while a submitit job's process started
-
-
-def _hold(signum: int, frame: FrameType | None) -> None:
-    if not _early:
-        _early.append(signal.Signals(signum).name)
-
-
 def hold_while_starting() -> None:
     """In a job process that submitit started: keep a preemption signal that comes before any
     handler is in, instead of dying of it (SIGUSR2's default action).
@@ -88,14 +80,14 @@ def hold_while_starting() -> None:
     Hydra and torch: seconds in which SLURM's preemption signal (or a time-limit signal sent
     early) killed the job ("srun: ... User defined signal 2", never requeued). Called from
     `import lmexp` there (lmexp/__init__.py), this covers all of that but Python's and
-    submitit's own imports; `handling()` then acts on the held signal as on one that came
-    during the job: the job saves at its first step and submitit requeues it.
+    submitit's own imports. The signal is noted as one during the job would be
+    (`preemption_requested`), so the job saves at its first step and submitit requeues it.
     """
     if threading.current_thread() is not threading.main_thread():
         return
     for s in PREEMPTION:
         if signal.getsignal(s) is signal.SIG_DFL:
-            signal.signal(s, _hold)
+            signal.signal(s, _preemption_handler)
 
 
 def preemption_requested() -> str | None:
@@ -140,9 +132,6 @@ def handling() -> Iterator[None]:
     for s in PREEMPTION:
         if previous[s] is not signal.SIG_IGN:  # whoever ignores it wants no preemption
             signal.signal(s, _preemption_handler)
-    if _early and not _preemption:  # it came while the process started: act on it now
-        _preemption.append(_early[0])
-    _early.clear()
     _installed = True
 
     def restore() -> None:
