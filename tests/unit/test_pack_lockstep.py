@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -22,7 +23,11 @@ CPU = torch.device("cpu")
 
 
 def _member_thread(
-    pack: Pack, k: int, steps: int, out: dict[int, object], then: object = None
+    pack: Pack,
+    k: int,
+    steps: int,
+    out: dict[int, object],
+    then: Callable[[], None] | None = None,
 ) -> threading.Thread:
     """Member k trains `steps` steps through the pack (as its trainer would), then calls
     `then()` if given, and leaves (with what ended it, as the launcher's member threads do)."""
@@ -40,7 +45,7 @@ def _member_thread(
                 hidden, loss = step(inputs, targets, hidden, None, targets.numel())
                 losses.append(loss.item())
             out[k] = losses
-            if callable(then):
+            if then is not None:
                 then()
         except BaseException as exc:  # noqa: BLE001 - the test reads it
             out[k] = ended = exc
@@ -110,9 +115,13 @@ def test_a_signal_held_back_in_one_member_stops_the_whole_pack() -> None:
         for k, thread in enumerate(threads):
             thread.start()
             assert pack.ready[k].wait(30)
+        deadline = time.monotonic() + 60
         for thread in threads:
-            while thread.is_alive():
+            while thread.is_alive() and time.monotonic() < deadline:
                 thread.join(0.05)  # the main thread runs the handler meanwhile
+    if any(thread.is_alive() for thread in threads):  # a pack that never ends: free its threads
+        pack.stop("SIGKILL")
+        pytest.fail("the members were still training 60 s after SIGTERM")
     for k in (0, 1):
         assert isinstance(out[k], JobInterrupted) and out[k].signal_name == "SIGTERM", out[k]
 
